@@ -1,0 +1,84 @@
+package server
+
+import (
+	"context"
+	"errors"
+
+	"github.com/duet-rt/duet/shared"
+)
+
+// A Broker stores and routes messages. The hub owns the connections; the
+// broker owns ids, history and who is subscribed to what. Implementations
+// must be safe for concurrent use.
+type Broker interface {
+	// Publish stores a message and delivers it to the channel's subscribers.
+	// It returns once the message is stored (and has its id). data is a
+	// validated JSON value; event is never empty.
+	Publish(ctx context.Context, channel, event string, data []byte) (*Message, error)
+
+	// Subscribe adds channels to sub. When from is not the zero ID, the
+	// messages of those channels published after from are replayed.
+	//
+	// Ordering contract: the broker calls sub.Resumed exactly once, before
+	// any sub.Deliver of a message newer than the replay, and delivers every
+	// later message of those channels with sub.Deliver, in id order, with no
+	// duplicate of the replay. A channel sub already has is not replayed
+	// again.
+	Subscribe(ctx context.Context, sub Subscriber, channels []string, from shared.ID) error
+
+	// Unsubscribe removes channels from sub; with no channels it removes all
+	// of them. It never fails for unknown channels.
+	Unsubscribe(sub Subscriber, channels ...string)
+
+	// Head returns the id of the latest message (zero before the first).
+	Head() shared.ID
+
+	// Healthy reports nil when the broker can publish and deliver.
+	Healthy() error
+
+	// Close stops the broker. Publish and Subscribe fail afterwards.
+	Close() error
+}
+
+// A Subscriber receives messages from a Broker. Its methods are called with
+// broker locks held: they must not block and must not call the broker.
+type Subscriber interface {
+	// Deliver queues m. It returns false when the subscriber's queue is full;
+	// the broker then drops m for this subscriber and the hub disconnects it
+	// (it will resume from its last id, so nothing is lost).
+	Deliver(m *Message) bool
+
+	// Resumed queues the outcome of a Subscribe call: the subscribed
+	// channels, the replayed messages and, if resume was not exact, a gap.
+	Resumed(r *Resume) bool
+}
+
+// Resume is what a Subscribe call replays.
+type Resume struct {
+	Channels []string
+	// Messages are the retained messages after the requested id, in id order.
+	Messages []*Message
+	// Gap is set when some messages after the requested id are gone.
+	Gap *Gap
+}
+
+// Gap tells a client that resume could not be exact.
+type Gap struct {
+	// Channels are those that lost messages.
+	Channels []string
+	// From is the id the client asked to resume from.
+	From shared.ID
+	// ResumeID is where the client stands after the gap: resuming from it
+	// yields no gap again unless more history expires meanwhile.
+	ResumeID shared.ID
+	// Reason is shared.GapExpired or shared.GapRestarted.
+	Reason string
+}
+
+// Errors brokers return. Hub handlers map them to protocol codes.
+var (
+	ErrBrokerClosed = errors.New("duet/server: broker is closed")
+	// ErrFutureID is returned by Subscribe for an id of the current epoch
+	// that was never issued.
+	ErrFutureID = errors.New("duet/server: event id is from the future")
+)

@@ -1,0 +1,340 @@
+package server
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/duet-rt/duet/shared"
+)
+
+// MemoryConfig configures a MemoryBroker. The zero value works.
+type MemoryConfig struct {
+	// HistorySize is how many messages each channel keeps for resume.
+	// Defaults to 1000. Negative keeps none (every resume reports a gap).
+	HistorySize int
+	// HistoryTTL is how long a message is kept for resume. Defaults to
+	// 10 minutes.
+	HistoryTTL time.Duration
+	// Epoch names this broker's id sequence. Defaults to the start time in
+	// Unix milliseconds, so ids issued before a restart are recognised as
+	// such. Tests set it to get predictable ids.
+	Epoch uint64
+	// Now returns the current time. Defaults to time.Now.
+	Now func() time.Time
+}
+
+// MemoryBroker keeps history and subscriptions in this process: the
+// zero-setup default. Ids are "<epoch>-<seq>" with one seq for all channels.
+type MemoryBroker struct {
+	cfg  MemoryConfig
+	stop chan struct{}
+	done chan struct{}
+
+	mu sync.Mutex // guards everything below
+	// seq is the last id issued.
+	seq      uint64
+	channels map[string]*memChannel
+	subs     map[Subscriber]*memSub
+	// droppedThrough is the highest seq any dropped channel record had
+	// evicted. A channel created later may have had messages up to there, so
+	// resuming it from an earlier id reports a gap rather than risk a silent
+	// hole.
+	droppedThrough uint64
+	closed         bool
+}
+
+type memChannel struct {
+	name string
+	// history holds the retained messages, oldest first, in a ring.
+	history []*Message
+	head    int // index of the oldest message
+	n       int // retained count
+	// evictedThrough is the highest seq of a message evicted from history.
+	evictedThrough uint64
+	subs           []Subscriber
+	subIndex       map[Subscriber]int
+}
+
+type memSub struct {
+	channels map[string]*memChannel
+}
+
+// NewMemoryBroker returns a running in-memory broker. Close stops its history
+// janitor.
+func NewMemoryBroker(cfg *MemoryConfig) *MemoryBroker {
+	var c MemoryConfig
+	if cfg != nil {
+		c = *cfg
+	}
+	if c.HistorySize == 0 {
+		c.HistorySize = 1000
+	}
+	if c.HistoryTTL <= 0 {
+		c.HistoryTTL = 10 * time.Minute
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Epoch == 0 {
+		c.Epoch = uint64(c.Now().UnixMilli())
+	}
+	b := &MemoryBroker{
+		cfg:      c,
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+		channels: make(map[string]*memChannel),
+		subs:     make(map[Subscriber]*memSub),
+	}
+	go b.janitor()
+	return b
+}
+
+// Epoch returns the broker's epoch.
+func (b *MemoryBroker) Epoch() uint64 { return b.cfg.Epoch }
+
+func (b *MemoryBroker) janitor() {
+	defer close(b.done)
+	every := max(b.cfg.HistoryTTL/4, time.Second)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case <-t.C:
+			b.sweep()
+		}
+	}
+}
+
+// sweep evicts expired history and forgets idle, empty channels.
+func (b *MemoryBroker) sweep() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.cfg.Now()
+	for name, ch := range b.channels {
+		b.evictExpired(ch, now)
+		if ch.n == 0 && len(ch.subs) == 0 {
+			b.droppedThrough = max(b.droppedThrough, ch.evictedThrough)
+			delete(b.channels, name)
+		}
+	}
+}
+
+// Publish implements Broker.
+func (b *MemoryBroker) Publish(ctx context.Context, channel, event string, data []byte) (*Message, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, ErrBrokerClosed
+	}
+	b.seq++
+	now := b.cfg.Now()
+	m := NewMessage(shared.ID{Epoch: b.cfg.Epoch, Seq: b.seq}, channel, event, data, now.UnixMilli())
+	ch := b.channel(channel)
+	b.retain(ch, m, now)
+	for _, s := range ch.subs {
+		s.Deliver(m) // a full queue disconnects that subscriber; the others go on
+	}
+	return m, nil
+}
+
+func (b *MemoryBroker) channel(name string) *memChannel {
+	ch := b.channels[name]
+	if ch == nil {
+		ch = &memChannel{name: name, subIndex: make(map[Subscriber]int), evictedThrough: b.droppedThrough}
+		b.channels[name] = ch
+	}
+	return ch
+}
+
+func (b *MemoryBroker) retain(ch *memChannel, m *Message, now time.Time) {
+	if b.cfg.HistorySize < 0 {
+		ch.evictedThrough = m.ID.Seq
+		return
+	}
+	b.evictExpired(ch, now)
+	if ch.n == b.cfg.HistorySize {
+		b.evictOldest(ch)
+	}
+	if ch.n == len(ch.history) { // grow the ring, up to HistorySize
+		grown := make([]*Message, min(max(2*len(ch.history), 8), b.cfg.HistorySize))
+		for i := 0; i < ch.n; i++ {
+			grown[i] = ch.history[(ch.head+i)%len(ch.history)]
+		}
+		ch.history, ch.head = grown, 0
+	}
+	ch.history[(ch.head+ch.n)%len(ch.history)] = m
+	ch.n++
+}
+
+func (b *MemoryBroker) evictOldest(ch *memChannel) {
+	old := ch.history[ch.head]
+	ch.history[ch.head] = nil
+	ch.head = (ch.head + 1) % len(ch.history)
+	ch.n--
+	ch.evictedThrough = old.ID.Seq
+}
+
+func (b *MemoryBroker) evictExpired(ch *memChannel, now time.Time) {
+	cutoff := now.Add(-b.cfg.HistoryTTL).UnixMilli()
+	for ch.n > 0 && ch.history[ch.head].Envelope.TS < cutoff {
+		b.evictOldest(ch)
+	}
+	if ch.n == 0 && len(ch.history) > 8 {
+		ch.history, ch.head = nil, 0 // give an idle channel's ring back
+	}
+}
+
+// Subscribe implements Broker.
+func (b *MemoryBroker) Subscribe(ctx context.Context, sub Subscriber, channels []string, from shared.ID) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return ErrBrokerClosed
+	}
+	resuming := !from.IsZero()
+	if resuming && from.Epoch == b.cfg.Epoch && from.Seq > b.seq {
+		return ErrFutureID
+	}
+	restarted := resuming && from.Epoch != b.cfg.Epoch
+	var start uint64 // replay messages with seq > start
+	if resuming && !restarted {
+		start = from.Seq
+	}
+
+	ms := b.subs[sub]
+	if ms == nil {
+		ms = &memSub{channels: make(map[string]*memChannel)}
+		b.subs[sub] = ms
+	}
+	now := b.cfg.Now()
+	r := &Resume{}
+	var gapped []string
+	var maxEvicted uint64
+	for _, name := range channels {
+		if _, dup := ms.channels[name]; dup {
+			continue
+		}
+		ch := b.channel(name)
+		ms.channels[name] = ch
+		ch.subIndex[sub] = len(ch.subs)
+		ch.subs = append(ch.subs, sub)
+		r.Channels = append(r.Channels, name)
+		if !resuming {
+			continue
+		}
+		b.evictExpired(ch, now)
+		for i := 0; i < ch.n; i++ {
+			if m := ch.history[(ch.head+i)%len(ch.history)]; m.ID.Seq > start {
+				r.Messages = append(r.Messages, m)
+			}
+		}
+		if ch.evictedThrough > start {
+			gapped = append(gapped, name)
+			maxEvicted = max(maxEvicted, ch.evictedThrough)
+		}
+	}
+	if len(r.Channels) > 1 {
+		slices.SortFunc(r.Messages, func(x, y *Message) int { return x.ID.Compare(y.ID) })
+	}
+	if restarted || len(gapped) > 0 {
+		g := &Gap{From: from, Reason: shared.GapExpired, Channels: gapped}
+		if restarted {
+			g.Reason, g.Channels = shared.GapRestarted, r.Channels
+		}
+		// Resume position after the gap: past the lost messages, but not
+		// past any replayed one, so a reconnect in the middle of the replay
+		// loses nothing (it may report the gap again, which is loud, not
+		// lossy).
+		pos := maxEvicted
+		if len(r.Messages) > 0 {
+			pos = min(pos, r.Messages[0].ID.Seq-1)
+		}
+		g.ResumeID = shared.ID{Epoch: b.cfg.Epoch, Seq: max(pos, start)}
+		r.Gap = g
+	}
+	sub.Resumed(r)
+	return nil
+}
+
+// Unsubscribe implements Broker.
+func (b *MemoryBroker) Unsubscribe(sub Subscriber, channels ...string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	ms := b.subs[sub]
+	if ms == nil {
+		return
+	}
+	if len(channels) == 0 {
+		for name, ch := range ms.channels {
+			b.detach(ch, sub)
+			delete(ms.channels, name)
+		}
+	}
+	for _, name := range channels {
+		if ch := ms.channels[name]; ch != nil {
+			b.detach(ch, sub)
+			delete(ms.channels, name)
+		}
+	}
+	if len(ms.channels) == 0 {
+		delete(b.subs, sub)
+	}
+}
+
+func (b *MemoryBroker) detach(ch *memChannel, sub Subscriber) {
+	i, ok := ch.subIndex[sub]
+	if !ok {
+		return
+	}
+	last := len(ch.subs) - 1
+	ch.subs[i] = ch.subs[last]
+	ch.subIndex[ch.subs[i]] = i
+	ch.subs[last] = nil
+	ch.subs = ch.subs[:last]
+	delete(ch.subIndex, sub)
+	if len(ch.subs) == 0 && ch.n == 0 {
+		b.droppedThrough = max(b.droppedThrough, ch.evictedThrough)
+		delete(b.channels, ch.name)
+	}
+}
+
+// Head implements Broker.
+func (b *MemoryBroker) Head() shared.ID {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return shared.ID{Epoch: b.cfg.Epoch, Seq: b.seq}
+}
+
+// Healthy implements Broker.
+func (b *MemoryBroker) Healthy() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return ErrBrokerClosed
+	}
+	return nil
+}
+
+// Close implements Broker.
+func (b *MemoryBroker) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	b.mu.Unlock()
+	close(b.stop)
+	<-b.done
+	return nil
+}

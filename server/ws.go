@@ -1,0 +1,344 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/duet-rt/duet/shared"
+)
+
+// WSHandler serves GET /rt/ws: WebSocket with subprotocol duet.v1.
+func (h *Hub) WSHandler() http.Handler { return http.HandlerFunc(h.serveWS) }
+
+// wsConn is the state of one WebSocket connection.
+type wsConn struct {
+	h    *Hub
+	ws   *websocket.Conn
+	ob   *outbox
+	ctx  context.Context
+	conn *conn
+
+	// channels is the set the client holds. Only the reader goroutine
+	// touches it.
+	channels map[string]struct{}
+
+	// closeCode and closeReason are set once, by whoever decides to close
+	// the connection first, and read by the writer on its way out.
+	closeOnce   sync.Once
+	closeCode   shared.Code
+	closeReason string
+
+	pinging atomic.Bool
+}
+
+func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
+	c, ctx, err := h.register(r.Context(), "ws")
+	if err != nil {
+		writeError(w, protocolError(err))
+		return
+	}
+	defer h.unregister(c)
+
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		Subprotocols:   []string{shared.Protocol},
+		OriginPatterns: h.cfg.OriginPatterns,
+	})
+	if err != nil {
+		h.metrics.badRequests.Add(1)
+		return // Accept has written the HTTP error
+	}
+	defer ws.CloseNow()
+	if ws.Subprotocol() != shared.Protocol {
+		h.metrics.badRequests.Add(1)
+		_ = ws.Close(websocket.StatusCode(shared.CodeBadRequest), "subprotocol "+shared.Protocol+" required")
+		return
+	}
+	ws.SetReadLimit(h.cfg.MaxFrameBytes)
+
+	wc := &wsConn{
+		h:        h,
+		ws:       ws,
+		ob:       newOutbox(h.cfg.QueueSize),
+		ctx:      ctx,
+		conn:     c,
+		channels: make(map[string]struct{}),
+	}
+	defer wc.ob.close()
+	defer h.broker.Unsubscribe(wc.ob)
+
+	wc.ob.push(item{frame: h.helloFrame()})
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		wc.readLoop()
+	}()
+	err = wc.writeLoop()
+	wc.finish(err)
+	<-readDone
+	h.logEnd(r, "ws", err)
+}
+
+// closeWith records why the connection ends and cancels it.
+func (wc *wsConn) closeWith(code shared.Code, reason string, cause error) {
+	wc.closeOnce.Do(func() {
+		wc.closeCode, wc.closeReason = code, reason
+	})
+	wc.conn.cancel(cause)
+}
+
+// finish sends the close frame the connection ends with, if any.
+func (wc *wsConn) finish(err error) {
+	var ce websocket.CloseError
+	switch {
+	case errors.Is(context.Cause(wc.ctx), errShutdown):
+		wc.closeWith(shared.CodeShutdown, "server shutting down: reconnect", errShutdown)
+	case errors.As(err, &ce), errors.Is(err, context.Canceled) && wc.closeCode == 0:
+		// The peer closed or went away: nothing to tell it.
+		_ = wc.ws.CloseNow()
+		return
+	}
+	code, reason := wc.closeCode, wc.closeReason
+	if code == 0 {
+		_ = wc.ws.CloseNow()
+		return
+	}
+	if len(reason) > 123 {
+		reason = reason[:123]
+	}
+	_ = wc.ws.Close(websocket.StatusCode(code), reason)
+}
+
+// writeLoop drains the outbox into WebSocket text frames, several protocol
+// frames per WebSocket frame, separated by '\n'.
+func (wc *wsConn) writeLoop() error {
+	h := wc.h
+	heartbeat := time.NewTicker(h.cfg.Heartbeat)
+	defer heartbeat.Stop()
+	lastWrite := time.Now()
+	for {
+		var ping bool
+		select {
+		case <-wc.ctx.Done():
+			return context.Cause(wc.ctx)
+		case now := <-heartbeat.C:
+			ping = now.Sub(lastWrite) >= h.cfg.Heartbeat/2
+			wc.protocolPing()
+		case <-wc.ob.wake:
+		}
+
+		batch, overflow := wc.ob.take()
+		if len(batch) == 0 && !ping && !overflow {
+			continue
+		}
+		bp := writeBufs.Get().(*[]byte)
+		buf := (*bp)[:0]
+		if ping {
+			buf = append(buf, `{"type":"ping"}`...)
+		}
+		var err error
+		delivered := 0
+		add := func(frame []byte) {
+			if err != nil {
+				return
+			}
+			if len(buf) > 0 && len(buf)+1+len(frame) > h.cfg.MaxBatchBytes {
+				err = wc.write(buf)
+				buf = buf[:0]
+			}
+			if len(buf) > 0 {
+				buf = append(buf, '\n')
+			}
+			buf = append(buf, frame...)
+		}
+		for _, it := range batch {
+			switch {
+			case it.msg != nil:
+				add(it.msg.WS())
+				delivered++
+			case it.frame != nil:
+				add(it.frame)
+			case it.resume != nil:
+				r := it.resume
+				sub := shared.Frame{Type: shared.TypeSubscribed, Ref: it.ref, Channels: r.Channels}
+				add(shared.AppendFrame(nil, &sub))
+				if r.Gap != nil {
+					g := gapFrame(r.Gap, it.ref)
+					add(shared.AppendFrame(nil, &g))
+				}
+				for _, m := range r.Messages {
+					add(m.WS())
+					delivered++
+				}
+			}
+		}
+		if err == nil && len(buf) > 0 {
+			err = wc.write(buf)
+		}
+		*bp = buf[:0]
+		if cap(buf) <= 256<<10 {
+			writeBufs.Put(bp)
+		}
+		h.metrics.delivered("ws", delivered)
+		lastWrite = time.Now()
+		if err != nil {
+			h.metrics.writeErrors.Add(1)
+			return err
+		}
+		if overflow {
+			h.metrics.slowConsumers.Add(1)
+			wc.closeWith(shared.CodeSlowConsumer, "client fell behind: reconnect and resume", errSlowConsumer)
+			return errSlowConsumer
+		}
+	}
+}
+
+func (wc *wsConn) write(p []byte) error {
+	ctx, cancel := context.WithTimeout(wc.ctx, wc.h.cfg.WriteTimeout)
+	defer cancel()
+	return wc.ws.Write(ctx, websocket.MessageText, p)
+}
+
+// protocolPing sends a WebSocket ping that the browser answers by itself; no
+// pong within WriteTimeout means the peer is gone (a half-open connection
+// that writes alone would not notice for many minutes). The goroutine lives
+// only while a ping is outstanding.
+func (wc *wsConn) protocolPing() {
+	if !wc.pinging.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer wc.pinging.Store(false)
+		ctx, cancel := context.WithTimeout(wc.ctx, wc.h.cfg.WriteTimeout)
+		defer cancel()
+		if err := wc.ws.Ping(ctx); err != nil && wc.ctx.Err() == nil {
+			wc.h.metrics.heartbeatTimeouts.Add(1)
+			wc.closeWith(shared.CodeHeartbeatTimeout, "no pong within the write timeout", err)
+		}
+	}()
+}
+
+// readLoop reads client frames until the connection ends.
+func (wc *wsConn) readLoop() {
+	for {
+		typ, p, err := wc.ws.Read(wc.ctx)
+		if err != nil {
+			// A frame over MaxFrameBytes ends up here too: the library has
+			// already closed the connection with 1009 (message too big).
+			wc.conn.cancel(err)
+			return
+		}
+		if typ != websocket.MessageText {
+			wc.reply(shared.Frame{Type: shared.TypeError, Code: shared.CodeBadRequest, Message: "binary frames are not part of duet.v1: send JSON text frames"})
+			continue
+		}
+		// A text frame may carry several protocol frames, one per line.
+		for len(p) > 0 {
+			line := p
+			if i := bytes.IndexByte(p, '\n'); i >= 0 {
+				line, p = p[:i], p[i+1:]
+			} else {
+				p = nil
+			}
+			if len(bytes.TrimSpace(line)) == 0 {
+				continue
+			}
+			if !wc.handle(line) {
+				return
+			}
+		}
+	}
+}
+
+// handle acts on one client frame; false ends the connection.
+func (wc *wsConn) handle(line []byte) bool {
+	f, err := shared.DecodeFrame(line)
+	if err != nil {
+		wc.h.metrics.badRequests.Add(1)
+		wc.reply(shared.Frame{Type: shared.TypeError, Code: shared.CodeBadRequest, Message: "cannot decode frame: " + err.Error()})
+		return true
+	}
+	switch f.Type {
+	case shared.TypeSubscribe:
+		wc.subscribe(&f)
+	case shared.TypeUnsubscribe:
+		wc.unsubscribe(&f)
+	case shared.TypePublish:
+		m, err := wc.h.publish(wc.ctx, f.Channel, f.Event, f.Data)
+		if err != nil {
+			wc.replyErr(f.Ref, err)
+			break
+		}
+		wc.reply(shared.Frame{Type: shared.TypeAck, Ref: f.Ref, ID: m.Envelope.ID})
+	case shared.TypePing:
+		wc.reply(shared.Frame{Type: shared.TypePong, Ref: f.Ref})
+	case shared.TypePong:
+		// An answer to our application-level ping: liveness is what counts,
+		// and the read itself proved it.
+	default:
+		wc.h.metrics.badRequests.Add(1)
+		wc.reply(shared.Frame{Type: shared.TypeError, Ref: f.Ref, Code: shared.CodeUnknownType, Message: "unknown frame type " + quote(f.Type)})
+	}
+	return wc.ctx.Err() == nil
+}
+
+func (wc *wsConn) subscribe(f *shared.Frame) {
+	names, err := parseChannels(f.Channels, len(wc.channels), wc.h.cfg.MaxChannels)
+	if err != nil {
+		wc.replyErr(f.Ref, err)
+		return
+	}
+	from, err := parseResumeID(f.LastEventID)
+	if err != nil {
+		wc.replyErr(f.Ref, err)
+		return
+	}
+	fresh := names[:0]
+	for _, n := range names {
+		if _, ok := wc.channels[n]; !ok {
+			fresh = append(fresh, n)
+		}
+	}
+	wc.ob.expectResume(f.Ref)
+	if err := wc.h.broker.Subscribe(wc.ctx, wc.ob, fresh, from); err != nil {
+		wc.ob.cancelResume()
+		wc.replyErr(f.Ref, err)
+		return
+	}
+	for _, n := range fresh {
+		wc.channels[n] = struct{}{}
+	}
+}
+
+func (wc *wsConn) unsubscribe(f *shared.Frame) {
+	var gone []string
+	for _, n := range f.Channels {
+		if _, ok := wc.channels[n]; ok {
+			delete(wc.channels, n)
+			gone = append(gone, n)
+		}
+	}
+	if len(gone) > 0 {
+		wc.h.broker.Unsubscribe(wc.ob, gone...)
+	}
+	if gone == nil {
+		gone = []string{}
+	}
+	wc.reply(shared.Frame{Type: shared.TypeUnsubscribed, Ref: f.Ref, Channels: gone})
+}
+
+func (wc *wsConn) reply(f shared.Frame) {
+	if !wc.ob.push(item{frame: shared.AppendFrame(nil, &f)}) {
+		return // the writer sees the overflow and disconnects
+	}
+}
+
+func (wc *wsConn) replyErr(ref string, err error) {
+	e := protocolError(err)
+	wc.reply(shared.Frame{Type: shared.TypeError, Ref: ref, Code: e.Code, Message: e.Message})
+}

@@ -1,0 +1,97 @@
+package shared
+
+// Protocol is the WebSocket subprotocol name of this version of the protocol.
+const Protocol = "duet.v1"
+
+// Frame types sent by clients.
+const (
+	TypeSubscribe   = "subscribe"
+	TypeUnsubscribe = "unsubscribe"
+	TypePublish     = "publish"
+	TypePong        = "pong"
+)
+
+// Frame types sent by servers. TypePing is sent by both: the server pings
+// so the client's watchdog sees a live connection; a client may ping to
+// measure latency and gets a pong.
+const (
+	TypeHello        = "hello"
+	TypeSubscribed   = "subscribed"
+	TypeUnsubscribed = "unsubscribed"
+	TypeMessage      = "message"
+	TypeAck          = "ack"
+	TypeError        = "error"
+	TypeGap          = "gap"
+	TypePing         = "ping"
+)
+
+// Gap reasons.
+const (
+	// GapExpired: the messages after the client's id were dropped from history
+	// (count or age limit).
+	GapExpired = "expired"
+	// GapRestarted: the id is from another epoch: the server restarted and its
+	// history is gone.
+	GapRestarted = "restarted"
+)
+
+// DefaultEvent is the event name of a message published without one.
+const DefaultEvent = "message"
+
+// Envelope is one message as both wires carry it: the data of each SSE
+// message and the body of a WebSocket "message" frame.
+//
+//	{"id":"ID","channel":"C","event":"E","data":<JSON>,"ts":<unix ms>}
+type Envelope struct {
+	ID      string
+	Channel string
+	Event   string
+	// Data is the raw JSON value the publisher sent.
+	Data []byte
+	// TS is the server's clock, in Unix milliseconds, when it accepted the
+	// message.
+	TS int64
+}
+
+// Frame is one WebSocket protocol frame. It is flat: each type uses the
+// fields its documentation in PROTOCOL.md lists and leaves the rest zero; a
+// zero field is not encoded.
+type Frame struct {
+	Type string
+	// Ref is chosen by the client to match replies (ack, error, subscribed)
+	// to requests.
+	Ref string
+
+	// subscribe, unsubscribe, subscribed, unsubscribed, gap
+	Channels    []string
+	LastEventID string // JSON "lastEventId"
+
+	// message, publish, ack, gap
+	ID      string
+	Channel string
+	Event   string
+	Data    []byte // raw JSON
+	TS      int64
+
+	// error
+	Code    Code
+	Message string
+
+	// gap
+	Reason string
+
+	// hello: the server's settings the client adapts to.
+	Heartbeat     int64 // JSON "heartbeatMs": ping interval in milliseconds
+	MaxFrameBytes int64
+	MaxChannels   int64
+}
+
+// Envelope returns the envelope a message frame carries.
+func (f *Frame) Envelope() Envelope {
+	return Envelope{ID: f.ID, Channel: f.Channel, Event: f.Event, Data: f.Data, TS: f.TS}
+}
+
+// MessageFrame returns the message frame carrying e.
+func MessageFrame(e *Envelope) Frame {
+	return Frame{Type: TypeMessage, ID: e.ID, Channel: e.Channel, Event: e.Event, Data: e.Data, TS: e.TS}
+}

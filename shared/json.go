@@ -1,0 +1,680 @@
+package shared
+
+import (
+	"errors"
+	"strconv"
+	"unicode/utf8"
+)
+
+// A small JSON codec for frames and envelopes. encoding/json would cost the
+// browser module a third of a megabyte and the server an allocation-heavy,
+// reflection-driven hot path; frames are flat objects with a fixed set of
+// keys, so a hand-written scanner is short, fast and easy to fuzz.
+
+// ErrBadJSON is wrapped by every decoding error.
+var ErrBadJSON = errors.New("duet/shared: malformed JSON")
+
+// maxDepth bounds the nesting of "data" values so a hostile frame cannot
+// exhaust the stack.
+const maxDepth = 128
+
+type jsonError struct {
+	msg string
+	off int
+}
+
+func (e *jsonError) Error() string {
+	return ErrBadJSON.Error() + ": " + e.msg + " at offset " + strconv.Itoa(e.off)
+}
+func (e *jsonError) Unwrap() error { return ErrBadJSON }
+
+type decoder struct {
+	p   []byte
+	i   int
+	err error
+}
+
+func (d *decoder) fail(msg string) {
+	if d.err == nil {
+		d.err = &jsonError{msg: msg, off: d.i}
+	}
+	d.i = len(d.p)
+}
+
+func (d *decoder) ws() {
+	for d.i < len(d.p) {
+		switch d.p[d.i] {
+		case ' ', '\t', '\n', '\r':
+			d.i++
+		default:
+			return
+		}
+	}
+}
+
+// next skips whitespace and returns the next byte without consuming it, or 0
+// at the end.
+func (d *decoder) next() byte {
+	d.ws()
+	if d.i < len(d.p) {
+		return d.p[d.i]
+	}
+	return 0
+}
+
+func (d *decoder) expect(c byte) {
+	if d.next() != c {
+		d.fail("expected " + strconv.QuoteRune(rune(c)))
+		return
+	}
+	d.i++
+}
+
+// object calls field for each key of an object; field must consume the value.
+func (d *decoder) object(field func(key string)) {
+	d.expect('{')
+	if d.next() == '}' {
+		d.i++
+		return
+	}
+	for d.err == nil {
+		key := d.str()
+		d.expect(':')
+		if d.err != nil {
+			return
+		}
+		field(key)
+		switch d.next() {
+		case ',':
+			d.i++
+		case '}':
+			d.i++
+			return
+		default:
+			d.fail("expected ',' or '}'")
+		}
+	}
+}
+
+// str decodes a JSON string.
+func (d *decoder) str() string {
+	if d.next() != '"' {
+		d.fail("expected a string")
+		return ""
+	}
+	d.i++
+	start := d.i
+	// Fast path: no escapes, valid UTF-8.
+	for d.i < len(d.p) {
+		c := d.p[d.i]
+		if c == '"' {
+			s := d.p[start:d.i]
+			d.i++
+			if utf8.Valid(s) {
+				return string(s)
+			}
+			return string([]rune(string(s))) // invalid UTF-8 becomes U+FFFD, as encoding/json does
+		}
+		if c == '\\' || c < 0x20 {
+			break
+		}
+		d.i++
+	}
+	buf := append([]byte(nil), d.p[start:d.i]...)
+	for d.i < len(d.p) {
+		c := d.p[d.i]
+		switch {
+		case c == '"':
+			d.i++
+			if !utf8.Valid(buf) {
+				return string([]rune(string(buf)))
+			}
+			return string(buf)
+		case c < 0x20:
+			d.fail("control character in string")
+			return ""
+		case c != '\\':
+			buf = append(buf, c)
+			d.i++
+			continue
+		}
+		d.i++
+		if d.i >= len(d.p) {
+			break
+		}
+		e := d.p[d.i]
+		d.i++
+		switch e {
+		case '"', '\\', '/':
+			buf = append(buf, e)
+		case 'b':
+			buf = append(buf, '\b')
+		case 'f':
+			buf = append(buf, '\f')
+		case 'n':
+			buf = append(buf, '\n')
+		case 'r':
+			buf = append(buf, '\r')
+		case 't':
+			buf = append(buf, '\t')
+		case 'u':
+			r := d.hex4()
+			if utf16IsHighSurrogate(r) {
+				if d.i+1 < len(d.p) && d.p[d.i] == '\\' && d.p[d.i+1] == 'u' {
+					save := d.i
+					d.i += 2
+					r2 := d.hex4()
+					if utf16IsLowSurrogate(r2) {
+						r = (r-0xD800)<<10 + (r2 - 0xDC00) + 0x10000
+					} else {
+						d.i = save
+						r = utf8.RuneError
+					}
+				} else {
+					r = utf8.RuneError
+				}
+			} else if utf16IsLowSurrogate(r) {
+				r = utf8.RuneError
+			}
+			buf = utf8.AppendRune(buf, r)
+		default:
+			d.fail("bad escape in string")
+			return ""
+		}
+	}
+	d.fail("unterminated string")
+	return ""
+}
+
+func utf16IsHighSurrogate(r rune) bool { return r >= 0xD800 && r < 0xDC00 }
+func utf16IsLowSurrogate(r rune) bool  { return r >= 0xDC00 && r < 0xE000 }
+
+func (d *decoder) hex4() rune {
+	if d.i+4 > len(d.p) {
+		d.fail("short \\u escape")
+		return 0
+	}
+	var r rune
+	for _, c := range d.p[d.i : d.i+4] {
+		r <<= 4
+		switch {
+		case c >= '0' && c <= '9':
+			r |= rune(c - '0')
+		case c >= 'a' && c <= 'f':
+			r |= rune(c - 'a' + 10)
+		case c >= 'A' && c <= 'F':
+			r |= rune(c - 'A' + 10)
+		default:
+			d.fail("bad \\u escape")
+			return 0
+		}
+	}
+	d.i += 4
+	return r
+}
+
+// int decodes an integer that fits an int64. Fractions and exponents are
+// refused: every number in a frame is a count or a time.
+func (d *decoder) int() int64 {
+	d.ws()
+	start := d.i
+	if d.i < len(d.p) && d.p[d.i] == '-' {
+		d.i++
+	}
+	for d.i < len(d.p) && d.p[d.i] >= '0' && d.p[d.i] <= '9' {
+		d.i++
+	}
+	n, err := strconv.ParseInt(string(d.p[start:d.i]), 10, 64)
+	if err != nil {
+		d.i = start
+		d.fail("expected an integer")
+		return 0
+	}
+	return n
+}
+
+// strings decodes an array of strings; null gives nil.
+func (d *decoder) strings() []string {
+	if d.null() {
+		return nil
+	}
+	d.expect('[')
+	out := []string{}
+	if d.next() == ']' {
+		d.i++
+		return out
+	}
+	for d.err == nil {
+		out = append(out, d.str())
+		switch d.next() {
+		case ',':
+			d.i++
+		case ']':
+			d.i++
+			return out
+		default:
+			d.fail("expected ',' or ']'")
+		}
+	}
+	return nil
+}
+
+func (d *decoder) null() bool {
+	if d.next() == 'n' && d.literal("null") {
+		return true
+	}
+	return false
+}
+
+func (d *decoder) literal(lit string) bool {
+	if len(d.p)-d.i >= len(lit) && string(d.p[d.i:d.i+len(lit)]) == lit {
+		d.i += len(lit)
+		return true
+	}
+	return false
+}
+
+// raw validates any JSON value and returns its bytes.
+func (d *decoder) raw() []byte {
+	d.ws()
+	start := d.i
+	d.skip(0)
+	if d.err != nil {
+		return nil
+	}
+	return d.p[start:d.i]
+}
+
+func (d *decoder) skip(depth int) {
+	if depth > maxDepth {
+		d.fail("nesting too deep")
+		return
+	}
+	switch c := d.next(); {
+	case c == '{':
+		d.object(func(string) { d.skip(depth + 1) })
+	case c == '[':
+		d.i++
+		if d.next() == ']' {
+			d.i++
+			return
+		}
+		for d.err == nil {
+			d.skip(depth + 1)
+			switch d.next() {
+			case ',':
+				d.i++
+			case ']':
+				d.i++
+				return
+			default:
+				d.fail("expected ',' or ']'")
+			}
+		}
+	case c == '"':
+		d.skipString()
+	case c == 't':
+		if !d.literal("true") {
+			d.fail("bad literal")
+		}
+	case c == 'f':
+		if !d.literal("false") {
+			d.fail("bad literal")
+		}
+	case c == 'n':
+		if !d.literal("null") {
+			d.fail("bad literal")
+		}
+	case c == '-' || (c >= '0' && c <= '9'):
+		d.number()
+	default:
+		d.fail("expected a value")
+	}
+}
+
+// skipString validates a string without decoding it.
+func (d *decoder) skipString() {
+	d.i++ // opening quote
+	for d.i < len(d.p) {
+		c := d.p[d.i]
+		switch {
+		case c == '"':
+			d.i++
+			return
+		case c < 0x20:
+			d.fail("control character in string")
+			return
+		case c == '\\':
+			d.i++
+			if d.i >= len(d.p) {
+				break
+			}
+			switch d.p[d.i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				d.i++
+			case 'u':
+				d.i++
+				d.hex4()
+			default:
+				d.fail("bad escape in string")
+				return
+			}
+		case c < utf8.RuneSelf:
+			d.i++
+		default:
+			r, size := utf8.DecodeRune(d.p[d.i:])
+			if r == utf8.RuneError && size == 1 {
+				d.fail("invalid UTF-8 in string")
+				return
+			}
+			d.i += size
+		}
+	}
+	d.fail("unterminated string")
+}
+
+// number validates a JSON number (RFC 8259 grammar).
+func (d *decoder) number() {
+	p := d.p
+	if d.i < len(p) && p[d.i] == '-' {
+		d.i++
+	}
+	switch {
+	case d.i < len(p) && p[d.i] == '0':
+		d.i++
+	case d.i < len(p) && p[d.i] >= '1' && p[d.i] <= '9':
+		for d.i < len(p) && p[d.i] >= '0' && p[d.i] <= '9' {
+			d.i++
+		}
+	default:
+		d.fail("bad number")
+		return
+	}
+	if d.i < len(p) && p[d.i] == '.' {
+		d.i++
+		if d.i >= len(p) || p[d.i] < '0' || p[d.i] > '9' {
+			d.fail("bad number")
+			return
+		}
+		for d.i < len(p) && p[d.i] >= '0' && p[d.i] <= '9' {
+			d.i++
+		}
+	}
+	if d.i < len(p) && (p[d.i] == 'e' || p[d.i] == 'E') {
+		d.i++
+		if d.i < len(p) && (p[d.i] == '+' || p[d.i] == '-') {
+			d.i++
+		}
+		if d.i >= len(p) || p[d.i] < '0' || p[d.i] > '9' {
+			d.fail("bad number")
+			return
+		}
+		for d.i < len(p) && p[d.i] >= '0' && p[d.i] <= '9' {
+			d.i++
+		}
+	}
+}
+
+func (d *decoder) end() error {
+	if d.err == nil && d.next() != 0 {
+		d.fail("trailing data after the value")
+	}
+	return d.err
+}
+
+// ValidJSON reports whether p is exactly one JSON value (surrounding
+// whitespace allowed), nested at most 128 deep.
+func ValidJSON(p []byte) bool {
+	d := decoder{p: p}
+	d.skip(0)
+	return d.end() == nil
+}
+
+// DecodeFrame decodes one frame. Unknown keys are skipped (after validation)
+// so newer peers can add fields; "data" is kept as raw JSON. It does not check
+// that the frame's fields make sense for its type: that is the receiver's job.
+// The returned Frame does not alias p except for Data, which does.
+func DecodeFrame(p []byte) (Frame, error) {
+	var f Frame
+	d := decoder{p: p}
+	d.object(func(key string) {
+		switch key {
+		case "type":
+			f.Type = d.str()
+		case "ref":
+			f.Ref = d.str()
+		case "channels":
+			f.Channels = d.strings()
+		case "lastEventId":
+			f.LastEventID = d.str()
+		case "id":
+			f.ID = d.str()
+		case "channel":
+			f.Channel = d.str()
+		case "event":
+			f.Event = d.str()
+		case "data":
+			f.Data = d.raw()
+		case "ts":
+			f.TS = d.int()
+		case "code":
+			c := d.int()
+			if c < 0 || c > 0xFFFF {
+				d.fail("code out of range")
+			}
+			f.Code = Code(c)
+		case "message":
+			f.Message = d.str()
+		case "reason":
+			f.Reason = d.str()
+		case "heartbeatMs":
+			f.Heartbeat = d.int()
+		case "maxFrameBytes":
+			f.MaxFrameBytes = d.int()
+		case "maxChannels":
+			f.MaxChannels = d.int()
+		default:
+			d.skip(1)
+		}
+	})
+	if err := d.end(); err != nil {
+		return Frame{}, err
+	}
+	if f.Type == "" {
+		return Frame{}, &jsonError{msg: `missing "type"`, off: 0}
+	}
+	return f, nil
+}
+
+// DecodeEnvelope decodes an envelope, as found in the data of an SSE message.
+func DecodeEnvelope(p []byte) (Envelope, error) {
+	var e Envelope
+	d := decoder{p: p}
+	d.object(func(key string) {
+		switch key {
+		case "id":
+			e.ID = d.str()
+		case "channel":
+			e.Channel = d.str()
+		case "event":
+			e.Event = d.str()
+		case "data":
+			e.Data = d.raw()
+		case "ts":
+			e.TS = d.int()
+		default:
+			d.skip(1)
+		}
+	})
+	return e, d.end()
+}
+
+// AppendEnvelope appends the JSON form of e to dst.
+func AppendEnvelope(dst []byte, e *Envelope) []byte {
+	dst = append(dst, `{"id":`...)
+	dst = AppendJSONString(dst, e.ID)
+	dst = append(dst, `,"channel":`...)
+	dst = AppendJSONString(dst, e.Channel)
+	dst = append(dst, `,"event":`...)
+	dst = AppendJSONString(dst, e.Event)
+	dst = append(dst, `,"data":`...)
+	dst = appendRaw(dst, e.Data)
+	dst = append(dst, `,"ts":`...)
+	dst = strconv.AppendInt(dst, e.TS, 10)
+	return append(dst, '}')
+}
+
+// AppendFrame appends the JSON form of f to dst. Zero fields are left out,
+// except that a message frame always carries its full envelope.
+func AppendFrame(dst []byte, f *Frame) []byte {
+	dst = append(dst, `{"type":`...)
+	dst = AppendJSONString(dst, f.Type)
+	if f.Type == TypeMessage {
+		dst = append(dst, `,"id":`...)
+		dst = AppendJSONString(dst, f.ID)
+		dst = append(dst, `,"channel":`...)
+		dst = AppendJSONString(dst, f.Channel)
+		dst = append(dst, `,"event":`...)
+		dst = AppendJSONString(dst, f.Event)
+		dst = append(dst, `,"data":`...)
+		dst = appendRaw(dst, f.Data)
+		dst = append(dst, `,"ts":`...)
+		dst = strconv.AppendInt(dst, f.TS, 10)
+		return append(dst, '}')
+	}
+	dst = appendStringField(dst, "ref", f.Ref)
+	if f.Channels != nil {
+		dst = append(dst, `,"channels":[`...)
+		for i, c := range f.Channels {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = AppendJSONString(dst, c)
+		}
+		dst = append(dst, ']')
+	}
+	dst = appendStringField(dst, "lastEventId", f.LastEventID)
+	dst = appendStringField(dst, "id", f.ID)
+	dst = appendStringField(dst, "channel", f.Channel)
+	dst = appendStringField(dst, "event", f.Event)
+	if f.Data != nil {
+		dst = append(dst, `,"data":`...)
+		dst = appendRaw(dst, f.Data)
+	}
+	dst = appendIntField(dst, "ts", f.TS)
+	dst = appendIntField(dst, "code", int64(f.Code))
+	dst = appendStringField(dst, "message", f.Message)
+	dst = appendStringField(dst, "reason", f.Reason)
+	dst = appendIntField(dst, "heartbeatMs", f.Heartbeat)
+	dst = appendIntField(dst, "maxFrameBytes", f.MaxFrameBytes)
+	dst = appendIntField(dst, "maxChannels", f.MaxChannels)
+	return append(dst, '}')
+}
+
+func appendStringField(dst []byte, key, v string) []byte {
+	if v == "" {
+		return dst
+	}
+	dst = append(dst, ',', '"')
+	dst = append(dst, key...)
+	dst = append(dst, '"', ':')
+	return AppendJSONString(dst, v)
+}
+
+func appendIntField(dst []byte, key string, v int64) []byte {
+	if v == 0 {
+		return dst
+	}
+	dst = append(dst, ',', '"')
+	dst = append(dst, key...)
+	dst = append(dst, '"', ':')
+	return strconv.AppendInt(dst, v, 10)
+}
+
+// appendRaw appends a raw JSON value, or null when there is none. Raw values
+// are trusted to be valid JSON (the server validates what it accepts); a
+// newline in one would break the one-frame-per-line batching of WebSocket
+// frames and the one-line data of SSE, so whitespace is compacted away here.
+func appendRaw(dst []byte, raw []byte) []byte {
+	if len(raw) == 0 {
+		return append(dst, "null"...)
+	}
+	inString := false
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		if inString {
+			dst = append(dst, c)
+			switch c {
+			case '\\':
+				if i+1 < len(raw) {
+					i++
+					dst = append(dst, raw[i])
+				}
+			case '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case ' ', '\t', '\n', '\r':
+			continue
+		case '"':
+			inString = true
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
+
+const hexDigits = "0123456789abcdef"
+
+// AppendJSONString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD;
+// U+2028 and U+2029 are escaped so the text is also a valid JavaScript
+// literal.
+func AppendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}

@@ -1,0 +1,38 @@
+package web
+
+import (
+	"bytes"
+	"net/http"
+
+	"github.com/a-h/templ"
+)
+
+// HeadFunc returns the id of the latest published message.
+type HeadFunc func() string
+
+// Handler serves the demo pages at / and the static assets. head may be nil.
+func Handler(head HeadFunc) http.Handler {
+	mux := http.NewServeMux()
+	assets := Assets()
+	mux.Handle("/duet.js", assets)
+	mux.Handle("/static/", assets)
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		d := HomeData{Page: Page{Title: "Home", Path: "/"}}
+		if head != nil {
+			d.Head = head()
+		}
+		render(w, r, Home(d))
+	})
+	return mux
+}
+
+// render writes a page; a page that fails to render is a 500, not half a page.
+func render(w http.ResponseWriter, r *http.Request, c templ.Component) {
+	var buf bytes.Buffer
+	if err := c.Render(r.Context(), &buf); err != nil {
+		http.Error(w, "duet/web: cannot render page: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_, _ = w.Write(buf.Bytes())
+}
