@@ -18,10 +18,15 @@ func (h *Hub) WSHandler() http.Handler { return http.HandlerFunc(h.serveWS) }
 
 // wsConn is the state of one WebSocket connection.
 type wsConn struct {
-	h    *Hub
-	ws   *websocket.Conn
-	ob   *outbox
-	ctx  context.Context
+	h   *Hub
+	ws  *websocket.Conn
+	ob  *outbox
+	ctx context.Context // cancelled when the connection must end
+	// io is ctx without its cancellation, for reads, writes and pings:
+	// coder/websocket drops the TCP connection at once when the context of
+	// a read or write ends, which would lose the close frame that tells the
+	// client why (4000, 4001, 4002). The connection ends with Close instead.
+	io   context.Context
 	conn *conn
 
 	// channels is the set the client holds. Only the reader goroutine
@@ -35,6 +40,7 @@ type wsConn struct {
 	closeReason string
 
 	pinging atomic.Bool
+	pings   sync.WaitGroup // the outstanding ping, waited for on the way out
 }
 
 func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
@@ -66,6 +72,7 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		ws:       ws,
 		ob:       newOutbox(h.cfg.QueueSize),
 		ctx:      ctx,
+		io:       context.WithoutCancel(ctx),
 		conn:     c,
 		channels: make(map[string]struct{}),
 	}
@@ -81,6 +88,7 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 	err = wc.writeLoop()
 	wc.finish(err)
 	<-readDone
+	wc.pings.Wait()
 	h.logEnd(r, "ws", err)
 }
 
@@ -166,6 +174,9 @@ func (wc *wsConn) writeLoop() error {
 			case it.resume != nil:
 				r := it.resume
 				sub := shared.Frame{Type: shared.TypeSubscribed, Ref: it.ref, Channels: r.Channels}
+				if sub.Channels == nil {
+					sub.Channels = []string{} // all were held already: say so explicitly
+				}
 				add(shared.AppendFrame(nil, &sub))
 				if r.Gap != nil {
 					g := gapFrame(r.Gap, it.ref)
@@ -199,7 +210,7 @@ func (wc *wsConn) writeLoop() error {
 }
 
 func (wc *wsConn) write(p []byte) error {
-	ctx, cancel := context.WithTimeout(wc.ctx, wc.h.cfg.WriteTimeout)
+	ctx, cancel := context.WithTimeout(wc.io, wc.h.cfg.WriteTimeout)
 	defer cancel()
 	return wc.ws.Write(ctx, websocket.MessageText, p)
 }
@@ -212,9 +223,11 @@ func (wc *wsConn) protocolPing() {
 	if !wc.pinging.CompareAndSwap(false, true) {
 		return
 	}
+	wc.pings.Add(1)
 	go func() {
+		defer wc.pings.Done()
 		defer wc.pinging.Store(false)
-		ctx, cancel := context.WithTimeout(wc.ctx, wc.h.cfg.WriteTimeout)
+		ctx, cancel := context.WithTimeout(wc.io, wc.h.cfg.WriteTimeout)
 		defer cancel()
 		if err := wc.ws.Ping(ctx); err != nil && wc.ctx.Err() == nil {
 			wc.h.metrics.heartbeatTimeouts.Add(1)
@@ -226,7 +239,7 @@ func (wc *wsConn) protocolPing() {
 // readLoop reads client frames until the connection ends.
 func (wc *wsConn) readLoop() {
 	for {
-		typ, p, err := wc.ws.Read(wc.ctx)
+		typ, p, err := wc.ws.Read(wc.io)
 		if err != nil {
 			// A frame over MaxFrameBytes ends up here too: the library has
 			// already closed the connection with 1009 (message too big).
