@@ -39,7 +39,9 @@ func (b *Backoff) withDefaults() Backoff {
 	if c.Max < c.Initial {
 		c.Max = c.Initial
 	}
-	if c.Multiplier < 1 {
+	// Fix: !(m >= 1) rather than m < 1, so that NaN (which JavaScript
+	// hands over easily) becomes 1 too; it made every delay negative.
+	if !(c.Multiplier >= 1) {
 		if c.Multiplier == 0 {
 			c.Multiplier = 2
 		} else {
@@ -63,8 +65,11 @@ func (b *Backoff) Ceiling(n int) time.Duration {
 	for i := 0; i < n && ceil < float64(c.Max); i++ {
 		ceil *= c.Multiplier
 	}
-	if ceil > float64(c.Max) {
-		ceil = float64(c.Max)
+	// Fix: return Max itself. float64(Max) may round up past the largest
+	// Duration (it does for math.MaxInt64), and converting it back
+	// overflowed into a negative ceiling.
+	if ceil >= float64(c.Max) {
+		return c.Max
 	}
 	return time.Duration(ceil)
 }
@@ -97,14 +102,18 @@ func (r *Retrier) Next(now time.Time) time.Duration {
 	}
 	r.connectedAt = time.Time{}
 	d := r.Policy.Delay(r.attempt)
-	if r.Policy.Ceiling(r.attempt) < p.Max {
+	// Fix: count only while the ceiling grows. With a Multiplier of 1 it
+	// never reaches Max, so the count grew without bound, and with it the
+	// loop in Ceiling.
+	if p.Multiplier > 1 && r.Policy.Ceiling(r.attempt) < p.Max {
 		r.attempt++
 	}
 	return d
 }
 
 // Attempt returns how many consecutive failures were counted since the last
-// reset.
+// reset. Only failures that grew the delay count: the number stops once the
+// ceiling reaches Max (and stays 0 with a Multiplier of 1).
 func (r *Retrier) Attempt() int { return r.attempt }
 
 // Reset starts the growth over, as after a healthy connection.

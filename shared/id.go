@@ -27,7 +27,8 @@ const MaxIDLength = 41 // two 20-digit uint64s and the dash
 // ErrBadID is wrapped by every error ParseID returns.
 var ErrBadID = errors.New("duet/shared: malformed event id")
 
-// ParseID parses the text form of an ID. The empty string is not an ID.
+// ParseID parses the text form of an ID. The empty string is not an ID, nor
+// is "0-0": the zero ID stands for "no id".
 func ParseID(s string) (ID, error) {
 	if len(s) == 0 || len(s) > MaxIDLength {
 		return ID{}, badID(s)
@@ -50,7 +51,9 @@ func ParseID(s string) (ID, error) {
 	}
 	epoch, err1 := parseDecimal(s[:dash])
 	seq, err2 := parseDecimal(s[dash+1:])
-	if err1 != nil || err2 != nil {
+	// Fix: "0-0" was accepted as the zero ID, whose text form is "": that
+	// gave "no id" a second spelling that String does not round-trip.
+	if err1 != nil || err2 != nil || epoch == 0 && seq == 0 {
 		return ID{}, badID(s)
 	}
 	return ID{Epoch: epoch, Seq: seq}, nil

@@ -221,11 +221,16 @@ func (d *decoder) int() int64 {
 	if d.i < len(d.p) && d.p[d.i] == '-' {
 		d.i++
 	}
+	digits := d.i
 	for d.i < len(d.p) && d.p[d.i] >= '0' && d.p[d.i] <= '9' {
 		d.i++
 	}
+	// Fix: JSON has no leading zeros (ParseInt took "01"), and a fraction
+	// or exponent was reported as a puzzling "expected ',' or '}'".
+	leadingZero := d.i-digits > 1 && d.p[digits] == '0'
+	fraction := d.i < len(d.p) && (d.p[d.i] == '.' || d.p[d.i] == 'e' || d.p[d.i] == 'E')
 	n, err := strconv.ParseInt(string(d.p[start:d.i]), 10, 64)
-	if err != nil {
+	if err != nil || leadingZero || fraction {
 		d.i = start
 		d.fail("expected an integer")
 		return 0
@@ -286,13 +291,38 @@ func (d *decoder) raw() []byte {
 }
 
 func (d *decoder) skip(depth int) {
-	if depth > maxDepth {
-		d.fail("nesting too deep")
-		return
-	}
 	switch c := d.next(); {
+	case (c == '{' || c == '[') && depth >= maxDepth:
+		// Fix: the limit counts containers. It was checked on every value,
+		// so 129 nested arrays passed when the innermost one was empty.
+		d.fail("nesting too deep")
 	case c == '{':
-		d.object(func(string) { d.skip(depth + 1) })
+		// Fix: keys are validated as strings like values are. d.object
+		// decoded them with str, which let invalid UTF-8 through into raw
+		// data (and allocated each key).
+		d.i++
+		if d.next() == '}' {
+			d.i++
+			return
+		}
+		for d.err == nil {
+			if d.next() != '"' {
+				d.fail("expected a string")
+				return
+			}
+			d.skipString()
+			d.expect(':')
+			d.skip(depth + 1)
+			switch d.next() {
+			case ',':
+				d.i++
+			case '}':
+				d.i++
+				return
+			default:
+				d.fail("expected ',' or '}'")
+			}
+		}
 	case c == '[':
 		d.i++
 		if d.next() == ']' {
@@ -416,7 +446,9 @@ func (d *decoder) number() {
 }
 
 func (d *decoder) end() error {
-	if d.err == nil && d.next() != 0 {
+	// Fix: compare the position, not next() != 0: next returns 0 for a NUL
+	// byte too, so "1\x00<anything>" passed as valid.
+	if d.ws(); d.err == nil && d.i < len(d.p) {
 		d.fail("trailing data after the value")
 	}
 	return d.err
