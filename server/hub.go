@@ -117,14 +117,16 @@ var errShutdown = errors.New("duet/server: hub is shutting down")
 // NewHub returns a Hub. It fails only on a configuration it cannot honour.
 func NewHub(cfg *Config) (*Hub, error) {
 	c := cfg.withDefaults()
+	// Validate before making a broker: a refused config must not leave a
+	// broker's janitor goroutine running.
+	if c.WriteTimeout >= c.Heartbeat*10 {
+		return nil, errors.New("duet/server: WriteTimeout must be shorter than ten heartbeats")
+	}
 	h := &Hub{cfg: c, broker: c.Broker, conns: make(map[*conn]struct{})}
 	h.idle = sync.NewCond(&h.mu)
 	if h.broker == nil {
 		h.broker = NewMemoryBroker(nil)
 		h.ownBroker = true
-	}
-	if c.WriteTimeout >= c.Heartbeat*10 {
-		return nil, errors.New("duet/server: WriteTimeout must be shorter than ten heartbeats")
 	}
 	return h, nil
 }
@@ -258,6 +260,9 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 // HealthHandler answers 200 while the hub and its broker serve, 503 after.
 func (h *Hub) HealthHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if refuseMethod(w, r) {
+			return
+		}
 		h.mu.Lock()
 		closing := h.closing
 		h.mu.Unlock()
@@ -273,6 +278,18 @@ func (h *Hub) HealthHandler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok","head":"` + h.broker.Head().String() + `"}` + "\n"))
 	})
+}
+
+// refuseMethod answers 405 (with Allow) to anything but GET and HEAD, as
+// the read-only endpoints (healthz, metrics) must, and reports whether it
+// did.
+func refuseMethod(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return false
+	}
+	w.Header().Set("Allow", "GET, HEAD")
+	writeErrorStatus(w, http.StatusMethodNotAllowed, shared.NewError(shared.CodeBadRequest, "method "+r.Method+" not allowed: use GET"))
+	return true
 }
 
 // protocolError maps any error to the code and message a client is told.

@@ -246,7 +246,9 @@ func (b *MemoryBroker) Subscribe(ctx context.Context, sub Subscriber, channels [
 	if len(r.Channels) > 1 {
 		slices.SortFunc(r.Messages, func(x, y *Message) int { return x.ID.Compare(y.ID) })
 	}
-	if restarted || len(gapped) > 0 {
+	// A restart loses messages only of the channels subscribed now: a
+	// subscribe that adds none (all already held) gets no gap notice.
+	if (restarted && len(r.Channels) > 0) || len(gapped) > 0 {
 		g := &Gap{From: from, Reason: shared.GapExpired, Channels: gapped}
 		if restarted {
 			g.Reason, g.Channels = shared.GapRestarted, r.Channels

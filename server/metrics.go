@@ -56,6 +56,9 @@ func (m *metrics) delivered(wire string, n int) {
 // MetricsHandler serves the hub's metrics in the Prometheus text format.
 func (h *Hub) MetricsHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if refuseMethod(w, r) {
+			return
+		}
 		m := &h.metrics
 		var b bytes.Buffer
 		metric := func(name, typ, help string, samples ...sample) {

@@ -44,6 +44,13 @@ type wsConn struct {
 }
 
 func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
+	// Refuse wrong methods like the other endpoints (405 with Allow):
+	// websocket.Accept would answer 426, or 405 without Allow.
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", "GET")
+		writeErrorStatus(w, http.StatusMethodNotAllowed, shared.NewError(shared.CodeBadRequest, "method "+r.Method+" not allowed: use GET"))
+		return
+	}
 	c, ctx, err := h.register(r.Context(), "ws")
 	if err != nil {
 		writeError(w, protocolError(err))

@@ -1,0 +1,207 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/duet-rt/duet/shared"
+	sse "github.com/tmaxmax/go-sse"
+)
+
+// TestBothWires: one message, published over HTTP or through Hub.Publish,
+// reaches a go-sse client and a coder/websocket client with the same id and
+// data; on SSE the data is exactly the envelope, on WebSocket the frame is
+// the envelope plus "type":"message".
+func TestBothWires(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, testConfig(), MemoryConfig{})
+
+	// The SSE peer is go-sse's reconnecting client, as an application would
+	// use it.
+	ctx, cancel := context.WithCancel(context.Background())
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ts.url+"/rt/sse?channel=room", nil)
+	assertSuccess(t, err)
+	sseConn := (&sse.Client{HTTPClient: ts.srv.Client()}).NewConnection(req)
+	events := make(chan sse.Event, 64)
+	sseConn.SubscribeToAll(func(ev sse.Event) { events <- ev })
+	connectDone := make(chan error, 1)
+	go func() { connectDone <- sseConn.Connect() }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-connectDone; !errors.Is(err, context.Canceled) {
+			t.Errorf("go-sse Connect: %v", err)
+		}
+	})
+	nextEvent := func() sse.Event {
+		t.Helper()
+		select {
+		case ev := <-events:
+			return ev
+		case <-time.After(waitTimeout):
+			t.Fatal("go-sse: no event")
+			return sse.Event{}
+		}
+	}
+	assertEqual(t, "first SSE event", sseHelloEvent, nextEvent().Type)
+
+	ws := ts.openWS(t)
+	sub := ws.subscribe("1", "", "room")
+	assertEqual(t, "subscribed channels", []string{"room"}, sub.Channels)
+
+	tests := []struct {
+		name      string
+		event     string // as published
+		data      string // as published
+		wantEvent string
+		wantData  string // compacted
+		publish   func(t *testing.T, event, data string) string
+	}{
+		{"POST /rt/publish", "", `{"text":"hi","n":1}`, "message", `{"text":"hi","n":1}`,
+			func(t *testing.T, event, data string) string { return ts.publishHTTP(t, "room", event, data) }},
+		{"Hub.Publish", "", `{"text":"hi","n":1}`, "message", `{"text":"hi","n":1}`,
+			func(t *testing.T, event, data string) string { return ts.publish(t, "room", event, data) }},
+		{"POST /rt/publish with an event name", "chat.typing", `true`, "chat.typing", `true`,
+			func(t *testing.T, event, data string) string { return ts.publishHTTP(t, "room", event, data) }},
+		{"Hub.Publish with an event name", "chat.typing", `null`, "chat.typing", `null`,
+			func(t *testing.T, event, data string) string { return ts.publish(t, "room", event, data) }},
+		{"whitespace and line breaks are compacted", "", "{ \"a\" :\n [1, 2,\r\n 3],\t\"s\": \"x y\\nz\" }", "message", `{"a":[1,2,3],"s":"x y\nz"}`,
+			func(t *testing.T, event, data string) string { return ts.publishHTTP(t, "room", event, data) }},
+		{"unicode", "", `"héllo \u2028 wörld ✓"`, "message", `"héllo \u2028 wörld ✓"`,
+			func(t *testing.T, event, data string) string { return ts.publish(t, "room", event, data) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := time.Now().UnixMilli()
+			id := tt.publish(t, tt.event, tt.data)
+			after := time.Now().UnixMilli()
+
+			ev := nextEvent()
+			assertEqual(t, "SSE event name", tt.wantEvent, ev.Type)
+			assertEqual(t, "SSE id", id, ev.LastEventID)
+			env, err := shared.DecodeEnvelope([]byte(ev.Data))
+			assertSuccess(t, err)
+			assertTrue(t, "ts is the server's clock at publish", before <= env.TS && env.TS <= after)
+			wantEnvelope := `{"id":"` + id + `","channel":"room","event":"` + tt.wantEvent + `","data":` + tt.wantData + `,"ts":` + strconv.FormatInt(env.TS, 10) + `}`
+			assertEqual(t, "SSE data is the envelope", wantEnvelope, ev.Data)
+
+			f := ws.expect(shared.TypeMessage)
+			assertEqual(t, "WS frame", `{"type":"message",`+wantEnvelope[1:], f.Raw)
+			assertEqual(t, "WS envelope", env, f.Envelope())
+		})
+	}
+}
+
+// TestWebSocketPublish: a WebSocket client publishes; every subscriber on
+// both wires gets the message with the id the ack names.
+func TestWebSocketPublish(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, testConfig(), MemoryConfig{})
+	reader := ts.openSSE(t, "channel=room", nil)
+	pub := ts.openWS(t)
+	pub.subscribe("s", "", "room")
+
+	pub.send(`{"type":"publish","ref":"p1","channel":"room","event":"note","data":{"k":[1,2]}}`)
+	// The in-memory broker delivers to subscribers before the ack is queued.
+	msg := pub.expect(shared.TypeMessage)
+	ack := pub.expect(shared.TypeAck)
+	assertEqual(t, "ack ref", "p1", ack.Ref)
+	assertEqual(t, "ack id", msg.ID, ack.ID)
+	ev, env := reader.nextMessage()
+	assertEqual(t, "SSE id", ack.ID, env.ID)
+	assertEqual(t, "SSE event", "note", ev.Type)
+	assertEqual(t, "data", `{"k":[1,2]}`, string(env.Data))
+
+	// Subscribing again to a held channel adds nothing, replays nothing
+	// and reports no gap, even with an id of another epoch.
+	sub := pub.subscribe("again", "6-1", "room")
+	assertEqual(t, "no new channels", []string{}, sub.Channels)
+
+	// A client ping is answered (and is the next frame); an unsubscribe
+	// stops delivery.
+	pub.send(`{"type":"ping","ref":"x"}`)
+	assertEqual(t, "pong ref", "x", pub.expect("pong").Ref)
+	pub.send(`{"type":"unsubscribe","ref":"u","channels":["room","never-held"]}`)
+	unsub := pub.expect(shared.TypeUnsubscribed)
+	assertEqual(t, "unsubscribed", []string{"room"}, unsub.Channels)
+	id := ts.publish(t, "room", "", `2`)
+	reader.expectIDs(id)
+	pub.send(`{"type":"ping","ref":"y"}`)
+	assertEqual(t, "nothing but the pong after unsubscribing", "y", pub.expect("pong").Ref)
+}
+
+// TestHealthz: 200 with the broker's head while serving.
+func TestHealthz(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, testConfig(), MemoryConfig{})
+	id := ts.publish(t, "c", "", `1`)
+	resp, body := ts.do(t, http.MethodGet, "/rt/healthz", nil, "")
+	assertEqual(t, "status", http.StatusOK, resp.StatusCode)
+	assertEqual(t, "body", `{"status":"ok","head":"`+id+`"}`+"\n", string(body))
+}
+
+// TestHelloAndHeartbeats: each stream starts with the hello (on SSE with a
+// jittered retry and the streaming headers), and an idle connection gets
+// heartbeats: ":ping" comments on SSE, {"type":"ping"} frames on WebSocket.
+func TestHelloAndHeartbeats(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.Heartbeat = 100 * time.Millisecond
+	cfg.WriteTimeout = 500 * time.Millisecond
+	ts := newTestServer(t, cfg, MemoryConfig{})
+	const hello = `{"type":"hello","heartbeatMs":100,"maxFrameBytes":65536,"maxChannels":64}`
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+
+	t.Run("sse", func(t *testing.T) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, ts.url+"/rt/sse?channel=idle", nil)
+		assertSuccess(t, err)
+		resp, err := ts.srv.Client().Do(req)
+		assertSuccess(t, err)
+		defer resp.Body.Close()
+		assertEqual(t, "Content-Type", "text/event-stream", resp.Header.Get("Content-Type"))
+		assertEqual(t, "Cache-Control", "no-store", resp.Header.Get("Cache-Control"))
+		assertEqual(t, "X-Accel-Buffering", "no", resp.Header.Get("X-Accel-Buffering"))
+		br := bufio.NewReader(resp.Body)
+		line := func() string {
+			t.Helper()
+			s, err := br.ReadString('\n')
+			assertSuccess(t, err)
+			return strings.TrimSuffix(s, "\n")
+		}
+		assertEqual(t, "hello event", "event: duet.hello", line())
+		retry, ok := strings.CutPrefix(line(), "retry: ")
+		assertTrue(t, "retry field", ok)
+		ms, err := strconv.Atoi(retry)
+		assertSuccess(t, err)
+		assertTrue(t, "retry jittered in [SSERetry/2, SSERetry*3/2): "+retry, ms >= 500 && ms < 1500)
+		assertEqual(t, "hello data", "data: "+hello, line())
+		assertEqual(t, "end of hello", "", line())
+		// Idle: heartbeats, and nothing else.
+		for range 2 {
+			assertEqual(t, "heartbeat", ":ping", line())
+			assertEqual(t, "end of heartbeat", "", line())
+		}
+	})
+	t.Run("ws", func(t *testing.T) {
+		conn, _, err := ts.dialWS(t, nil)
+		assertSuccess(t, err)
+		defer conn.CloseNow()
+		_, p, err := conn.Read(ctx)
+		assertSuccess(t, err)
+		assertEqual(t, "hello", hello, string(p))
+		for range 2 {
+			_, p, err = conn.Read(ctx) // also answers the protocol pings
+			assertSuccess(t, err)
+			assertEqual(t, "heartbeat", `{"type":"ping"}`, string(p))
+		}
+		conn.Close(websocket.StatusNormalClosure, "")
+	})
+	assertEqual(t, "no heartbeat timeouts", int64(0), ts.metrics(t)["duet_heartbeat_timeouts_total"])
+}
