@@ -245,9 +245,9 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	select {
 	case <-done:
 	case <-ctx.Done():
+		// The waiter outlives us until the remaining connections finish;
+		// their write deadlines bound how long that takes.
 		err = ctx.Err()
-		// Wake the waiter so it does not outlive us: it exits once the
-		// remaining connections finish, which their deadlines bound.
 	}
 	if h.ownBroker {
 		if cerr := h.broker.Close(); err == nil {
