@@ -1,0 +1,30 @@
+// Package transport is the browser client's unified realtime connection: one
+// reconnecting, resuming connection that speaks either of Duet's wires
+// (WebSocket, or server-sent events plus HTTP POST), shared by every tab of
+// an origin.
+//
+// It is pure Go, built and tested with plain go test on any platform: the
+// browser objects it needs stay behind small interfaces ([Dialer], [Wire],
+// [Clock], [Bus]) that package jsbind implements with syscall/js, and that
+// the tests implement with fakes. The parts:
+//
+//   - [Conn]: the connection state machine. Driven by events (a wire
+//     opened, bytes arrived, the wire closed with a code, a timer fired, the
+//     browser came online, the page became visible), it picks the wire
+//     (WebSocket first in auto mode, SSE when WebSocket cannot open), backs
+//     off with [shared.Retrier], acts on close codes by [shared.Code.Action],
+//     watches server heartbeats, and resumes from the last id it saw.
+//   - [Cursor]: resume and deduplication by event id.
+//   - [Client]: what Duet.connect returns. It holds one tab's
+//     subscriptions and, in shared mode, elects one tab as leader (the lock is
+//     taken by the binding), which alone runs a [Conn] carrying the union of
+//     all tabs' channels and relays messages, state and publish acks to the
+//     others over a [Bus] (a BroadcastChannel in the browser).
+//
+// It is not a server client for Go programs (it has no network code of its
+// own), and it does not parse SSE itself: [shared.SSEParser] does.
+//
+// Nothing here starts a goroutine. Every type is safe for concurrent use,
+// but never calls out (to a Wire, a Dialer, an Observer) while holding its
+// lock, so callbacks may call back in.
+package transport

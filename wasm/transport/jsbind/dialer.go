@@ -1,0 +1,301 @@
+//go:build js && wasm
+
+package jsbind
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"sync"
+	"syscall/js"
+
+	"github.com/duet-rt/duet/shared"
+	jsw "github.com/duet-rt/duet/wasm/internal/js"
+	"github.com/duet-rt/duet/wasm/transport"
+)
+
+// credentials are the headers and query parameters of every request, from
+// options.headers and options.params: objects, or functions (sync or
+// async) called again on refresh.
+type credentials struct {
+	headersOpt, paramsOpt js.Value
+
+	mu      sync.Mutex // guards headers, params, err and loaded
+	headers [][2]string
+	params  [][2]string
+	loaded  chan struct{} // closed after the first load
+	once    sync.Once
+}
+
+func newCredentials(headers, params js.Value) *credentials {
+	return &credentials{headersOpt: headers, paramsOpt: params, loaded: make(chan struct{})}
+}
+
+// load evaluates the options again. It blocks: call it from a goroutine.
+func (cr *credentials) load(ctx context.Context) error {
+	defer cr.once.Do(func() { close(cr.loaded) })
+	h, err1 := pairs(ctx, cr.headersOpt, "headers")
+	p, err2 := pairs(ctx, cr.paramsOpt, "params")
+	cr.mu.Lock()
+	defer cr.mu.Unlock()
+	if err1 == nil {
+		cr.headers = h
+	}
+	if err2 == nil {
+		cr.params = p
+	}
+	if err1 != nil {
+		return err1
+	}
+	return err2
+}
+
+// get waits for the first load and returns the current values.
+func (cr *credentials) get(ctx context.Context) (headers, params [][2]string, err error) {
+	select {
+	case <-cr.loaded:
+	case <-ctx.Done():
+		return nil, nil, ctx.Err()
+	}
+	cr.mu.Lock()
+	defer cr.mu.Unlock()
+	return cr.headers, cr.params, nil
+}
+
+// pairs evaluates an option that is an object of strings, or a function
+// returning one or a promise of one.
+func pairs(ctx context.Context, v js.Value, name string) ([][2]string, error) {
+	if jsw.IsFunction(v) {
+		var r js.Value
+		if err := jsw.Try(name, func() { r = v.Invoke() }); err != nil {
+			return nil, err
+		}
+		if jsw.IsObject(r) && jsw.IsFunction(r.Get("then")) {
+			var err error
+			if r, err = jsw.AwaitOp(ctx, name, r); err != nil {
+				return nil, err
+			}
+		}
+		v = r
+	}
+	if jsw.Nullish(v) {
+		return nil, nil
+	}
+	if !jsw.IsObject(v) {
+		return nil, bindError(name + " must be an object, or a function returning one")
+	}
+	entries := js.Global().Get("Object").Call("entries", v)
+	out := make([][2]string, 0, entries.Length())
+	for i := 0; i < entries.Length(); i++ {
+		kv := entries.Index(i)
+		out = append(out, [2]string{kv.Index(0).String(), js.Global().Call("String", kv.Index(1)).String()})
+	}
+	return out, nil
+}
+
+// withParams appends the query parameters to url.
+func withParams(url string, params [][2]string) string {
+	if len(params) == 0 {
+		return url
+	}
+	enc := js.Global().Get("encodeURIComponent")
+	var b strings.Builder
+	b.WriteString(url)
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	for _, kv := range params {
+		b.WriteString(sep)
+		b.WriteString(enc.Invoke(kv[0]).String())
+		b.WriteByte('=')
+		b.WriteString(enc.Invoke(kv[1]).String())
+		sep = "&"
+	}
+	return b.String()
+}
+
+// dialer is the transport.Dialer of the browser: WebSocket and fetch.
+type dialer struct {
+	ctx         context.Context // ends with the connection object
+	creds       *credentials
+	credentials string // fetch's credentials mode
+}
+
+// DialWebSocket implements transport.Dialer.
+func (d *dialer) DialWebSocket(url string, ev transport.WireEvents) transport.Wire {
+	w := &wsWire{}
+	go func() {
+		_, params, err := d.creds.get(d.ctx)
+		if err != nil {
+			return
+		}
+		ws, err := jsw.NewWebSocket(withParams(url, params), shared.Protocol)
+		if err != nil {
+			ev.Closed(shared.CodeAbnormal, err.Error())
+			return
+		}
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if w.closed {
+			_ = ws.Close(1000, "")
+			return
+		}
+		w.ws = ws
+		w.removes = []func(){
+			ws.OnOpen(ev.Opened),
+			ws.OnMessage(func(m jsw.Message) {
+				if !m.Binary {
+					ev.Received(m.Data)
+				}
+			}),
+			ws.OnClose(func(ce jsw.CloseEvent) {
+				w.removeListeners()
+				ev.Closed(shared.Code(ce.Code), ce.Reason)
+			}),
+		}
+	}()
+	return w
+}
+
+// wsWire is a browser WebSocket as a transport.Wire.
+type wsWire struct {
+	mu      sync.Mutex // guards all
+	ws      *jsw.WebSocket
+	removes []func()
+	closed  bool
+}
+
+func (w *wsWire) removeListeners() {
+	w.mu.Lock()
+	rs := w.removes
+	w.removes = nil
+	w.mu.Unlock()
+	for _, r := range rs {
+		r()
+	}
+}
+
+func (w *wsWire) Send(p []byte) error {
+	w.mu.Lock()
+	ws := w.ws
+	w.mu.Unlock()
+	if ws == nil {
+		return errors.New("duet/transport: websocket not open")
+	}
+	return ws.SendText(string(p))
+}
+
+func (w *wsWire) Close(code shared.Code, reason string) {
+	w.mu.Lock()
+	w.closed = true
+	ws := w.ws
+	w.mu.Unlock()
+	w.removeListeners()
+	if ws != nil {
+		_ = ws.Close(int(code), reason)
+	}
+}
+
+// DialSSE implements transport.Dialer: a streaming fetch.
+func (d *dialer) DialSSE(url string, ev transport.WireEvents) transport.Wire {
+	ctx, cancel := context.WithCancel(d.ctx)
+	go func() {
+		defer cancel()
+		headers, params, err := d.creds.get(ctx)
+		if err != nil {
+			return
+		}
+		resp, err := jsw.Fetch(ctx, withParams(url, params), &jsw.FetchOptions{
+			Headers:     append([][2]string{{"Accept", "text/event-stream"}}, headers...),
+			Cache:       "no-store",
+			Credentials: d.credentials,
+		})
+		if ctx.Err() != nil {
+			if resp != nil {
+				resp.Close()
+			}
+			return // closed by the Conn: report nothing
+		}
+		if err != nil {
+			ev.Closed(shared.CodeAbnormal, err.Error())
+			return
+		}
+		defer resp.Close()
+		if resp.Status != 200 {
+			body, _ := resp.ReadAll()
+			e := transport.CodeOfHTTP(resp.Status, body)
+			ev.Closed(e.Code, e.Message)
+			return
+		}
+		if mt := resp.MediaType(); mt != "text/event-stream" {
+			ev.Closed(shared.CodeInternalError, "duet/transport: the SSE endpoint answered "+mt+", not text/event-stream")
+			return
+		}
+		ev.Opened()
+		for {
+			// Read starts a read even when ctx has ended, and leaves its
+			// promise unhandled when the abort then rejects it.
+			if ctx.Err() != nil {
+				return
+			}
+			chunk, err := resp.Read()
+			if ctx.Err() != nil {
+				return
+			}
+			if err != nil {
+				reason := "duet/transport: the event stream ended"
+				if err != io.EOF {
+					reason = err.Error()
+				}
+				ev.Closed(shared.CodeAbnormal, reason)
+				return
+			}
+			if len(chunk) > 0 {
+				ev.Received(chunk)
+			}
+		}
+	}()
+	return sseWire(cancel)
+}
+
+// sseWire aborts its fetch on Close.
+type sseWire context.CancelFunc
+
+func (w sseWire) Send([]byte) error                { return errors.New("duet/transport: cannot send on SSE") }
+func (w sseWire) Close(code shared.Code, _ string) { w() }
+
+// Post implements transport.Dialer.
+func (d *dialer) Post(url string, body []byte, done func(int, []byte, error)) {
+	go func() {
+		headers, params, err := d.creds.get(d.ctx)
+		if err != nil {
+			done(0, nil, err)
+			return
+		}
+		resp, err := jsw.Fetch(d.ctx, withParams(url, params), &jsw.FetchOptions{
+			Method:      "POST",
+			Headers:     append([][2]string{{"Content-Type", "application/json"}}, headers...),
+			Body:        string(body),
+			Cache:       "no-store",
+			Credentials: d.credentials,
+		})
+		if err != nil {
+			done(0, nil, err)
+			return
+		}
+		b, err := resp.ReadAll()
+		resp.Close()
+		if err != nil {
+			done(0, nil, err)
+			return
+		}
+		done(resp.Status, b, nil)
+	}()
+}
+
+// Refresh implements transport.Dialer: the options are evaluated again.
+func (d *dialer) Refresh(done func(error)) {
+	go func() { done(d.creds.load(d.ctx)) }()
+}

@@ -1,0 +1,307 @@
+//go:build js && wasm
+
+package jsbind
+
+import (
+	"slices"
+	"syscall/js"
+
+	"github.com/duet-rt/duet/shared"
+	jsw "github.com/duet-rt/duet/wasm/internal/js"
+	"github.com/duet-rt/duet/wasm/transport"
+)
+
+// eventTypes are the types on() accepts.
+var eventTypes = []string{"state", "message", "gap", "error"}
+
+// newObject builds the JavaScript connection object. Its functions live as
+// long as the program: a closed connection's methods still answer (publish
+// rejects, subscribe does nothing).
+func (c *conn) newObject() js.Value {
+	o := jsw.NewObject()
+	method := func(name string, fn func(args []js.Value) any) {
+		o.Set(name, js.FuncOf(func(_ js.Value, args []js.Value) (result any) {
+			defer func() {
+				if r := recover(); r != nil {
+					result = jsw.Throw(jsw.NewError(jsw.PanicError(r)))
+				}
+			}()
+			return fn(args)
+		}))
+	}
+	getter := func(name string, fn func() any) {
+		desc := jsw.NewObject()
+		desc.Set("get", js.FuncOf(func(js.Value, []js.Value) any { return fn() }))
+		desc.Set("enumerable", true)
+		js.Global().Get("Object").Call("defineProperty", o, name, desc)
+	}
+	method("subscribe", c.jsSubscribe)
+	method("unsubscribe", c.jsUnsubscribe)
+	method("publish", c.jsPublish)
+	method("on", c.jsOn)
+	method("off", c.jsOff)
+	method("close", func([]js.Value) any { c.close(); return nil })
+	getter("state", func() any { return c.cl.State().String() })
+	getter("transport", func() any { return c.cl.Wire().String() })
+	getter("lastEventId", func() any { return c.cl.LastEventID() })
+	getter("channels", func() any { return stringsToJS(c.cl.Channels()) })
+	getter("leader", func() any { return c.cl.Leading() })
+	getter("shared", func() any { return c.shared })
+	return o
+}
+
+func throwType(msg string) js.Value { return jsw.Throw(jsw.NewTypeError("duet: " + msg)) }
+
+// subscribe(channel, handler?) → unsubscribe()
+func (c *conn) jsSubscribe(args []js.Value) any {
+	ch, h := jsw.Arg(args, 0), jsw.Arg(args, 1)
+	if ch.Type() != js.TypeString {
+		return throwType("subscribe(channel, handler): channel must be a string")
+	}
+	if !jsw.Nullish(h) && !jsw.IsFunction(h) {
+		return throwType("subscribe(channel, handler): handler must be a function")
+	}
+	name := ch.String()
+	if err := shared.ValidateChannel(name); err != nil {
+		return jsw.Throw(jsw.NewTypeError(err.Error()))
+	}
+	// A distinct entry per call, so that this call's unsubscribe removes
+	// this one only, even if the same handler is subscribed twice.
+	entry := jsw.NewObject()
+	entry.Set("h", h)
+	c.mu.Lock()
+	closed := c.closed
+	if !closed {
+		c.subs[name] = append(c.subs[name], entry)
+	}
+	c.mu.Unlock()
+	if closed {
+		return js.FuncOf(func(js.Value, []js.Value) any { return nil })
+	}
+	_ = c.cl.Subscribe(name) // validated
+	var unsub js.Func
+	unsub = js.FuncOf(func(js.Value, []js.Value) any {
+		c.removeSub(name, func(e js.Value) bool { return e.Equal(entry) })
+		unsub.Release()
+		return nil
+	})
+	return unsub
+}
+
+// unsubscribe(channel, handler?)
+func (c *conn) jsUnsubscribe(args []js.Value) any {
+	ch, h := jsw.Arg(args, 0), jsw.Arg(args, 1)
+	if ch.Type() != js.TypeString {
+		return throwType("unsubscribe(channel, handler): channel must be a string")
+	}
+	if jsw.Nullish(h) {
+		c.removeSub(ch.String(), func(js.Value) bool { return true })
+		return nil
+	}
+	c.removeSub(ch.String(), func(e js.Value) bool { return subHandler(e).Equal(h) })
+	return nil
+}
+
+// subHandler returns the handler of a subscription entry: undefined for
+// the bare subscriptions of options.channels.
+func subHandler(e js.Value) js.Value {
+	if jsw.IsObject(e) {
+		return e.Get("h")
+	}
+	return js.Undefined()
+}
+
+func (c *conn) removeSub(name string, match func(js.Value) bool) {
+	c.mu.Lock()
+	list := slices.DeleteFunc(c.subs[name], match)
+	gone := len(list) == 0
+	if gone {
+		delete(c.subs, name)
+	} else {
+		c.subs[name] = list
+	}
+	c.mu.Unlock()
+	if gone {
+		c.cl.Unsubscribe(name)
+	}
+}
+
+// publish(channel, data, {event}?) → Promise<{id}>
+func (c *conn) jsPublish(args []js.Value) any {
+	ch, data, opts := jsw.Arg(args, 0), jsw.Arg(args, 1), jsw.Arg(args, 2)
+	if ch.Type() != js.TypeString {
+		return jsw.RejectedWith(jsw.NewTypeError("duet: publish(channel, data): channel must be a string"))
+	}
+	event := ""
+	if ev := jsw.Prop(opts, "event"); !jsw.Nullish(ev) {
+		if ev.Type() != js.TypeString {
+			return jsw.RejectedWith(jsw.NewTypeError("duet: publish: event must be a string"))
+		}
+		event = ev.String()
+	}
+	raw := []byte("null")
+	if !data.IsUndefined() {
+		var s js.Value
+		if err := jsw.Try("JSON.stringify", func() { s = jsonObj.Call("stringify", data) }); err != nil {
+			return jsw.RejectedWith(jsw.NewTypeError("duet: publish: data cannot be encoded as JSON: " + err.Error()))
+		}
+		if s.Type() == js.TypeString {
+			raw = []byte(s.String())
+		}
+	}
+	d := jsw.NewDeferred()
+	c.cl.Publish(ch.String(), event, raw, func(id string, err error) {
+		if err != nil {
+			d.RejectWith(errorValue(err, false))
+			return
+		}
+		res := jsw.NewObject()
+		res.Set("id", id)
+		d.Resolve(res)
+	})
+	return d.Promise
+}
+
+// on(type, handler) → off()
+func (c *conn) jsOn(args []js.Value) any {
+	typ, h := jsw.Arg(args, 0), jsw.Arg(args, 1)
+	if typ.Type() != js.TypeString || !slices.Contains(eventTypes, typ.String()) {
+		return throwType(`on(type, handler): type must be "state", "message", "gap" or "error"`)
+	}
+	if !jsw.IsFunction(h) {
+		return throwType("on(type, handler): handler must be a function")
+	}
+	t := typ.String()
+	entry := jsw.NewObject()
+	entry.Set("h", h)
+	c.mu.Lock()
+	c.handlers[t] = append(c.handlers[t], entry)
+	c.mu.Unlock()
+	var off js.Func
+	off = js.FuncOf(func(js.Value, []js.Value) any {
+		c.mu.Lock()
+		c.handlers[t] = slices.DeleteFunc(c.handlers[t], func(e js.Value) bool { return e.Equal(entry) })
+		c.mu.Unlock()
+		off.Release()
+		return nil
+	})
+	return off
+}
+
+// off(type, handler)
+func (c *conn) jsOff(args []js.Value) any {
+	typ, h := jsw.Arg(args, 0), jsw.Arg(args, 1)
+	if typ.Type() != js.TypeString {
+		return throwType("off(type, handler): type must be a string")
+	}
+	c.mu.Lock()
+	c.handlers[typ.String()] = slices.DeleteFunc(c.handlers[typ.String()], func(e js.Value) bool { return e.Get("h").Equal(h) })
+	c.mu.Unlock()
+	return nil
+}
+
+// observer turns the client's events into handler calls.
+type observer conn
+
+func (o *observer) handlersOf(typ string) []js.Value {
+	c := (*conn)(o)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.handlers[typ])
+}
+
+func (o *observer) StateChanged(s transport.State, k transport.Kind) {
+	for _, e := range o.handlersOf("state") {
+		call(e.Get("h"), s.String(), k.String())
+	}
+}
+
+func (o *observer) Message(e *shared.Envelope) {
+	c := (*conn)(o)
+	c.mu.Lock()
+	subs := slices.Clone(c.subs[e.Channel])
+	all := slices.Clone(c.handlers["message"])
+	c.mu.Unlock()
+	if len(subs) == 0 && len(all) == 0 {
+		return
+	}
+	// One JSON.parse gives the message object, data included.
+	var msg js.Value
+	if err := jsw.Try("JSON.parse", func() { msg = jsonObj.Call("parse", string(shared.AppendEnvelope(nil, e))) }); err != nil {
+		consoleWarn("duet: cannot decode a message: " + err.Error())
+		return
+	}
+	for _, h := range all {
+		call(h.Get("h"), msg)
+	}
+	for _, s := range subs {
+		if h := subHandler(s); jsw.IsFunction(h) {
+			call(h, msg)
+		}
+	}
+}
+
+func (o *observer) Gap(g *transport.Gap) {
+	hs := o.handlersOf("gap")
+	if len(hs) == 0 {
+		return
+	}
+	v := jsw.NewObject()
+	v.Set("channels", stringsToJS(g.Channels))
+	v.Set("lastEventId", g.LastEventID)
+	v.Set("id", g.ID)
+	v.Set("reason", g.Reason)
+	for _, h := range hs {
+		call(h.Get("h"), v)
+	}
+}
+
+func (o *observer) Error(e *shared.Error, fatal bool) {
+	hs := o.handlersOf("error")
+	if len(hs) == 0 {
+		if fatal {
+			consoleWarn("duet: connection stopped: " + e.Error())
+		}
+		return
+	}
+	v := errorValue(e, fatal)
+	for _, h := range hs {
+		call(h.Get("h"), v)
+	}
+}
+
+// call calls a handler; one that throws is reported and does no harm.
+func call(h js.Value, args ...any) {
+	if !jsw.IsFunction(h) {
+		return
+	}
+	if err := jsw.Try("handler", func() { h.Invoke(args...) }); err != nil {
+		if con := js.Global().Get("console"); jsw.IsObject(con) {
+			con.Call("error", "duet: a handler threw:", err.(*jsw.Error).Value)
+		}
+	}
+}
+
+// errorValue returns the JavaScript Error for err: message, code (a Duet
+// close code) and fatal.
+func errorValue(err error, fatal bool) js.Value {
+	msg, code := err.Error(), shared.CodeInternal
+	if e, ok := err.(*shared.Error); ok {
+		msg, code = e.Message, e.Code
+	}
+	v := js.Global().Get("Error").New(msg)
+	v.Set("name", "DuetError")
+	v.Set("code", int(code))
+	v.Set("fatal", fatal)
+	return v
+}
+
+func stringsToJS(s []string) js.Value {
+	a := js.Global().Get("Array").New(len(s))
+	for i, x := range s {
+		a.SetIndex(i, x)
+	}
+	return a
+}
+
+var jsonObj = js.Global().Get("JSON")

@@ -1,0 +1,276 @@
+// TypeScript declarations of Duet's browser API, as served at /duet.js.
+//
+//   const Duet = await (await import("/duet.js")).loadDuet();
+//
+// Served by the Duet server as /static/duet.d.ts. To type a dynamic
+// import, declare the module in your project:
+//
+//   declare module "/duet.js" { export * from "./duet"; }   // with this file saved as duet.d.ts
+
+/** Options of {@link loadDuet}. */
+export interface LoadOptions {
+  /** Where the WebAssembly module is. Defaults to the content-hashed module next to duet.js (static/duet.<hash>.wasm). */
+  wasmURL?: string | URL;
+  /** Where the matching wasm_exec.js is. Defaults to static/wasm_exec.js next to duet.js. */
+  wasmExecURL?: string | URL;
+}
+
+/**
+ * Loads and starts the WebAssembly module, once per page, and resolves with
+ * the API. Later calls return the same promise; a failed load may be retried.
+ * Rejects when the module is missing (the server says "run go tool task build").
+ */
+export function loadDuet(options?: LoadOptions): Promise<Duet>;
+
+/** The API {@link loadDuet} resolves with. Frozen. */
+export interface Duet {
+  /** The client's version ("dev" unless set at build time). */
+  readonly version: string;
+  /** Milliseconds loadDuet took: fetching, compiling and starting the module. */
+  readonly loadTimeMs: number;
+  /** The EventSource polyfill: the WHATWG interface, plus extras in its options. */
+  readonly EventSource: DuetEventSourceConstructor;
+  /**
+   * Sets globalThis.EventSource to the polyfill where the browser has none,
+   * or always with {replace: true}. Returns whether it did.
+   */
+  installEventSource(options?: { replace?: boolean }): boolean;
+  /**
+   * Connects to a Duet server: one reconnecting, resuming connection over
+   * WebSocket or SSE, shared by the tabs of the origin.
+   *
+   * @param baseURL where the server's /rt/ endpoints hang, resolved against the page ("" or "/" for the page's own origin).
+   * @throws TypeError for a bad argument or option.
+   */
+  connect(baseURL: string, options?: ConnectOptions): Connection;
+}
+
+// --- EventSource ------------------------------------------------------------
+
+/** Request headers: as fetch takes them. */
+export type HeadersLike = Record<string, string> | [string, string][] | Headers;
+
+/**
+ * The polyfill's constructor options. withCredentials is the standard's;
+ * the rest are extras a native EventSource ignores.
+ */
+export interface DuetEventSourceInit extends EventSourceInit {
+  /** Send cookies and HTTP authentication cross-origin (fetch credentials "include"). Default false. */
+  withCredentials?: boolean;
+  /**
+   * Extra request headers. A function is called before every connection
+   * attempt, reconnections included, so credentials can be refreshed; it may
+   * return a promise. A function that throws or rejects counts as a network
+   * error: the attempt is retried. Cross-origin, these (and Last-Event-ID)
+   * make the browser send a CORS preflight.
+   */
+  headers?: HeadersLike | (() => HeadersLike | undefined | Promise<HeadersLike | undefined>);
+  /** The request method. Default "GET". */
+  method?: string;
+  /** The request body, sent with every attempt; not allowed with GET or HEAD. */
+  body?: BodyInit;
+  /** Start from this last event ID: sent as Last-Event-ID from the first request on. Default none. */
+  lastEventId?: string;
+  /** The reconnection time, ms, until the stream sends a retry field. Default 3000, as Chromium. */
+  reconnectionTime?: number;
+  /**
+   * Replace the fixed reconnection time by growing delays with full jitter
+   * and a cap. true takes the defaults; initialMs defaults to the
+   * reconnection time (so the stream's retry field still steers it).
+   */
+  backoff?: boolean | BackoffOptions;
+  /** Reconnect when no bytes (comments count) arrive for this many ms; also bounds the wait for the response. Default 0: off. */
+  heartbeatTimeout?: number;
+  /** Fail the connection on a line longer than this many bytes. Default 0: no limit. */
+  maxLineBytes?: number;
+  /** Fail the connection on an event whose data is longer than this many bytes. Default 0: no limit. */
+  maxEventBytes?: number;
+}
+
+/** Reconnect backoff: attempt n waits a uniform random time in [0, min(maxMs, initialMs·multiplier^n)). */
+export interface BackoffOptions {
+  /** Default 500 for Duet.connect; for EventSource, the reconnection time. */
+  initialMs?: number;
+  /** Default 30000. */
+  maxMs?: number;
+  /** Default 2; at least 1. */
+  multiplier?: number;
+  /** A connection up this long resets the growth. Default 10000. */
+  resetAfterMs?: number;
+}
+
+export interface DuetEventSourceEventMap {
+  open: Event;
+  message: MessageEvent<string>;
+  error: Event;
+}
+
+/**
+ * The WHATWG EventSource, on fetch and ReadableStream. Events are real
+ * MessageEvents with data, origin and lastEventId; an error event with
+ * readyState CONNECTING means it reconnects, with CLOSED that it failed
+ * (a status other than 200, a Content-Type other than text/event-stream
+ * with a UTF-8 or no charset).
+ */
+export interface DuetEventSource extends EventTarget {
+  /** The resolved, absolute URL. */
+  readonly url: string;
+  readonly withCredentials: boolean;
+  /** 0 CONNECTING, 1 OPEN, 2 CLOSED. */
+  readonly readyState: number;
+  readonly CONNECTING: 0;
+  readonly OPEN: 1;
+  readonly CLOSED: 2;
+  onopen: ((this: DuetEventSource, ev: Event) => any) | null;
+  onmessage: ((this: DuetEventSource, ev: MessageEvent<string>) => any) | null;
+  onerror: ((this: DuetEventSource, ev: Event) => any) | null;
+  /** Aborts the connection; no event is dispatched afterwards. */
+  close(): void;
+  addEventListener<K extends keyof DuetEventSourceEventMap>(
+    type: K,
+    listener: (this: DuetEventSource, ev: DuetEventSourceEventMap[K]) => any,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  /** Events named by the stream's event field. */
+  addEventListener(
+    type: string,
+    listener: (this: DuetEventSource, ev: MessageEvent<string>) => any,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  addEventListener(type: string, listener: EventListenerOrEventListenerObject, options?: boolean | AddEventListenerOptions): void;
+  removeEventListener<K extends keyof DuetEventSourceEventMap>(
+    type: K,
+    listener: (this: DuetEventSource, ev: DuetEventSourceEventMap[K]) => any,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  removeEventListener(
+    type: string,
+    listener: (this: DuetEventSource, ev: MessageEvent<string>) => any,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  removeEventListener(type: string, listener: EventListenerOrEventListenerObject, options?: boolean | EventListenerOptions): void;
+}
+
+export interface DuetEventSourceConstructor {
+  /**
+   * @throws SyntaxError (a DOMException) when url cannot be parsed.
+   * @throws TypeError for a bad extra option.
+   */
+  new (url: string | URL, eventSourceInitDict?: DuetEventSourceInit): DuetEventSource;
+  readonly prototype: DuetEventSource;
+  readonly CONNECTING: 0;
+  readonly OPEN: 1;
+  readonly CLOSED: 2;
+}
+
+// --- connect ----------------------------------------------------------------
+
+/** Query parameters, as URLSearchParams takes them. */
+export type ParamsLike = Record<string, string> | [string, string][] | URLSearchParams;
+
+/** Options of {@link Duet.connect}. All optional. */
+export interface ConnectOptions {
+  /** The wire. "auto" (default): WebSocket, SSE when WebSocket cannot open. */
+  transport?: "auto" | "websocket" | "sse";
+  /** Channels subscribed from the start, without a handler (see on("message")). */
+  channels?: string[];
+  /** Resume after this id. */
+  lastEventId?: string;
+  /**
+   * Sent with SSE requests and publish POSTs. A function is called again when
+   * the server asks for fresh credentials (close code 4401).
+   */
+  headers?: HeadersLike | (() => HeadersLike | Promise<HeadersLike>);
+  /** Query parameters added to every URL: the way to send a token over WebSocket, which cannot carry headers. */
+  params?: ParamsLike | (() => ParamsLike | Promise<ParamsLike>);
+  /** Send cookies cross-origin (fetch credentials "include"). Default false. */
+  withCredentials?: boolean;
+  backoff?: BackoffOptions;
+  /** ms without anything from the server before reconnecting. Default 2.5 × the server's heartbeat. */
+  heartbeatTimeout?: number;
+  /** ms from dialing to the server's hello. Default 10000. */
+  connectTimeout?: number;
+  /** ms from publish() to the ack, waiting for a connection included. Default 30000. */
+  publishTimeout?: number;
+  /** With transport "auto": ms on SSE before trying WebSocket again (doubles, ×32 at most). Default 60000. */
+  wsRetryAfter?: number;
+  /** One connection for all tabs of the origin. Default true where BroadcastChannel and Web Locks exist. */
+  shared?: boolean;
+}
+
+/** A message: the envelope both wires carry, with data parsed. */
+export interface DuetMessage<T = unknown> {
+  id: string;
+  channel: string;
+  event: string;
+  data: T;
+  /** The server's clock when it accepted the message, Unix ms. */
+  ts: number;
+}
+
+/** Resume was impossible: messages after lastEventId are lost for these channels. */
+export interface DuetGap {
+  channels: string[];
+  /** The id the client resumed from. */
+  lastEventId: string;
+  /** Where the stream resumes. */
+  id: string;
+  reason: "expired" | "restarted";
+}
+
+/** An error of a connection or a publish. */
+export interface DuetError extends Error {
+  name: "DuetError";
+  /** A Duet close code (4xxx, or a WebSocket 1xxx); its meaning is in the protocol document. */
+  code: number;
+  /** true: the connection stopped for good (state "closed"). */
+  fatal: boolean;
+}
+
+export type ConnectionState = "connecting" | "open" | "reconnecting" | "closed";
+export type Wire = "websocket" | "sse" | "";
+
+export interface ConnectionEventMap {
+  state: (state: ConnectionState, transport: Wire) => void;
+  message: (message: DuetMessage) => void;
+  gap: (gap: DuetGap) => void;
+  error: (error: DuetError) => void;
+}
+
+/**
+ * A connection from {@link Duet.connect}. Messages arrive once each, in id
+ * order, across reconnections, server restarts (after a gap notice), changes
+ * of wire and of leading tab. A handler that throws is reported on the
+ * console and does not stop the others.
+ */
+export interface Connection {
+  /**
+   * Subscribes to channel; handler (optional) gets its messages.
+   * @returns a function that undoes this subscription.
+   * @throws TypeError for a bad channel name.
+   */
+  subscribe<T = unknown>(channel: string, handler?: (message: DuetMessage<T>) => void): () => void;
+  /** Removes handler from channel, or every handler of channel without one. */
+  unsubscribe(channel: string, handler?: (message: DuetMessage<any>) => void): void;
+  /**
+   * Publishes data (JSON-encoded) to channel.
+   * @returns the id the server gave the message; rejects with a {@link DuetError}.
+   */
+  publish(channel: string, data: unknown, options?: { event?: string }): Promise<{ id: string }>;
+  /** @returns a function that removes the handler. */
+  on<K extends keyof ConnectionEventMap>(type: K, handler: ConnectionEventMap[K]): () => void;
+  off<K extends keyof ConnectionEventMap>(type: K, handler: ConnectionEventMap[K]): void;
+  /** Closes the connection (this tab's share of it, when shared). */
+  close(): void;
+  readonly state: ConnectionState;
+  /** The wire in use, by this tab or the leading tab. */
+  readonly transport: Wire;
+  /** The id of the last message this tab received ("" for none). */
+  readonly lastEventId: string;
+  /** This tab's channels, sorted. */
+  readonly channels: string[];
+  /** Whether this tab holds the connection (always true unless shared). */
+  readonly leader: boolean;
+  /** Whether the connection is shared between tabs. */
+  readonly shared: boolean;
+}
