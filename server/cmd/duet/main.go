@@ -1,7 +1,9 @@
 // Command duet serves the Duet demo UI at / and the realtime endpoints under
-// /rt/ with the embedded in-memory broker.
+// /rt/ with the embedded in-memory broker, or, with -nats (or DUET_NATS_URL),
+// as one node of a cluster sharing a NATS JetStream stream.
 //
 //	duet -addr localhost:8080
+//	duet -addr localhost:8081 -nats nats://127.0.0.1:4222
 package main
 
 import (
@@ -14,11 +16,14 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/duet-rt/duet/server"
+	"github.com/duet-rt/duet/server/natsbroker"
 	"github.com/duet-rt/duet/web"
+	"github.com/nats-io/nats.go"
 )
 
 func main() {
@@ -37,6 +42,7 @@ func run(args []string) error {
 	historyTTL := fs.Duration("history-ttl", 10*time.Minute, "how long messages are kept for resume")
 	queue := fs.Int("queue", 1024, "per-connection queue length before a slow client is disconnected")
 	verbose := fs.Bool("v", false, "log connection-level events")
+	natsURL := fs.String("nats", os.Getenv("DUET_NATS_URL"), "NATS server URL(s), e.g. nats://127.0.0.1:4222: run as one node of a cluster over NATS JetStream instead of with the in-memory broker (default $DUET_NATS_URL)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -46,7 +52,10 @@ func run(args []string) error {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
-	broker := server.NewMemoryBroker(&server.MemoryConfig{HistorySize: *historySize, HistoryTTL: *historyTTL})
+	broker, epoch, err := newBroker(*natsURL, *historySize, *historyTTL, log)
+	if err != nil {
+		return err
+	}
 	defer broker.Close()
 	hub, err := server.NewHub(&server.Config{
 		Broker:       broker,
@@ -82,7 +91,7 @@ func run(args []string) error {
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	log.Info("duet: serving", "url", "http://"+ln.Addr().String()+"/", "epoch", broker.Epoch())
+	log.Info("duet: serving", "url", "http://"+ln.Addr().String()+"/", "epoch", epoch)
 
 	select {
 	case err := <-errc:
@@ -98,4 +107,27 @@ func run(args []string) error {
 		return err
 	}
 	return errors.Join(herr, serr)
+}
+
+// newBroker returns the in-memory broker, or with a NATS URL a JetStream
+// broker, and its epoch.
+func newBroker(natsURL string, historySize int, historyTTL time.Duration, log *slog.Logger) (server.Broker, uint64, error) {
+	if natsURL == "" {
+		b := server.NewMemoryBroker(&server.MemoryConfig{HistorySize: historySize, HistoryTTL: historyTTL})
+		return b, b.Epoch(), nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := natsbroker.New(ctx, &natsbroker.Config{
+		URL:         natsURL,
+		Options:     []nats.Option{nats.Name("duet " + strconv.Itoa(os.Getpid()))},
+		HistorySize: historySize,
+		HistoryTTL:  historyTTL,
+		Logger:      log,
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("cannot start the NATS broker: %w", err)
+	}
+	log.Info("duet: broker is NATS JetStream", "stream", b.Stream())
+	return b, b.Epoch(), nil
 }

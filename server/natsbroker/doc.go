@@ -1,0 +1,59 @@
+// Package natsbroker is a Duet broker over NATS JetStream: many Duet nodes
+// share one stream, so they share one id sequence, one history and one
+// publish order. A client resumes on any node, on either wire, with the id it
+// got from another.
+//
+// Every channel is a subject under a prefix ("duet.ch.<channel>", '.' and '='
+// escaped) of one stream ("DUET"). Ids are "<epoch>-<seq>": seq is the
+// stream sequence, epoch the stream's creation time in Unix milliseconds, so
+// ids stay valid across node and NATS restarts and a re-created stream starts
+// a new epoch. History limits are the stream's: Config.HistorySize is
+// MaxMsgsPerSubject, HistoryTTL is MaxAge and HistoryBytes is MaxBytes.
+//
+// # Live feed and replay
+//
+// Each node runs one live feed: a single JetStream consumer on all channel
+// subjects that delivers, in stream order, into a local fan-out like the
+// in-memory broker's. Clients never get a consumer of their own. A Subscribe
+// that resumes reads the missed messages with a short-lived, filtered
+// consumer that stops at the position the live feed had reached when the
+// subscriber was attached; live messages of those channels that arrive
+// meanwhile wait in a bounded per-subscriber buffer and follow the replay.
+// When that buffer overflows, it is dropped and the range is read from the
+// stream again, so a busy channel costs another read, never a lost or
+// repeated message.
+//
+// When the node loses NATS its clients stay connected, Healthy reports the
+// outage (so /rt/healthz answers 503), Publish and resuming Subscribe fail
+// with shared.CodeBrokerUnavailable, and nothing is buffered in the node.
+// When NATS is back the live feed starts again right after the last message
+// it delivered: the stream, not the node, holds what was published meanwhile.
+//
+// # Gap detection
+//
+// A resume reports a gap notice when messages after the client's id are no
+// longer in the stream. JetStream does not say which channel a removed
+// message belonged to, so the broker reasons from what it can see (the
+// stream is created with DenyDelete and DenyPurge, so messages only leave it
+// by its limits, each channel's oldest first):
+//
+//   - exact, no gap: nothing after the id left the stream (its first sequence
+//     is not past the id and it has no interior holes); or the channel still
+//     holds a message at or before the id, or the very next one; or the
+//     channel never filled its per-channel limit (the lowest the stream ever
+//     had, kept in its metadata) and the stream's first sequence is not past
+//     the id;
+//   - conservative, gap: otherwise. A channel may then be reported although
+//     the removed messages were all of other channels (typically a quiet
+//     channel resumed from an id older than the whole stream). That is loud,
+//     never lossy, like the in-memory broker's notice for channels it no
+//     longer tracks.
+//
+// An id of another epoch gets a "restarted" gap and the channels' whole
+// retained history; an id past the stream's last sequence is refused with
+// server.ErrFutureID (checked against the stream itself, so it is exact).
+//
+// This package does not run NATS: point it at a NATS server (2.10 or later)
+// with JetStream enabled. All nodes of one deployment must use the same
+// stream settings; the last node to start applies its own.
+package natsbroker
