@@ -1,0 +1,81 @@
+// Playwright drives Debian's Chromium (/usr/bin/chromium) against bin/duet.
+// Playwright cannot download its own browsers on the project's machines, so
+// `go tool task test` installs the Debian package and this config points at it.
+//
+// Environment:
+//   DUET_E2E_PORT     loopback port for the server under test (default 18080)
+//   DUET_BIN          server binary (default ../bin/duet, built by `go tool task build`)
+//   DUET_CHROMIUM     browser executable (default /usr/bin/chromium when present)
+//   DUET_E2E_WORKERS  parallel workers (default 2, 1 under CI)
+//   CI                set by CI: no reuse of a running server, no test.only
+import { defineConfig } from '@playwright/test';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+const ci = !!process.env.CI;
+const port = Number(process.env.DUET_E2E_PORT || 18080);
+const baseURL = `http://127.0.0.1:${port}`;
+const serverBin = path.resolve(__dirname, process.env.DUET_BIN || '../bin/duet');
+const chromium = process.env.DUET_CHROMIUM || '/usr/bin/chromium';
+
+if (!fs.existsSync(serverBin)) {
+  throw new Error(`${serverBin} not found: build it with \`go tool task build\` (\`go tool task e2e\` does both)`);
+}
+
+export default defineConfig({
+  testDir: './tests',
+  // Screenshots and traces of failed tests land here (CI artifacts).
+  outputDir: './test-results',
+
+  // Every wait is bounded: per test, per expect, per action and navigation,
+  // the server start, and the whole run.
+  timeout: 30_000,
+  expect: { timeout: 5_000 },
+  globalTimeout: 30 * 60_000,
+
+  fullyParallel: true,
+  forbidOnly: ci,
+  retries: 0,
+  // Two cores run the server, the browsers and the runner.
+  workers: Number(process.env.DUET_E2E_WORKERS) || (ci ? 1 : 2),
+
+  reporter: [
+    ['list'],
+    ['html', { open: 'never', outputFolder: 'playwright-report' }],
+    // Last, so its "N passed, N failed" line closes the output.
+    ['./summary-reporter.ts'],
+  ],
+
+  use: {
+    baseURL,
+    browserName: 'chromium',
+    headless: true,
+    actionTimeout: 10_000,
+    navigationTimeout: 15_000,
+    screenshot: 'only-on-failure',
+    trace: 'retain-on-failure',
+    launchOptions: {
+      executablePath: fs.existsSync(chromium) ? chromium : undefined,
+      // --no-sandbox: CI runs as root. The network flags keep Chromium from
+      // calling home over a network that is closed here.
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    },
+  },
+
+  webServer: {
+    command: `"${serverBin}" -addr 127.0.0.1:${port}`,
+    url: `${baseURL}/rt/healthz`,
+    reuseExistingServer: !ci,
+    timeout: 30_000,
+    stdout: 'ignore',
+    stderr: 'pipe',
+    gracefulShutdown: { signal: 'SIGTERM', timeout: 5_000 },
+  },
+});

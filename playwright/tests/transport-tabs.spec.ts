@@ -1,0 +1,269 @@
+// The unified transport shared by the tabs of one origin: one tab holds the
+// connection (Web Locks), the others go through it (BroadcastChannel). On
+// HTTP/1.1 that lifts the browser's limit of 6 connections per origin, which
+// stalls the 7th tab that uses native EventSource; and when the leading tab
+// closes, another takes over without losing or repeating a message. Each
+// test runs a bin/duet of its own, so it can count its connections.
+import { test, expect } from './fixtures';
+import type { Page } from '@playwright/test';
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as path from 'node:path';
+
+// --- helpers (each transport spec carries its own copy) --------------------
+
+const serverBin = path.resolve(__dirname, '..', process.env.DUET_BIN || '../bin/duet');
+
+/** A bin/duet process of the test's own. */
+class DuetServer {
+  proc: ChildProcess | undefined;
+  port = 0;
+  log: string[] = [];
+
+  static async start(port = 0): Promise<DuetServer> {
+    const s = new DuetServer();
+    await s.spawn(port);
+    return s;
+  }
+
+  get base() {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  private async spawn(port: number) {
+    // A 1s heartbeat makes the client's watchdog (2.5 heartbeats) quick.
+    const proc = spawn(serverBin, ['-addr', `127.0.0.1:${port}`, '-heartbeat', '1s', '-write-timeout', '5s'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    this.proc = proc;
+    this.port = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('bin/duet did not start within 10s:\n' + this.log.join(''))), 10_000);
+      proc.stderr!.on('data', (b: Buffer) => {
+        this.log.push(b.toString());
+        const m = /url=http:\/\/127\.0\.0\.1:(\d+)\//.exec(this.log.join(''));
+        if (m) {
+          clearTimeout(timer);
+          resolve(Number(m[1]));
+        }
+      });
+      proc.on('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`bin/duet exited with ${code}:\n` + this.log.join('')));
+      });
+    });
+    for (let i = 0; ; i++) {
+      const ok = await fetch(`${this.base}/rt/healthz`).then((r) => r.ok, () => false);
+      if (ok) return;
+      if (i > 100) throw new Error('bin/duet not healthy');
+      await sleep(50);
+    }
+  }
+
+  /** Stops the process with signal and waits for it to exit. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM') {
+    const proc = this.proc;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+    proc.kill(signal);
+    await Promise.race([exited, sleep(10_000)]);
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+  }
+
+  /** Starts the server again on the same port (a new epoch, no history). */
+  async restart() {
+    await this.spawn(this.port);
+  }
+
+  /** Publishes from outside the browser; returns the id, or throws. */
+  async publish(channel: string, data: unknown, event?: string): Promise<string> {
+    const res = await fetch(`${this.base}/rt/publish`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ channel, event, data }),
+    });
+    const body = await res.text();
+    if (res.status !== 200) throw new Error(`publish: ${res.status} ${body}`);
+    return JSON.parse(body).id;
+  }
+
+  /** Reads a sample of /metrics, e.g. 'duet_connections{wire="sse"}'. */
+  async metric(sample: string): Promise<number> {
+    const text = await (await fetch(`${this.base}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith(sample + ' '));
+    return line ? Number(line.slice(sample.length + 1)) : NaN;
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+type Msg = { id: string; channel: string; event: string; data: any; ts: number };
+type Gap = { channels: string[]; lastEventId: string; id: string; reason: string; at: number };
+type Rec = { msgs: Msg[]; gaps: Gap[]; states: string[]; errors: string[] };
+
+/**
+ * Opens base's /rt/healthz (a page of the origin with no script of its
+ * own), loads Duet from /duet.js and connects with options. The page keeps
+ * the connection in window.conn and what it heard in window.rec.
+ */
+async function boot(page: Page, base: string, options: Record<string, unknown>) {
+  // healthz has no icon: answer the browser's request for one, or it logs a 404.
+  await page.route('**/favicon.ico', (route) => route.fulfill({ status: 204 }));
+  await page.goto(`${base}/rt/healthz`);
+  await page.evaluate(async (options) => {
+    const w = window as any;
+    const Duet = await (await import('/duet.js' as string)).loadDuet();
+    const rec: Rec = { msgs: [], gaps: [], states: [], errors: [] };
+    const conn = Duet.connect('', options);
+    conn.on('message', (m: Msg) => rec.msgs.push(m));
+    conn.on('gap', (g: Gap) => rec.gaps.push({ ...g, at: rec.msgs.length }));
+    conn.on('state', (s: string, t: string) => rec.states.push(`${s} ${t}`));
+    conn.on('error', (e: any) => rec.errors.push(`${e.code} ${e.message}`));
+    w.conn = conn;
+    w.rec = rec;
+  }, options);
+}
+
+const rec = (page: Page): Promise<Rec> => page.evaluate(() => (window as any).rec);
+const connProp = (page: Page, name: string): Promise<any> => page.evaluate((n) => (window as any).conn[n], name);
+
+async function waitOpen(page: Page, transport?: string) {
+  await expect.poll(() => connProp(page, 'state'), { timeout: 10_000 }).toBe('open');
+  if (transport) expect(await connProp(page, 'transport')).toBe(transport);
+}
+
+/** Waits until the page has received count messages, and returns them. */
+async function received(page: Page, count: number, timeout = 10_000): Promise<Msg[]> {
+  await expect.poll(async () => (await rec(page)).msgs.length, { timeout }).toBeGreaterThanOrEqual(count);
+  return (await rec(page)).msgs;
+}
+
+// --- tests -----------------------------------------------------------------
+
+test('10 tabs on HTTP/1.1 get every message over one connection, where 10 native EventSources stall after 6', async ({
+  page,
+  browser,
+}) => {
+  test.setTimeout(300_000); // ten page loads of the .wasm and seven more pages, on a small machine
+  const server = await DuetServer.start();
+  try {
+    // Duet, shared: ten tabs, one SSE connection (SSE holds one of the
+    // browser's six HTTP/1.1 sockets per origin; WebSocket would not).
+    const tabs = [page];
+    for (let i = 1; i < 10; i++) tabs.push(await page.context().newPage());
+    // One at a time: compiling the .wasm in ten renderers at once is slower
+    // on a small machine than in turn.
+    for (const tab of tabs) await boot(tab, server.base, { transport: 'sse', channels: ['t'] });
+    for (const tab of tabs) await waitOpen(tab, 'sse');
+    const leaders = await Promise.all(tabs.map((t) => connProp(t, 'leader')));
+    expect(leaders.filter(Boolean).length).toBe(1);
+    expect(await Promise.all(tabs.map((t) => connProp(t, 'shared')))).toEqual(Array(10).fill(true));
+    await expect.poll(() => server.metric('duet_connections{wire="sse"}')).toBe(1);
+    expect(await server.metric('duet_connections{wire="ws"}')).toBe(0);
+
+    // Published from outside, and by a tab that follows (through the
+    // leading tab, ack relayed back).
+    const follower = tabs[leaders.findIndex((l) => !l)];
+    const ids: string[] = [];
+    for (let n = 0; n < 30; n++) {
+      ids.push(
+        n % 3 === 0
+          ? await follower.evaluate((n) => (window as any).conn.publish('t', { n }).then((r: any) => r.id), n)
+          : await server.publish('t', { n }),
+      );
+    }
+    for (const tab of tabs) {
+      const msgs = await received(tab, 30);
+      expect(msgs.map((m) => m.id)).toEqual(ids);
+    }
+    expect(await server.metric('duet_connections_total{wire="sse"}')).toBe(1);
+
+    // Native EventSource, one per tab: the 7th tab cannot even load.
+    const native = await browser.newContext();
+    try {
+      const pages: Page[] = [];
+      for (let i = 0; i < 6; i++) {
+        const p = await native.newPage();
+        pages.push(p);
+        await p.goto(`${server.base}/rt/healthz`);
+        await p.evaluate(
+          () =>
+            new Promise<void>((resolve, reject) => {
+              const es = new EventSource('/rt/sse?channel=t');
+              (window as any).got = [];
+              es.onmessage = (e) => (window as any).got.push(JSON.parse(e.data).id);
+              es.onopen = () => resolve();
+              setTimeout(() => reject(new Error('EventSource did not open within 5s')), 5000);
+            }),
+        );
+      }
+      const seventh = await native.newPage();
+      const loaded = await seventh
+        .goto(`${server.base}/rt/healthz`, { timeout: 3000 })
+        .then(() => 'loaded', (e: Error) => e.name);
+      expect(loaded, 'the 7th tab waits for one of the 6 sockets, held by EventSources').toBe('TimeoutError');
+      // The six still work.
+      const id = await server.publish('t', { native: true });
+      for (const p of pages) await expect.poll(() => p.evaluate(() => (window as any).got)).toEqual([id]);
+    } finally {
+      await native.close();
+    }
+  } finally {
+    await server.stop();
+  }
+});
+
+test('the leading tab closes: another takes over and resumes, and no tab misses or repeats a message', async ({
+  page,
+}) => {
+  test.setTimeout(180_000);
+  const server = await DuetServer.start();
+  try {
+    const tabs = [page];
+    for (let i = 1; i < 4; i++) tabs.push(await page.context().newPage());
+    for (const tab of tabs) {
+      await boot(tab, server.base, { transport: 'auto', channels: ['l'], backoff: { initialMs: 100, maxMs: 400 } });
+    }
+    for (const tab of tabs) await waitOpen(tab, 'websocket');
+    await expect.poll(() => server.metric('duet_connections{wire="ws"}')).toBe(1);
+
+    // A steady stream while leaders come and go.
+    let stop = false;
+    const ids: string[] = [];
+    const publisher = (async () => {
+      for (let n = 0; !stop; n++) {
+        ids.push(await server.publish('l', { n }));
+        await sleep(25);
+      }
+    })();
+
+    const live = [...tabs];
+    for (let round = 0; round < 2; round++) {
+      await sleep(500);
+      const leader = await leaderOf(live);
+      live.splice(live.indexOf(leader), 1);
+      await leader.close(); // pagehide: the tab says goodbye and drops the lock
+      // Another tab takes the lock and opens the connection.
+      await expect.poll(async () => (await Promise.all(live.map((t) => connProp(t, 'leader')))).filter(Boolean).length, {
+        timeout: 10_000,
+      }).toBe(1);
+      for (const tab of live) await waitOpen(tab, 'websocket');
+    }
+    await sleep(500);
+    stop = true;
+    await publisher;
+
+    for (const tab of live) {
+      const msgs = await received(tab, ids.length);
+      expect(msgs.map((m) => m.id)).toEqual(ids);
+      expect((await rec(tab)).gaps).toEqual([]);
+    }
+    await expect.poll(() => server.metric('duet_connections{wire="ws"}')).toBe(1);
+    expect(await server.metric('duet_connections_total{wire="ws"}')).toBe(3);
+  } finally {
+    await server.stop();
+  }
+});
+
+async function leaderOf(tabs: Page[]): Promise<Page> {
+  for (const t of tabs) if (await connProp(t, 'leader')) return t;
+  throw new Error('no tab leads');
+}

@@ -1,0 +1,460 @@
+// The unified transport (Duet.connect) on each wire, against a bin/duet of
+// its own per test (started here, on a free loopback port, so a test can
+// kill and restart it and count its connections): messages and publishes on
+// WebSocket, SSE and auto; a server killed and restarted mid-stream; a
+// dropped network; and a proxy that refuses WebSocket upgrades.
+import { test, expect } from './fixtures';
+import type { Page } from '@playwright/test';
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as http from 'node:http';
+import * as net from 'node:net';
+import * as path from 'node:path';
+
+// --- helpers (each transport spec carries its own copy) --------------------
+
+const serverBin = path.resolve(__dirname, '..', process.env.DUET_BIN || '../bin/duet');
+
+/** A bin/duet process of the test's own. */
+class DuetServer {
+  proc: ChildProcess | undefined;
+  port = 0;
+  log: string[] = [];
+
+  static async start(port = 0): Promise<DuetServer> {
+    const s = new DuetServer();
+    await s.spawn(port);
+    return s;
+  }
+
+  get base() {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  private async spawn(port: number) {
+    // A 1s heartbeat makes the client's watchdog (2.5 heartbeats) quick.
+    const proc = spawn(serverBin, ['-addr', `127.0.0.1:${port}`, '-heartbeat', '1s', '-write-timeout', '5s'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    this.proc = proc;
+    this.port = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('bin/duet did not start within 10s:\n' + this.log.join(''))), 10_000);
+      proc.stderr!.on('data', (b: Buffer) => {
+        this.log.push(b.toString());
+        const m = /url=http:\/\/127\.0\.0\.1:(\d+)\//.exec(this.log.join(''));
+        if (m) {
+          clearTimeout(timer);
+          resolve(Number(m[1]));
+        }
+      });
+      proc.on('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`bin/duet exited with ${code}:\n` + this.log.join('')));
+      });
+    });
+    for (let i = 0; ; i++) {
+      const ok = await fetch(`${this.base}/rt/healthz`).then((r) => r.ok, () => false);
+      if (ok) return;
+      if (i > 100) throw new Error('bin/duet not healthy');
+      await sleep(50);
+    }
+  }
+
+  /** Stops the process with signal and waits for it to exit. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM') {
+    const proc = this.proc;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+    proc.kill(signal);
+    await Promise.race([exited, sleep(10_000)]);
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+  }
+
+  /** Starts the server again on the same port (a new epoch, no history). */
+  async restart() {
+    await this.spawn(this.port);
+  }
+
+  /** Publishes from outside the browser; returns the id, or throws. */
+  async publish(channel: string, data: unknown, event?: string): Promise<string> {
+    const res = await fetch(`${this.base}/rt/publish`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ channel, event, data }),
+    });
+    const body = await res.text();
+    if (res.status !== 200) throw new Error(`publish: ${res.status} ${body}`);
+    return JSON.parse(body).id;
+  }
+
+  /** Reads a sample of /metrics, e.g. 'duet_connections{wire="sse"}'. */
+  async metric(sample: string): Promise<number> {
+    const text = await (await fetch(`${this.base}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith(sample + ' '));
+    return line ? Number(line.slice(sample.length + 1)) : NaN;
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+type Msg = { id: string; channel: string; event: string; data: any; ts: number };
+type Gap = { channels: string[]; lastEventId: string; id: string; reason: string; at: number };
+type Rec = { msgs: Msg[]; gaps: Gap[]; states: string[]; errors: string[] };
+
+/**
+ * Opens base's /rt/healthz (a page of the origin with no script of its
+ * own), loads Duet from /duet.js and connects with options. The page keeps
+ * the connection in window.conn and what it heard in window.rec.
+ */
+async function boot(page: Page, base: string, options: Record<string, unknown>) {
+  // healthz has no icon: answer the browser's request for one, or it logs a 404.
+  await page.route('**/favicon.ico', (route) => route.fulfill({ status: 204 }));
+  await page.goto(`${base}/rt/healthz`);
+  await page.evaluate(async (options) => {
+    const w = window as any;
+    const Duet = await (await import('/duet.js' as string)).loadDuet();
+    const rec: Rec = { msgs: [], gaps: [], states: [], errors: [] };
+    const conn = Duet.connect('', options);
+    conn.on('message', (m: Msg) => rec.msgs.push(m));
+    conn.on('gap', (g: Gap) => rec.gaps.push({ ...g, at: rec.msgs.length }));
+    conn.on('state', (s: string, t: string) => rec.states.push(`${s} ${t}`));
+    conn.on('error', (e: any) => rec.errors.push(`${e.code} ${e.message}`));
+    w.conn = conn;
+    w.rec = rec;
+  }, options);
+}
+
+const rec = (page: Page): Promise<Rec> => page.evaluate(() => (window as any).rec);
+const connProp = (page: Page, name: string): Promise<any> => page.evaluate((n) => (window as any).conn[n], name);
+
+async function waitOpen(page: Page, transport?: string) {
+  await expect.poll(() => connProp(page, 'state'), { timeout: 10_000 }).toBe('open');
+  if (transport) expect(await connProp(page, 'transport')).toBe(transport);
+}
+
+/** Waits until the page has received count messages, and returns them. */
+async function received(page: Page, count: number, timeout = 10_000): Promise<Msg[]> {
+  await expect.poll(async () => (await rec(page)).msgs.length, { timeout }).toBeGreaterThanOrEqual(count);
+  return (await rec(page)).msgs;
+}
+
+/** Fails on a duplicate id, or on ids out of order within one epoch. */
+function expectOrderedUnique(msgs: Msg[]) {
+  const seen = new Set<string>();
+  let last: [bigint, bigint] | undefined;
+  for (const m of msgs) {
+    expect(seen.has(m.id), `duplicate ${m.id}`).toBe(false);
+    seen.add(m.id);
+    const [e, s] = m.id.split('-').map(BigInt);
+    if (last && last[0] === e) expect(s > last[1], `${m.id} after ${last.join('-')}`).toBe(true);
+    last = [e, s];
+  }
+}
+
+// Errors the browser logs, by itself, while a server is down or a proxy
+// refuses WebSocket: expected in the tests that cause them.
+const networkNoise = [/WebSocket connection .* failed/, /Failed to load resource/, /ERR_(CONNECTION|INTERNET|NETWORK)/];
+
+// --- tests -----------------------------------------------------------------
+
+// Each test loads the .wasm and runs a server of its own: more than the
+// default 30s on a busy two-core machine.
+test.describe.configure({ timeout: 90_000 });
+
+test.describe(() => {
+  // On SSE the refused publish below is a POST answered 413, which the
+  // browser logs.
+  test.use({ allowedConsoleErrors: [[/status of 413/], { scope: 'test' }] });
+
+  for (const wire of ['websocket', 'sse', 'auto'] as const) {
+    test(`${wire}: messages arrive once, in order; publish resolves with the ack's id`, async ({ page }) => {
+      const server = await DuetServer.start();
+      try {
+        await boot(page, server.base, { transport: wire, channels: ['w'], shared: false });
+        await waitOpen(page, wire === 'sse' ? 'sse' : 'websocket');
+
+        // Half published by the page (ack over the wire, or POST on SSE),
+        // half from outside.
+        const ids: string[] = [];
+        for (let n = 0; n < 20; n++) {
+          if (n % 2 === 0) {
+            ids.push(await page.evaluate((n) => (window as any).conn.publish('w', { n }, { event: 'tick' }).then((r: any) => r.id), n));
+          } else {
+            ids.push(await server.publish('w', { n }));
+          }
+        }
+        const msgs = await received(page, 20);
+        expect(msgs.map((m) => m.data.n)).toEqual([...Array(20).keys()]);
+        expect(msgs.map((m) => m.id)).toEqual(ids);
+        expect(msgs.filter((m) => m.event === 'tick').length).toBe(10);
+        expectOrderedUnique(msgs);
+        expect(await connProp(page, 'lastEventId')).toBe(ids[19]);
+
+        // A refused publish rejects with the server's code.
+        const refused = await page.evaluate(() =>
+          (window as any).conn.publish('w', { big: 'x'.repeat(70_000) }).then(
+            () => 'resolved',
+            (e: any) => `${e.name} ${e.code}`,
+          ),
+        );
+        expect(refused).toBe('DuetError 4413');
+
+        // Subscribing at run time: a handler of the channel, and the
+        // connection-wide "message" handler, both get it.
+        await page.evaluate(() => {
+          const w = window as any;
+          w.late = [];
+          w.unsubLate = w.conn.subscribe('late', (m: Msg) => w.late.push(m.data));
+        });
+        await expect
+          .poll(async () => {
+            await server.publish('late', 'probe');
+            return page.evaluate(() => (window as any).late.length);
+          })
+          .toBeGreaterThan(0);
+        expect((await rec(page)).msgs.some((m) => m.channel === 'late')).toBe(true);
+        await page.evaluate(() => (window as any).unsubLate());
+        expect(await connProp(page, 'channels')).toEqual(['w']);
+      } finally {
+        await page.close();
+        await server.stop();
+      }
+    });
+  }
+});
+
+for (const wire of ['websocket', 'sse'] as const) {
+  test.describe(() => {
+    test.use({ allowedConsoleErrors: [networkNoise, { scope: 'test' }] });
+
+    test(`${wire}: server killed and restarted mid-stream: a gap notice, then every later message, no duplicate`, async ({
+      page,
+    }) => {
+      const server = await DuetServer.start();
+      try {
+        await boot(page, server.base, {
+          transport: wire,
+          channels: ['r'],
+          shared: false,
+          backoff: { initialMs: 100, maxMs: 400 },
+        });
+        await waitOpen(page, wire);
+
+        // Before: a live stream.
+        const before: string[] = [];
+        for (let n = 0; n < 10; n++) before.push(await server.publish('r', { phase: 'before', n }));
+        await received(page, 10);
+
+        // Killed mid-stream: a publisher keeps going; what it publishes
+        // while the server is down does not exist.
+        let stop = false;
+        const after: string[] = [];
+        const publisher = (async () => {
+          for (let n = 0; !stop; n++) {
+            try {
+              after.push(await server.publish('r', { phase: 'after', n }));
+            } catch {
+              // down
+            }
+            await sleep(30);
+          }
+        })();
+        await sleep(200);
+        await server.stop('SIGKILL');
+        await sleep(500);
+        await server.restart();
+        // Wait until the client is back and has heard a few new messages.
+        await expect
+          .poll(async () => (await rec(page)).msgs.filter((m) => m.id.split('-')[0] !== before[0].split('-')[0]).length, {
+            timeout: 15_000,
+          })
+          .toBeGreaterThan(5);
+        stop = true;
+        await publisher;
+
+        const epoch = (id: string) => id.split('-')[0];
+        const newIds = after.filter((id) => epoch(id) !== epoch(before[0]));
+        const msgs = await received(page, 10 + newIds.length);
+        const r = await rec(page);
+        expectOrderedUnique(msgs);
+
+        // Every message of the new epoch, in order, after a gap notice.
+        const got = msgs.map((m) => m.id);
+        expect(got.filter((id) => epoch(id) !== epoch(before[0]))).toEqual(newIds);
+        expect(r.gaps.length).toBe(1);
+        expect(r.gaps[0].reason).toBe('restarted');
+        expect(r.gaps[0].channels).toEqual(['r']);
+        expect(epoch(r.gaps[0].lastEventId)).toBe(epoch(before[0]));
+        const firstNew = got.findIndex((id) => epoch(id) !== epoch(before[0]));
+        expect(r.gaps[0].at).toBe(firstNew);
+        // Of the old epoch: a prefix of what was published (and maybe the
+        // one publish whose answer the kill cut off), nothing else.
+        const oldPublished = [...before, ...after.filter((id) => epoch(id) === epoch(before[0]))];
+        const oldGot = got.slice(0, firstNew);
+        const known = oldGot.filter((id) => oldPublished.includes(id));
+        expect(known).toEqual(oldPublished.slice(0, known.length));
+        expect(oldGot.length - known.length).toBeLessThanOrEqual(1);
+        expect(r.states).toContain(`reconnecting ${wire}`);
+        expect(await connProp(page, 'state')).toBe('open');
+      } finally {
+        await page.close();
+        await server.stop();
+      }
+    });
+
+    test(`${wire}: a dropped network resumes from the last id, losing nothing`, async ({ page }) => {
+      const server = await DuetServer.start();
+      try {
+        await boot(page, server.base, {
+          transport: wire,
+          channels: ['n'],
+          shared: false,
+          backoff: { initialMs: 100, maxMs: 400 },
+        });
+        await waitOpen(page, wire);
+        const ids: string[] = [];
+        for (let n = 0; n < 5; n++) ids.push(await server.publish('n', { n }));
+        await received(page, 5);
+
+        await page.context().setOffline(true);
+        // Published while the browser is offline: kept by the server.
+        for (let n = 5; n < 15; n++) ids.push(await server.publish('n', { n }));
+        await sleep(300);
+        await page.context().setOffline(false);
+        for (let n = 15; n < 20; n++) ids.push(await server.publish('n', { n }));
+
+        const msgs = await received(page, 20, 15_000);
+        expect(msgs.map((m) => m.id)).toEqual(ids);
+        expectOrderedUnique(msgs);
+        expect((await rec(page)).gaps).toEqual([]);
+      } finally {
+        await page.close();
+        await server.stop();
+      }
+    });
+  });
+}
+
+test.describe(() => {
+  test.use({ allowedConsoleErrors: [networkNoise, { scope: 'test' }] });
+
+  test('auto: a proxy refuses WebSocket: lands on SSE, keeps delivering, and moves back to WebSocket once it works', async ({
+    page,
+  }) => {
+    const server = await DuetServer.start();
+    const proxy = await WSBlockingProxy.start(server.port);
+    try {
+      await boot(page, proxy.base, {
+        transport: 'auto',
+        channels: ['p'],
+        shared: false,
+        wsRetryAfter: 1000,
+      });
+      await waitOpen(page, 'sse');
+      expect(proxy.refused).toBeGreaterThan(0);
+
+      // It keeps working: messages both ways, for longer than a retry of
+      // WebSocket (which the proxy refuses again).
+      const ids: string[] = [];
+      for (let n = 0; n < 20; n++) {
+        ids.push(
+          n % 2
+            ? await server.publish('p', { n })
+            : await page.evaluate((n) => (window as any).conn.publish('p', { n }).then((r: any) => r.id), n),
+        );
+        await sleep(75);
+      }
+      await received(page, 20);
+      expect(await connProp(page, 'transport')).toBe('sse');
+      expect(proxy.refused).toBeGreaterThan(1);
+
+      // The proxy lets WebSocket through again: the next retry switches the
+      // wire, without losing or repeating a message on the way.
+      proxy.blockWS = false;
+      let stop = false;
+      const publisher = (async () => {
+        for (let n = 20; !stop; n++) {
+          ids.push(await server.publish('p', { n }));
+          await sleep(40);
+        }
+      })();
+      await expect.poll(() => connProp(page, 'transport'), { timeout: 15_000 }).toBe('websocket');
+      await sleep(300);
+      stop = true;
+      await publisher;
+      const msgs = await received(page, ids.length);
+      expect(msgs.map((m) => m.id)).toEqual(ids);
+      expectOrderedUnique(msgs);
+      const states = (await rec(page)).states;
+      expect(states[0]).toBe('open sse');
+      expect(states.at(-1)).toBe('open websocket');
+    } finally {
+      await page.close();
+      await proxy.close();
+      await server.stop();
+    }
+  });
+});
+
+/**
+ * An HTTP proxy in front of a server that refuses WebSocket upgrades (as
+ * some corporate proxies do) while blockWS is set, and forwards everything
+ * else, streaming.
+ */
+class WSBlockingProxy {
+  blockWS = true;
+  refused = 0;
+  private server!: http.Server;
+  private sockets = new Set<net.Socket>();
+  port = 0;
+
+  static async start(target: number): Promise<WSBlockingProxy> {
+    const p = new WSBlockingProxy();
+    p.server = http.createServer((req, res) => {
+      const up = http.request(
+        { host: '127.0.0.1', port: target, path: req.url, method: req.method, headers: req.headers },
+        (ur) => {
+          res.writeHead(ur.statusCode || 502, ur.headers);
+          ur.pipe(res);
+        },
+      );
+      up.on('error', () => res.destroy());
+      res.on('close', () => up.destroy());
+      req.pipe(up);
+    });
+    p.server.on('connection', (s) => {
+      p.sockets.add(s);
+      s.on('close', () => p.sockets.delete(s));
+    });
+    p.server.on('upgrade', (req, socket, head) => {
+      if (p.blockWS) {
+        p.refused++;
+        socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+        return;
+      }
+      const up = net.connect(target, '127.0.0.1', () => {
+        let raw = `${req.method} ${req.url} HTTP/1.1\r\n`;
+        for (let i = 0; i < req.rawHeaders.length; i += 2) raw += `${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}\r\n`;
+        up.write(raw + '\r\n');
+        up.write(head);
+        up.pipe(socket);
+        socket.pipe(up);
+      });
+      up.on('error', () => socket.destroy());
+      socket.on('error', () => up.destroy());
+      p.sockets.add(up);
+      up.on('close', () => p.sockets.delete(up));
+    });
+    await new Promise<void>((resolve) => p.server.listen(0, '127.0.0.1', () => resolve()));
+    p.port = (p.server.address() as net.AddressInfo).port;
+    return p;
+  }
+
+  get base() {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async close() {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
