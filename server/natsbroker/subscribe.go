@@ -351,11 +351,16 @@ func (b *Broker) readRange(ctx context.Context, epoch uint64, channels []string,
 	// last one read, as the server last told.
 	remaining := cons.CachedInfo().NumPending
 	var out []*server.Message
+	empty := 0 // consecutive fetches that returned nothing
 	for done := false; remaining > 0 && !done; {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		batch, err := cons.FetchNoWait(int(min(remaining, 256)))
+		// Fetch, not FetchNoWait: on a loaded server a no-wait pull can come
+		// back empty although the consumer has messages pending. A waiting
+		// pull returns as soon as the batch is full, so the wait costs
+		// nothing unless messages vanished (history limits) meanwhile.
+		batch, err := cons.Fetch(int(min(remaining, 256)), jetstream.FetchMaxWait(b.cfg.RequestTimeout/2))
 		if err != nil {
 			return nil, b.requestError(ctx, err)
 		}
@@ -383,10 +388,14 @@ func (b *Broker) readRange(ctx context.Context, epoch uint64, channels []string,
 			return nil, b.requestError(ctx, err)
 		}
 		if n == 0 && !done {
-			// A no-wait fetch that times out (no answer) ends empty and
-			// without an error: never take that for the end of history.
-			return nil, unavailable(errIncompleteRead)
+			// A fetch that times out ends empty and without an error: try
+			// again, but never take it for the end of history.
+			if empty++; empty == 3 {
+				return nil, unavailable(errIncompleteRead)
+			}
+			continue
 		}
+		empty = 0
 	}
 	return out, nil
 }
