@@ -388,8 +388,20 @@ func (b *Broker) readRange(ctx context.Context, epoch uint64, channels []string,
 			return nil, b.requestError(ctx, err)
 		}
 		if n == 0 && !done {
-			// A fetch that times out ends empty and without an error: try
-			// again, but never take it for the end of history.
+			// A fetch that times out ends empty and without an error. Ask
+			// the consumer what is left: messages can leave the stream by
+			// its age limit during the replay (the gap check that follows
+			// reports them); if some remain, try again, but never take a
+			// silent empty answer for the end of history.
+			ictx, icancel := context.WithTimeout(ctx, b.cfg.RequestTimeout)
+			info, err := cons.Info(ictx)
+			icancel()
+			if err != nil {
+				return nil, b.requestError(ctx, err)
+			}
+			if remaining = info.NumPending; remaining == 0 {
+				break
+			}
 			if empty++; empty == 3 {
 				return nil, unavailable(errIncompleteRead)
 			}
