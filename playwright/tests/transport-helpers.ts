@@ -1,0 +1,133 @@
+// Helpers of the transport specs: a bin/duet of the test's own (started on a
+// free loopback port, so a test can kill and restart it and count its
+// connections), and a page booted with Duet.connect that records what it
+// hears.
+import { expect } from './fixtures';
+import type { Page } from '@playwright/test';
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as path from 'node:path';
+
+export const serverBin = path.resolve(__dirname, '..', process.env.DUET_BIN || '../bin/duet');
+
+/** A bin/duet process of the test's own. */
+export class DuetServer {
+  proc: ChildProcess | undefined;
+  port = 0;
+  log: string[] = [];
+
+  static async start(port = 0): Promise<DuetServer> {
+    const s = new DuetServer();
+    await s.spawn(port);
+    return s;
+  }
+
+  get base() {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  private async spawn(port: number) {
+    // A 1s heartbeat makes the client's watchdog (2.5 heartbeats) quick.
+    const proc = spawn(serverBin, ['-addr', `127.0.0.1:${port}`, '-heartbeat', '1s', '-write-timeout', '5s'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    this.proc = proc;
+    this.port = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('bin/duet did not start within 10s:\n' + this.log.join(''))), 10_000);
+      proc.stderr!.on('data', (b: Buffer) => {
+        this.log.push(b.toString());
+        const m = /url=http:\/\/127\.0\.0\.1:(\d+)\//.exec(this.log.join(''));
+        if (m) {
+          clearTimeout(timer);
+          resolve(Number(m[1]));
+        }
+      });
+      proc.on('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`bin/duet exited with ${code}:\n` + this.log.join('')));
+      });
+    });
+    for (let i = 0; ; i++) {
+      const ok = await fetch(`${this.base}/rt/healthz`).then((r) => r.ok, () => false);
+      if (ok) return;
+      if (i > 100) throw new Error('bin/duet not healthy');
+      await sleep(50);
+    }
+  }
+
+  /** Stops the process with signal and waits for it to exit. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM') {
+    const proc = this.proc;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+    proc.kill(signal);
+    await Promise.race([exited, sleep(10_000)]);
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+  }
+
+  /** Starts the server again on the same port (a new epoch, no history). */
+  async restart() {
+    await this.spawn(this.port);
+  }
+
+  /** Publishes from outside the browser; returns the id, or throws. */
+  async publish(channel: string, data: unknown, event?: string): Promise<string> {
+    const res = await fetch(`${this.base}/rt/publish`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ channel, event, data }),
+    });
+    const body = await res.text();
+    if (res.status !== 200) throw new Error(`publish: ${res.status} ${body}`);
+    return JSON.parse(body).id;
+  }
+
+  /** Reads a sample of /metrics, e.g. 'duet_connections{wire="sse"}'. */
+  async metric(sample: string): Promise<number> {
+    const text = await (await fetch(`${this.base}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith(sample + ' '));
+    return line ? Number(line.slice(sample.length + 1)) : NaN;
+  }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export type Msg = { id: string; channel: string; event: string; data: any; ts: number };
+export type Gap = { channels: string[]; lastEventId: string; id: string; reason: string; at: number };
+export type Rec = { msgs: Msg[]; gaps: Gap[]; states: string[]; errors: string[] };
+
+/**
+ * Opens base's /rt/healthz (a page of the origin with no script of its
+ * own), loads Duet from /duet.js and connects with options. The page keeps
+ * the connection in window.conn and what it heard in window.rec.
+ */
+export async function boot(page: Page, base: string, options: Record<string, unknown>) {
+  // healthz has no icon: answer the browser's request for one, or it logs a 404.
+  await page.route('**/favicon.ico', (route) => route.fulfill({ status: 204 }));
+  await page.goto(`${base}/rt/healthz`);
+  await page.evaluate(async (options) => {
+    const w = window as any;
+    const Duet = await (await import('/duet.js' as string)).loadDuet();
+    const rec: Rec = { msgs: [], gaps: [], states: [], errors: [] };
+    const conn = Duet.connect('', options);
+    conn.on('message', (m: Msg) => rec.msgs.push(m));
+    conn.on('gap', (g: Gap) => rec.gaps.push({ ...g, at: rec.msgs.length }));
+    conn.on('state', (s: string, t: string) => rec.states.push(`${s} ${t}`));
+    conn.on('error', (e: any) => rec.errors.push(`${e.code} ${e.message}`));
+    w.conn = conn;
+    w.rec = rec;
+  }, options);
+}
+
+export const rec = (page: Page): Promise<Rec> => page.evaluate(() => (window as any).rec);
+export const connProp = (page: Page, name: string): Promise<any> => page.evaluate((n) => (window as any).conn[n], name);
+
+export async function waitOpen(page: Page, transport?: string) {
+  await expect.poll(() => connProp(page, 'state'), { timeout: 10_000 }).toBe('open');
+  if (transport) expect(await connProp(page, 'transport')).toBe(transport);
+}
+
+/** Waits until the page has received count messages, and returns them. */
+export async function received(page: Page, count: number, timeout = 10_000): Promise<Msg[]> {
+  await expect.poll(async () => (await rec(page)).msgs.length, { timeout }).toBeGreaterThanOrEqual(count);
+  return (await rec(page)).msgs;
+}
