@@ -45,7 +45,7 @@ func layout(p Page) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, " · Duet</title><link rel=\"stylesheet\" href=\"/static/duet.css\"></head><body><header class=\"site\"><a class=\"brand\" href=\"/\" data-testid=\"brand\">Duet</a> <span class=\"tagline\">one message model, two wires</span></header><main id=\"main\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, " · Duet</title><link rel=\"icon\" href=\"data:,\"><link rel=\"stylesheet\" href=\"/static/duet.css\"></head><body><header class=\"site\"><a class=\"brand\" href=\"/\" data-testid=\"brand\">Duet</a> <span class=\"tagline\">one message model, two wires</span></header><main id=\"main\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

@@ -16,6 +16,12 @@ func Handler(head HeadFunc) http.Handler {
 	assets := Assets()
 	mux.Handle("/duet.js", assets)
 	mux.Handle("/static/", assets)
+	// Pages declare no icon; answer the browser's guess without a 404, which
+	// Chromium would log as a console error.
+	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=86400")
+		w.WriteHeader(http.StatusNoContent)
+	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		d := HomeData{Page: Page{Title: "Home", Path: "/"}}
 		if head != nil {
