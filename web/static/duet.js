@@ -196,6 +196,20 @@ function installEventSource({ replace = false } = {}) {
 // wrapConnection makes the Go connection object's methods throw what they
 // return as a throw marker. Methods are wrapped once each, so
 // conn.close === conn.close.
+// once guards the functions subscribe() and on() return: the Go function
+// behind each is released after its first call, and a second call (a common
+// pattern in component cleanups) must be a no-op, not an error.
+function once(f) {
+  if (typeof f !== "function") return f;
+  let done = false;
+  return () => {
+    if (!done) {
+      done = true;
+      f();
+    }
+  };
+}
+
 function wrapConnection(raw) {
   const wrapped = new Map();
   return new Proxy(raw, {
@@ -204,7 +218,7 @@ function wrapConnection(raw) {
       if (typeof v !== "function") return v;
       let w = wrapped.get(key);
       if (w === undefined || w.raw !== v) {
-        const fn = (...args) => unwrap(v.apply(target, args));
+        const fn = (...args) => once(unwrap(v.apply(target, args)));
         w = { raw: v, fn };
         wrapped.set(key, w);
       }
