@@ -7,7 +7,9 @@
 # from the npm registry under bin/node-v20, which the tasks that run node put
 # first on PATH.
 #
-# Usage: ensure-tools.sh [node] [chromium]   (no argument: both)
+# Usage: ensure-tools.sh [node] [chromium] [nginx]   (no argument: node and chromium)
+#
+# nginx serves the cluster end-to-end test and `go tool task cluster`.
 #
 # Idempotent and silent when everything is present. Installs as root directly,
 # as a normal user through passwordless `sudo -n`; otherwise it stops and
@@ -37,8 +39,11 @@ missing_packages() {
 		chromium)
 			[[ -x $chromium ]] || echo chromium
 			;;
+		nginx)
+			command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || echo nginx
+			;;
 		*)
-			log "unknown tool '$tool' (want: node, chromium)"
+			log "unknown tool '$tool' (want: node, chromium, nginx)"
 			exit 2
 			;;
 		esac
