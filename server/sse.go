@@ -128,37 +128,37 @@ func (h *Hub) streamSSE(ctx context.Context, w http.ResponseWriter, rc *http.Res
 		buf := append((*bp)[:0], pending...)
 		var err error
 		delivered := 0
-		for _, it := range batch {
-			switch {
-			case it.msg != nil:
-				buf = append(buf, it.msg.SSE()...)
-				delivered++
-			case it.resume != nil:
-				if g := it.resume.Gap; g != nil {
-					buf = append(buf, sseGapBytes(g)...)
-				}
-				for _, m := range it.resume.Messages {
-					buf = append(buf, m.SSE()...)
-					delivered++
-					if len(buf) >= h.cfg.MaxBatchBytes {
-						if err = h.writeSSENoFlush(w, rc, buf); err != nil {
-							break
-						}
-						buf = buf[:0]
-					}
-				}
+		// add appends one event, first writing out what is buffered when the
+		// event would take it past MaxBatchBytes (a long replay goes out in
+		// bounded writes; one flush ends the batch).
+		add := func(event []byte) {
+			if err != nil {
+				return
 			}
-			if err == nil && len(buf) >= h.cfg.MaxBatchBytes {
+			if len(buf) > 0 && len(buf)+len(event) > h.cfg.MaxBatchBytes {
 				err = h.writeSSENoFlush(w, rc, buf)
 				buf = buf[:0]
 			}
-			if err != nil {
-				break
+			buf = append(buf, event...)
+		}
+		for _, it := range batch {
+			switch {
+			case it.msg != nil:
+				add(it.msg.SSE())
+				delivered++
+			case it.resume != nil:
+				if g := it.resume.Gap; g != nil {
+					add(sseGapBytes(g))
+				}
+				for _, m := range it.resume.Messages {
+					add(m.SSE())
+					delivered++
+				}
 			}
 		}
-		if err == nil && overflow {
+		if overflow {
 			h.metrics.slowConsumers.Add(1)
-			buf = append(buf, sseCloseBytes(shared.CodeSlowConsumer, "client fell behind: reconnect and resume")...)
+			add(sseCloseBytes(shared.CodeSlowConsumer, "client fell behind: reconnect and resume"))
 		}
 		if err == nil {
 			err = h.writeSSE(w, rc, buf)

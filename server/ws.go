@@ -109,24 +109,24 @@ func (wc *wsConn) closeWith(code shared.Code, reason string, cause error) {
 
 // finish sends the close frame the connection ends with, if any.
 func (wc *wsConn) finish(err error) {
-	var ce websocket.CloseError
-	switch {
-	case errors.Is(context.Cause(wc.ctx), errShutdown):
+	if errors.Is(context.Cause(wc.ctx), errShutdown) {
 		wc.closeWith(shared.CodeShutdown, "server shutting down: reconnect", errShutdown)
-	case errors.As(err, &ce), errors.Is(err, context.Canceled) && wc.closeCode == 0:
-		// The peer closed or went away: nothing to tell it.
+	}
+	// Spend the once: closeCode and closeReason may have been set by the
+	// ping goroutine; after this they can no longer change, and Do's
+	// guarantee makes them visible here.
+	wc.closeOnce.Do(func() {})
+	var ce websocket.CloseError
+	if wc.closeCode == 0 || errors.As(err, &ce) {
+		// Nothing to tell the peer, or the peer closed first.
 		_ = wc.ws.CloseNow()
 		return
 	}
-	code, reason := wc.closeCode, wc.closeReason
-	if code == 0 {
-		_ = wc.ws.CloseNow()
-		return
-	}
+	reason := wc.closeReason
 	if len(reason) > 123 {
 		reason = reason[:123]
 	}
-	_ = wc.ws.Close(websocket.StatusCode(code), reason)
+	_ = wc.ws.Close(websocket.StatusCode(wc.closeCode), reason)
 }
 
 // writeLoop drains the outbox into WebSocket text frames, several protocol
@@ -352,10 +352,10 @@ func (wc *wsConn) unsubscribe(f *shared.Frame) {
 	wc.reply(shared.Frame{Type: shared.TypeUnsubscribed, Ref: f.Ref, Channels: gone})
 }
 
+// reply queues a control frame. A full queue drops it: the writer sees the
+// overflow and disconnects the client.
 func (wc *wsConn) reply(f shared.Frame) {
-	if !wc.ob.push(item{frame: shared.AppendFrame(nil, &f)}) {
-		return // the writer sees the overflow and disconnects
-	}
+	wc.ob.push(item{frame: shared.AppendFrame(nil, &f)})
 }
 
 func (wc *wsConn) replyErr(ref string, err error) {

@@ -1,0 +1,96 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/coder/websocket"
+	"github.com/duet-rt/duet/shared"
+)
+
+// TestBatchedWrites: what is queued for a connection when its writer wakes
+// goes out together — on WebSocket as one frame of '\n'-separated protocol
+// frames — and a batch past MaxBatchBytes is split into bounded writes that
+// still deliver every message in order, on both wires.
+func TestBatchedWrites(t *testing.T) {
+	t.Run("one replay, one WebSocket frame", func(t *testing.T) {
+		ts := newTestServer(t, testConfig(), MemoryConfig{})
+		ids := publishN(t, ts, "b", 10)
+		conn, _, err := ts.dialWS(t, nil)
+		assertSuccess(t, err)
+		defer conn.CloseNow()
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		defer cancel()
+		_, hello, err := conn.Read(ctx)
+		assertSuccess(t, err)
+		assertContains(t, "first frame", string(hello), `"type":"hello"`)
+		sub := shared.Frame{Type: shared.TypeSubscribe, Ref: "1", Channels: []string{"b"}, LastEventID: ids[0]}
+		assertSuccess(t, conn.Write(ctx, websocket.MessageText, shared.AppendFrame(nil, &sub)))
+
+		_, p, err := conn.Read(ctx)
+		assertSuccess(t, err)
+		lines := bytes.Split(p, []byte("\n"))
+		assertEqual(t, "protocol frames in the WebSocket frame", 1+9, len(lines))
+		first, err := shared.DecodeFrame(lines[0])
+		assertSuccess(t, err)
+		assertEqual(t, "first", shared.TypeSubscribed, first.Type)
+		for i, line := range lines[1:] {
+			f, err := shared.DecodeFrame(line)
+			assertSuccess(t, err)
+			assertEqual(t, "replayed id", ids[i+1], f.ID)
+		}
+	})
+
+	cfg := testConfig()
+	cfg.MaxBatchBytes = 300 // about two messages
+	t.Run("split WebSocket batch", func(t *testing.T) {
+		ts := newTestServer(t, cfg, MemoryConfig{})
+		ids := publishN(t, ts, "b", 10)
+		conn, _, err := ts.dialWS(t, nil)
+		assertSuccess(t, err)
+		defer conn.CloseNow()
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		defer cancel()
+		_, _, err = conn.Read(ctx) // hello
+		assertSuccess(t, err)
+		sub := shared.Frame{Type: shared.TypeSubscribe, Ref: "1", Channels: []string{"b"}, LastEventID: ids[0]}
+		assertSuccess(t, conn.Write(ctx, websocket.MessageText, shared.AppendFrame(nil, &sub)))
+
+		var got []string
+		frames := 0
+		for len(got) < 9 {
+			_, p, err := conn.Read(ctx)
+			assertSuccess(t, err)
+			frames++
+			lines := bytes.Split(p, []byte("\n"))
+			assertTrue(t, "frame within MaxBatchBytes (or a single protocol frame)", len(p) <= cfg.MaxBatchBytes || len(lines) == 1)
+			for _, line := range lines {
+				f, err := shared.DecodeFrame(line)
+				assertSuccess(t, err)
+				if f.Type == shared.TypeMessage {
+					got = append(got, f.ID)
+				}
+			}
+		}
+		assertTrue(t, "the replay took several WebSocket frames", frames > 1)
+		assertEqual(t, "replayed ids", strings.Join(ids[1:], " "), strings.Join(got, " "))
+	})
+	t.Run("split SSE batch", func(t *testing.T) {
+		ts := newTestServer(t, cfg, MemoryConfig{})
+		ids := publishN(t, ts, "b", 10)
+		c := ts.openSSE(t, "channel=b&lastEventId="+ids[0], nil)
+		defer c.close()
+		c.expectIDs(ids[1:]...)
+	})
+}
+
+func publishN(t *testing.T, ts *testServer, channel string, n int) []string {
+	t.Helper()
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = ts.publish(t, channel, "", `{"n":1}`)
+	}
+	return ids
+}
