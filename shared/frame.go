@@ -46,11 +46,15 @@ type Envelope struct {
 	ID      string
 	Channel string
 	Event   string
-	// Data is the raw JSON value the publisher sent.
+	// Data is the raw JSON value the publisher sent, or its raw bytes when
+	// Binary is set.
 	Data []byte
 	// TS is the server's clock, in Unix milliseconds, when it accepted the
 	// message.
 	TS int64
+	// Binary marks a message published as bytes (PROTOCOL.md §4.6). In
+	// JSON, Data is then a base64 string and "encoding" is "base64".
+	Binary bool
 }
 
 // Frame is one WebSocket protocol frame. It is flat: each type uses the
@@ -70,8 +74,11 @@ type Frame struct {
 	ID      string
 	Channel string
 	Event   string
-	Data    []byte // raw JSON
+	Data    []byte // raw JSON, or raw bytes when Binary
 	TS      int64
+	// Binary: Data is bytes; JSON carries them as a base64 string with
+	// "encoding":"base64", a binary WebSocket frame as they are.
+	Binary bool
 
 	// error
 	Code    Code
@@ -88,10 +95,10 @@ type Frame struct {
 
 // Envelope returns the envelope a message frame carries.
 func (f *Frame) Envelope() Envelope {
-	return Envelope{ID: f.ID, Channel: f.Channel, Event: f.Event, Data: f.Data, TS: f.TS}
+	return Envelope{ID: f.ID, Channel: f.Channel, Event: f.Event, Data: f.Data, TS: f.TS, Binary: f.Binary}
 }
 
 // MessageFrame returns the message frame carrying e.
 func MessageFrame(e *Envelope) Frame {
-	return Frame{Type: TypeMessage, ID: e.ID, Channel: e.Channel, Event: e.Event, Data: e.Data, TS: e.TS}
+	return Frame{Type: TypeMessage, ID: e.ID, Channel: e.Channel, Event: e.Event, Data: e.Data, TS: e.TS, Binary: e.Binary}
 }

@@ -468,6 +468,7 @@ func ValidJSON(p []byte) bool {
 // The returned Frame does not alias p except for Data, which does.
 func DecodeFrame(p []byte) (Frame, error) {
 	var f Frame
+	var enc string
 	d := decoder{p: p}
 	d.object(func(key string) {
 		switch key {
@@ -505,11 +506,17 @@ func DecodeFrame(p []byte) (Frame, error) {
 			f.MaxFrameBytes = d.int()
 		case "maxChannels":
 			f.MaxChannels = d.int()
+		case "encoding":
+			enc = d.str()
 		default:
 			d.skip(1)
 		}
 	})
 	if err := d.end(); err != nil {
+		return Frame{}, err
+	}
+	var err error
+	if f.Data, f.Binary, err = decodeDataEncoding(f.Data, enc); err != nil {
 		return Frame{}, err
 	}
 	if f.Type == "" {
@@ -521,6 +528,7 @@ func DecodeFrame(p []byte) (Frame, error) {
 // DecodeEnvelope decodes an envelope, as found in the data of an SSE message.
 func DecodeEnvelope(p []byte) (Envelope, error) {
 	var e Envelope
+	var enc string
 	d := decoder{p: p}
 	d.object(func(key string) {
 		switch key {
@@ -534,11 +542,18 @@ func DecodeEnvelope(p []byte) (Envelope, error) {
 			e.Data = d.raw()
 		case "ts":
 			e.TS = d.int()
+		case "encoding":
+			enc = d.str()
 		default:
 			d.skip(1)
 		}
 	})
-	return e, d.end()
+	if err := d.end(); err != nil {
+		return e, err
+	}
+	var err error
+	e.Data, e.Binary, err = decodeDataEncoding(e.Data, enc)
+	return e, err
 }
 
 // AppendEnvelope appends the JSON form of e to dst.
@@ -549,8 +564,7 @@ func AppendEnvelope(dst []byte, e *Envelope) []byte {
 	dst = AppendJSONString(dst, e.Channel)
 	dst = append(dst, `,"event":`...)
 	dst = AppendJSONString(dst, e.Event)
-	dst = append(dst, `,"data":`...)
-	dst = appendRaw(dst, e.Data)
+	dst = appendDataField(dst, e.Data, e.Binary)
 	dst = append(dst, `,"ts":`...)
 	dst = strconv.AppendInt(dst, e.TS, 10)
 	return append(dst, '}')
@@ -568,8 +582,7 @@ func AppendFrame(dst []byte, f *Frame) []byte {
 		dst = AppendJSONString(dst, f.Channel)
 		dst = append(dst, `,"event":`...)
 		dst = AppendJSONString(dst, f.Event)
-		dst = append(dst, `,"data":`...)
-		dst = appendRaw(dst, f.Data)
+		dst = appendDataField(dst, f.Data, f.Binary)
 		dst = append(dst, `,"ts":`...)
 		dst = strconv.AppendInt(dst, f.TS, 10)
 		return append(dst, '}')
@@ -589,9 +602,8 @@ func AppendFrame(dst []byte, f *Frame) []byte {
 	dst = appendStringField(dst, "id", f.ID)
 	dst = appendStringField(dst, "channel", f.Channel)
 	dst = appendStringField(dst, "event", f.Event)
-	if f.Data != nil {
-		dst = append(dst, `,"data":`...)
-		dst = appendRaw(dst, f.Data)
+	if f.Data != nil || f.Binary {
+		dst = appendDataField(dst, f.Data, f.Binary)
 	}
 	dst = appendIntField(dst, "ts", f.TS)
 	dst = appendIntField(dst, "code", int64(f.Code))

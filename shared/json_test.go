@@ -575,10 +575,14 @@ func TestAppendEnvelope(t *testing.T) {
 func wireFrame(t testing.TB, f Frame) Frame {
 	t.Helper()
 	if f.Type == TypeMessage {
-		f = Frame{Type: f.Type, ID: f.ID, Channel: f.Channel, Event: f.Event, Data: f.Data, TS: f.TS}
-		if f.Data == nil {
+		f = Frame{Type: f.Type, ID: f.ID, Channel: f.Channel, Event: f.Event, Data: f.Data, TS: f.TS, Binary: f.Binary}
+		if f.Data == nil && !f.Binary {
 			f.Data = []byte("null")
 		}
+	}
+	if f.Binary {
+		f.Data = append([]byte{}, f.Data...) // base64 "" decodes to empty, not nil
+		return f
 	}
 	if f.Data != nil {
 		var b bytes.Buffer
