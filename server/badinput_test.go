@@ -85,7 +85,7 @@ func TestBadInput(t *testing.T) {
 			c.expectError("u", shared.CodeUnknownType)
 			stillUsable(c)
 		}},
-		{"ws binary frame", func(t *testing.T) {
+		{"ws binary frame of unknown kind", func(t *testing.T) {
 			c := ts.openWS(t)
 			ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 			defer cancel()

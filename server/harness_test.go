@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -407,7 +406,8 @@ type wsFrame struct {
 }
 
 // wsClient is a coder/websocket connection whose text frames are split on
-// '\n' (the server batches protocol frames) and decoded one by one.
+// '\n' (the server batches protocol frames) and decoded one by one; a binary
+// frame is decoded as one frame with Binary set.
 type wsClient struct {
 	t      testing.TB
 	conn   *websocket.Conn
@@ -458,9 +458,18 @@ func newWSClient(t testing.TB, conn *websocket.Conn) *wsClient {
 				c.err = err
 				return
 			}
-			if typ != websocket.MessageText {
-				c.err = errors.New("unexpected binary frame")
-				return
+			if typ == websocket.MessageBinary { // one binary frame (binary_test.go)
+				f, err := shared.DecodeBinaryFrame(p)
+				if err != nil {
+					c.err = fmt.Errorf("undecodable binary frame %x: %w", p, err)
+					return
+				}
+				select {
+				case c.frames <- wsFrame{Frame: f, Raw: fmt.Sprintf("binary %x", p)}:
+					continue
+				case <-ctx.Done():
+					return
+				}
 			}
 			for _, line := range bytes.Split(p, []byte{'\n'}) {
 				f, err := shared.DecodeFrame(line)

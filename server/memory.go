@@ -125,6 +125,12 @@ func (b *MemoryBroker) sweep() {
 
 // Publish implements Broker.
 func (b *MemoryBroker) Publish(ctx context.Context, channel, event string, data []byte) (*Message, error) {
+	return b.publish(ctx, channel, event, data, NewMessage)
+}
+
+// publish stores the message newMessage builds (NewMessage or
+// NewBinaryMessage) and delivers it.
+func (b *MemoryBroker) publish(ctx context.Context, channel, event string, data []byte, newMessage func(shared.ID, string, string, []byte, int64) *Message) (*Message, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -135,7 +141,7 @@ func (b *MemoryBroker) Publish(ctx context.Context, channel, event string, data 
 	}
 	b.seq++
 	now := b.cfg.Now()
-	m := NewMessage(shared.ID{Epoch: b.cfg.Epoch, Seq: b.seq}, channel, event, data, now.UnixMilli())
+	m := newMessage(shared.ID{Epoch: b.cfg.Epoch, Seq: b.seq}, channel, event, data, now.UnixMilli())
 	ch := b.channel(channel)
 	b.retain(ch, m, now)
 	for _, s := range ch.subs {

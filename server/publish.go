@@ -15,6 +15,8 @@ type publishRequest struct {
 	Channel string          `json:"channel"`
 	Event   string          `json:"event"`
 	Data    json.RawMessage `json:"data"`
+	// Encoding "base64" means data is a base64 string of raw bytes.
+	Encoding string `json:"encoding"`
 }
 
 // PublishHandler serves POST /rt/publish: body {"channel":"C","event":"E",
@@ -35,8 +37,9 @@ func (h *Hub) servePublish(w http.ResponseWriter, r *http.Request) {
 		writeErrorStatus(w, http.StatusUnsupportedMediaType, shared.NewError(shared.CodeBadRequest, "Content-Type "+quote(ct)+" not supported: send application/json"))
 		return
 	}
-	// The envelope around data is small; allow it on top of the data limit.
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxPublishBytes+1024))
+	// The envelope around data is small; allow it on top of the data limit,
+	// and room for base64 (4 bytes per 3) when data is binary.
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxPublishBytes/3*4+1024))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -51,7 +54,13 @@ func (h *Hub) servePublish(w http.ResponseWriter, r *http.Request) {
 		writeError(w, shared.NewError(shared.CodeBadRequest, "body is not a JSON object {\"channel\",\"event\",\"data\"}: "+err.Error()))
 		return
 	}
-	m, err := h.publish(r.Context(), req.Channel, req.Event, req.Data)
+	data, binary, err := publishRequestData(&req)
+	var m *Message
+	if err == nil && binary {
+		m, err = h.publishBinary(r.Context(), req.Channel, req.Event, data)
+	} else if err == nil {
+		m, err = h.publish(r.Context(), req.Channel, req.Event, data)
+	}
 	if err != nil {
 		h.metrics.badRequests.Add(1)
 		writeError(w, protocolError(err))

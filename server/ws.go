@@ -171,10 +171,25 @@ func (wc *wsConn) writeLoop() error {
 			}
 			buf = append(buf, frame...)
 		}
+		// addMsg adds a message; a binary one goes out as its own binary
+		// WebSocket message, after the text buffered before it.
+		addMsg := func(m *Message) {
+			if !m.Binary() {
+				add(m.WS())
+				return
+			}
+			if err == nil && len(buf) > 0 {
+				err = wc.write(buf)
+				buf = buf[:0]
+			}
+			if err == nil {
+				err = wc.writeBinary(m)
+			}
+		}
 		for _, it := range batch {
 			switch {
 			case it.msg != nil:
-				add(it.msg.WS())
+				addMsg(it.msg)
 				delivered++
 			case it.frame != nil:
 				add(it.frame)
@@ -190,7 +205,7 @@ func (wc *wsConn) writeLoop() error {
 					add(shared.AppendFrame(nil, &g))
 				}
 				for _, m := range r.Messages {
-					add(m.WS())
+					addMsg(m)
 					delivered++
 				}
 			}
@@ -253,8 +268,8 @@ func (wc *wsConn) readLoop() {
 			wc.conn.cancel(err)
 			return
 		}
-		if typ != websocket.MessageText {
-			wc.reply(shared.Frame{Type: shared.TypeError, Code: shared.CodeBadRequest, Message: "binary frames are not part of duet.v1: send JSON text frames"})
+		if typ == websocket.MessageBinary {
+			wc.handleBinary(p) // binary.go
 			continue
 		}
 		// A text frame may carry several protocol frames, one per line.
@@ -289,7 +304,7 @@ func (wc *wsConn) handle(line []byte) bool {
 	case shared.TypeUnsubscribe:
 		wc.unsubscribe(&f)
 	case shared.TypePublish:
-		m, err := wc.h.publish(wc.ctx, f.Channel, f.Event, f.Data)
+		m, err := wc.h.publishFrame(wc.ctx, &f)
 		if err != nil {
 			wc.replyErr(f.Ref, err)
 			break

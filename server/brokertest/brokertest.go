@@ -50,6 +50,7 @@ func Run(t *testing.T, newBroker func(t *testing.T) server.Broker) {
 		{"OrderingContract", testOrderingContract},
 		{"FullSubscriber", testFullSubscriber},
 		{"Close", testClose},
+		{"Binary", testBinary}, // binary.go
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -94,7 +95,7 @@ func only(ms []*server.Message, from shared.ID, channels ...string) []*server.Me
 }
 
 // sameMessages fails unless got are want, in order: same ids, channels,
-// events, data and timestamps.
+// events, data, timestamps and binary flags.
 func sameMessages(t *testing.T, what string, want, got []*server.Message) {
 	t.Helper()
 	if !slices.Equal(IDs(want), IDs(got)) {
@@ -102,7 +103,7 @@ func sameMessages(t *testing.T, what string, want, got []*server.Message) {
 	}
 	for i := range want {
 		w, g := want[i].Envelope, got[i].Envelope
-		if w.Channel != g.Channel || w.Event != g.Event || string(w.Data) != string(g.Data) || w.TS != g.TS {
+		if w.Channel != g.Channel || w.Event != g.Event || string(w.Data) != string(g.Data) || w.TS != g.TS || w.Binary != g.Binary {
 			t.Fatalf("%s: message %s: want %+v, got %+v", what, w.ID, w, g)
 		}
 	}

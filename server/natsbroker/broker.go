@@ -112,11 +112,15 @@ func (c *Config) withDefaults() Config {
 	return out
 }
 
-// Headers of a stored message. The payload is the message's data (JSON);
-// the channel is in the subject and the id is the stream sequence.
+// Headers of a stored message. The payload is the message's data (JSON, or
+// raw bytes when Duet-Encoding is "binary"); the channel is in the subject
+// and the id is the stream sequence.
 const (
-	hdrEvent = "Duet-Event"
-	hdrTS    = "Duet-Ts"
+	hdrEvent    = "Duet-Event"
+	hdrTS       = "Duet-Ts"
+	hdrEncoding = "Duet-Encoding"
+
+	encodingBinary = "binary"
 )
 
 // Broker is a server.Broker over NATS JetStream. Create it with New.
@@ -412,6 +416,16 @@ func (b *Broker) SubjectPrefix() string { return b.cfg.SubjectPrefix }
 // Publish implements server.Broker: it returns once JetStream has stored the
 // message; the id is the stream sequence of the acknowledgement.
 func (b *Broker) Publish(ctx context.Context, channel, event string, data []byte) (*server.Message, error) {
+	return b.publish(ctx, channel, event, data, false)
+}
+
+// PublishBinary implements server.BinaryBroker: Publish for raw bytes,
+// stored with the Duet-Encoding header so that replays are binary too.
+func (b *Broker) PublishBinary(ctx context.Context, channel, event string, data []byte) (*server.Message, error) {
+	return b.publish(ctx, channel, event, data, true)
+}
+
+func (b *Broker) publish(ctx context.Context, channel, event string, data []byte, binary bool) (*server.Message, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -433,6 +447,9 @@ func (b *Broker) Publish(ctx context.Context, channel, event string, data []byte
 	msg := nats.NewMsg(subjectFor(b.cfg.SubjectPrefix, channel))
 	msg.Header.Set(hdrEvent, event)
 	msg.Header.Set(hdrTS, strconv.FormatInt(ts, 10))
+	if binary {
+		msg.Header.Set(hdrEncoding, encodingBinary)
+	}
 	msg.Data = data
 	pctx, cancel := context.WithTimeout(ctx, b.cfg.RequestTimeout)
 	defer cancel()
@@ -447,7 +464,11 @@ func (b *Broker) Publish(ctx context.Context, channel, event string, data []byte
 	b.acked = max(b.acked, ack.Sequence)
 	epoch := b.epoch
 	b.mu.Unlock()
-	return server.NewMessage(shared.ID{Epoch: epoch, Seq: ack.Sequence}, channel, event, data, ts), nil
+	id := shared.ID{Epoch: epoch, Seq: ack.Sequence}
+	if binary {
+		return server.NewBinaryMessage(id, channel, event, data, ts), nil
+	}
+	return server.NewMessage(id, channel, event, data, ts), nil
 }
 
 // toMessage turns a stored message into a server.Message. It fails for
@@ -458,7 +479,8 @@ func (b *Broker) toMessage(epoch uint64, subject string, hdr nats.Header, data [
 	if err != nil {
 		return nil, err
 	}
-	if !shared.ValidJSON(data) {
+	binary := hdr.Get(hdrEncoding) == encodingBinary
+	if !binary && !shared.ValidJSON(data) {
 		return nil, errors.New("duet/natsbroker: message " + strconv.FormatUint(seq, 10) + " on " + subject + " is not JSON")
 	}
 	event := hdr.Get(hdrEvent)
@@ -468,6 +490,9 @@ func (b *Broker) toMessage(epoch uint64, subject string, hdr nats.Header, data [
 	ts, err := strconv.ParseInt(hdr.Get(hdrTS), 10, 64)
 	if err != nil {
 		ts = stored.UnixMilli()
+	}
+	if binary {
+		return server.NewBinaryMessage(shared.ID{Epoch: epoch, Seq: seq}, channel, event, data, ts), nil
 	}
 	return server.NewMessage(shared.ID{Epoch: epoch, Seq: seq}, channel, event, data, ts), nil
 }

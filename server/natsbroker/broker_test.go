@@ -56,6 +56,13 @@ func (s *splitBroker) Publish(ctx context.Context, channel, event string, data [
 	return s.publisher.Publish(ctx, channel, event, data)
 }
 
+func (s *splitBroker) PublishBinary(ctx context.Context, channel, event string, data []byte) (*server.Message, error) {
+	if err := s.Broker.Healthy(); err == server.ErrBrokerClosed {
+		return nil, err
+	}
+	return s.publisher.PublishBinary(ctx, channel, event, data)
+}
+
 // Head is the subscriber node's head, once it has seen what was published.
 func (s *splitBroker) Head() shared.ID {
 	s.catchUp()
