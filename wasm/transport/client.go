@@ -441,9 +441,9 @@ func (cl *Client) Receive(p []byte) {
 			return // sent to a leader that is gone; the sender gives up on it
 		}
 		conn, from, ref := cl.conn, m.from, f.Ref
-		channel, event, data := f.Channel, f.Event, f.Data
+		channel, event, data, binary := f.Channel, f.Event, f.Data, f.Binary
 		cl.later(func() {
-			conn.Publish(channel, event, data, func(id string, err error) {
+			conn.publish(channel, event, data, binary, func(id string, err error) {
 				cl.lock()
 				defer cl.unlock()
 				if cl.closed {
@@ -535,7 +535,7 @@ func (cl *Client) dropInFlightLocked() {
 
 func (cl *Client) sendPublishLocked(p *publication) {
 	p.sent = true
-	cl.postLocked(&busMsg{to: cl.leader, f: shared.Frame{Type: busPublish, Ref: p.ref, Channel: p.channel, Event: p.event, Data: p.data}})
+	cl.postLocked(&busMsg{to: cl.leader, f: shared.Frame{Type: busPublish, Ref: p.ref, Channel: p.channel, Event: p.event, Data: p.data, Binary: p.binary}})
 }
 
 // Subscribe adds channels to this tab's set.
@@ -573,13 +573,17 @@ func (cl *Client) setOwnLocked(own []string) {
 // Publish publishes like [Conn.Publish], through this tab's connection or
 // through the leader's.
 func (cl *Client) Publish(channel, event string, data []byte, done func(id string, err error)) {
+	cl.publish(channel, event, data, false, done)
+}
+
+func (cl *Client) publish(channel, event string, data []byte, binary bool, done func(id string, err error)) {
 	cl.lock()
 	defer cl.unlock()
-	if err := validatePublish(channel, event, data); err != nil {
+	if err := validatePublish(channel, event, data, binary); err != nil {
 		cl.later(func() { done("", err) })
 		return
 	}
-	if len(data) == 0 {
+	if len(data) == 0 && !binary {
 		data = []byte("null")
 	}
 	if cl.closed {
@@ -588,11 +592,11 @@ func (cl *Client) Publish(channel, event string, data []byte, done func(id strin
 	}
 	if cl.leading {
 		conn := cl.conn
-		cl.later(func() { conn.Publish(channel, event, data, done) })
+		cl.later(func() { conn.publish(channel, event, data, binary, done) })
 		return
 	}
 	cl.refs++
-	p := &publication{ref: "t" + strconv.FormatUint(cl.refs, 10), seq: int(cl.refs), channel: channel, event: event, data: data, done: done}
+	p := &publication{ref: "t" + strconv.FormatUint(cl.refs, 10), seq: int(cl.refs), channel: channel, event: event, data: data, binary: binary, done: done}
 	cl.pending[p.ref] = p
 	p.timer = cl.env.Clock.AfterFunc(cl.cfg.PublishTimeout, func() {
 		cl.lock()

@@ -148,6 +148,7 @@ type publication struct {
 	channel string
 	event   string
 	data    []byte
+	binary  bool // data is bytes, not JSON
 	done    func(id string, err error)
 	timer   Timer
 	settled bool
@@ -941,28 +942,32 @@ func (c *Conn) resubscribeDue() {
 // sent or whose ack was lost). On a WebSocket it is a publish frame; on SSE,
 // a POST. While no connection is up it waits, up to PublishTimeout.
 func (c *Conn) Publish(channel, event string, data []byte, done func(id string, err error)) {
+	c.publish(channel, event, data, false, done)
+}
+
+func (c *Conn) publish(channel, event string, data []byte, binary bool, done func(id string, err error)) {
 	c.lock()
 	defer c.unlock()
-	p := &publication{channel: channel, event: event, data: data, done: done}
-	if err := validatePublish(channel, event, data); err != nil {
+	p := &publication{channel: channel, event: event, data: data, binary: binary, done: done}
+	if err := validatePublish(channel, event, data, binary); err != nil {
 		p.done = nil
 		c.later(func() { done("", err) })
 		return
 	}
-	if len(p.data) == 0 {
+	if len(p.data) == 0 && !binary {
 		p.data = []byte("null")
 	}
 	c.publishLocked(p)
 }
 
-func validatePublish(channel, event string, data []byte) error {
+func validatePublish(channel, event string, data []byte, binary bool) error {
 	if err := shared.ValidateChannel(channel); err != nil {
 		return err
 	}
 	if err := shared.ValidateEvent(event); err != nil {
 		return err
 	}
-	if len(data) > 0 && !shared.ValidJSON(data) {
+	if !binary && len(data) > 0 && !shared.ValidJSON(data) {
 		return errBadDataJSON
 	}
 	return nil
@@ -990,14 +995,23 @@ func (c *Conn) routeLocked(p *publication) {
 		c.postLocked(p)
 	case a != nil && a.live && a.kind == KindWebSocket:
 		p.ref = c.nextRef('p')
-		f := shared.AppendFrame(nil, &shared.Frame{Type: shared.TypePublish, Ref: p.ref, Channel: p.channel, Event: p.event, Data: p.data})
+		var f []byte
+		if p.binary {
+			f = shared.AppendBinaryPublish(nil, p.ref, p.channel, p.event, p.data)
+		} else {
+			f = shared.AppendFrame(nil, &shared.Frame{Type: shared.TypePublish, Ref: p.ref, Channel: p.channel, Event: p.event, Data: p.data})
+		}
 		if c.maxFrame > 0 && len(f) > c.maxFrame {
 			c.settleLocked(p, "", shared.NewError(shared.CodeTooLarge, "duet/transport: the publish frame is "+
 				strconv.Itoa(len(f))+" bytes, over the server's limit of "+strconv.Itoa(c.maxFrame)))
 			return
 		}
 		c.pending[p.ref] = p
-		c.sendRawLocked(a, f)
+		if p.binary {
+			c.sendBinaryLocked(a, f)
+		} else {
+			c.sendRawLocked(a, f)
+		}
 	case len(c.queue) >= c.cfg.MaxQueue:
 		c.settleLocked(p, "", errQueueFull)
 	default:
@@ -1016,7 +1030,7 @@ func (c *Conn) flushQueueLocked() {
 }
 
 func (c *Conn) postLocked(p *publication) {
-	body := publishBody(p.channel, p.event, p.data)
+	body := publishBody(p.channel, p.event, p.data, p.binary)
 	url, d := c.ep.Publish, c.d
 	c.later(func() {
 		d.Post(url, body, func(status int, resp []byte, err error) {

@@ -184,6 +184,18 @@ func (w *fakeWire) Send(p []byte) error {
 	return nil
 }
 
+// SendBinary records a binary frame as a Frame with Binary set.
+func (w *fakeWire) SendBinary(p []byte) error {
+	f, err := shared.DecodeBinaryFrame(p)
+	if err != nil {
+		w.d.t.Errorf("client sent an undecodable binary frame %x: %v", p, err)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.sent = append(w.sent, f)
+	return nil
+}
+
 func (w *fakeWire) Close(code shared.Code, reason string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -250,7 +262,11 @@ func (r *recorder) add(s string) {
 
 func (r *recorder) StateChanged(s State, k Kind) { r.add("state " + s.String() + " " + k.String()) }
 func (r *recorder) Message(e *shared.Envelope) {
-	r.add("msg " + e.Channel + " " + e.ID + " " + string(e.Data))
+	if e.Binary {
+		r.add("msg " + e.Channel + " " + e.ID + " binary " + string(e.Data))
+	} else {
+		r.add("msg " + e.Channel + " " + e.ID + " " + string(e.Data))
+	}
 	if r.onMessage != nil {
 		r.onMessage(e)
 	}

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"encoding/base64"
 	"errors"
 	"strconv"
 	"strings"
@@ -154,13 +155,18 @@ func decodeIDBody(body []byte) (string, bool) {
 }
 
 // publishBody returns the body of POST /rt/publish.
-func publishBody(channel, event string, data []byte) []byte {
-	b := make([]byte, 0, len(channel)+len(event)+len(data)+40)
+func publishBody(channel, event string, data []byte, binary bool) []byte {
+	b := make([]byte, 0, len(channel)+len(event)+len(data)*4/3+64)
 	b = append(b, `{"channel":`...)
 	b = shared.AppendJSONString(b, channel)
 	if event != "" {
 		b = append(b, `,"event":`...)
 		b = shared.AppendJSONString(b, event)
+	}
+	if binary { // PROTOCOL.md §1.3: base64 and the encoding marker
+		b = append(b, `,"data":"`...)
+		b = base64.StdEncoding.AppendEncode(b, data)
+		return append(b, `","encoding":"base64"}`...)
 	}
 	b = append(b, `,"data":`...)
 	b = append(b, data...)

@@ -113,6 +113,9 @@ func parseState(s string) State {
 type Wire interface {
 	// Send sends one WebSocket text message. SSE wires never get Send.
 	Send(p []byte) error
+	// SendBinary sends one WebSocket binary message (a binary publish
+	// frame). SSE wires never get SendBinary.
+	SendBinary(p []byte) error
 	// Close ends the wire: a WebSocket close with code and reason, or the
 	// abort of an SSE request. After Close the wire reports nothing more.
 	Close(code shared.Code, reason string)
@@ -128,6 +131,9 @@ type WireEvents interface {
 	// Received: one WebSocket text message, or the next chunk of the SSE
 	// body. The Conn keeps p; the caller must not reuse it.
 	Received(p []byte)
+	// ReceivedBinary: one WebSocket binary message (PROTOCOL.md §4.6). The
+	// Conn keeps p; the caller must not reuse it.
+	ReceivedBinary(p []byte)
 	// Closed: the wire ended. For a WebSocket, the close code (1006 when it
 	// dropped or never opened); for SSE, [CodeOfHTTP] for a refusal, or 1006
 	// for a network error or the end of the body.

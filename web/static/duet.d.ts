@@ -206,6 +206,17 @@ export interface DuetMessage<T = unknown> {
   data: T;
   /** The server's clock when it accepted the message, Unix ms. */
   ts: number;
+  /** Set for a message published as bytes: data is then a Uint8Array (see {@link DuetBinaryMessage}). */
+  binary?: true;
+}
+
+/**
+ * A message published as bytes (publishBinary, Hub.PublishBinary): data is a
+ * fresh Uint8Array, on either wire (binary frames on WebSocket, base64 on
+ * SSE, decoded for you).
+ */
+export interface DuetBinaryMessage extends DuetMessage<Uint8Array> {
+  binary: true;
 }
 
 /** Resume was impossible: messages after lastEventId are lost for these channels. */
@@ -257,6 +268,14 @@ export interface Connection {
    * @returns the id the server gave the message; rejects with a {@link DuetError}.
    */
   publish(channel: string, data: unknown, options?: { event?: string }): Promise<{ id: string }>;
+  /**
+   * Publishes raw bytes to channel: a binary WebSocket frame, or on SSE a
+   * POST with the bytes in base64. The bytes are copied at once; the caller
+   * may reuse its buffer. Subscribers get a {@link DuetBinaryMessage}.
+   * @returns the id the server gave the message; rejects with a {@link DuetError},
+   * or a TypeError when data is not bytes.
+   */
+  publishBinary(channel: string, data: Uint8Array | ArrayBuffer | ArrayBufferView, options?: { event?: string }): Promise<{ id: string }>;
   /** @returns a function that removes the handler. */
   on<K extends keyof ConnectionEventMap>(type: K, handler: ConnectionEventMap[K]): () => void;
   off<K extends keyof ConnectionEventMap>(type: K, handler: ConnectionEventMap[K]): void;

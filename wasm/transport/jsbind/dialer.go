@@ -146,7 +146,9 @@ func (d *dialer) DialWebSocket(url string, ev transport.WireEvents) transport.Wi
 		w.removes = []func(){
 			ws.OnOpen(ev.Opened),
 			ws.OnMessage(func(m jsw.Message) {
-				if !m.Binary {
+				if m.Binary {
+					ev.ReceivedBinary(m.Data)
+				} else {
 					ev.Received(m.Data)
 				}
 			}),
@@ -185,6 +187,16 @@ func (w *wsWire) Send(p []byte) error {
 		return errors.New("duet/transport: websocket not open")
 	}
 	return ws.SendText(string(p))
+}
+
+func (w *wsWire) SendBinary(p []byte) error {
+	w.mu.Lock()
+	ws := w.ws
+	w.mu.Unlock()
+	if ws == nil {
+		return errors.New("duet/transport: websocket not open")
+	}
+	return ws.SendBinary(p)
 }
 
 func (w *wsWire) Close(code shared.Code, reason string) {
@@ -264,6 +276,7 @@ func (d *dialer) DialSSE(url string, ev transport.WireEvents) transport.Wire {
 type sseWire context.CancelFunc
 
 func (w sseWire) Send([]byte) error                { return errors.New("duet/transport: cannot send on SSE") }
+func (w sseWire) SendBinary([]byte) error          { return errors.New("duet/transport: cannot send on SSE") }
 func (w sseWire) Close(code shared.Code, _ string) { w() }
 
 // Post implements transport.Dialer.

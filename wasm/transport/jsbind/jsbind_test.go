@@ -132,7 +132,7 @@ const sseServer = `(() => new Promise((resolve) => {
       req.on("end", () => {
         const p = JSON.parse(body);
         const id = "7-" + ++seq;
-        const env = JSON.stringify({ id, channel: p.channel, event: p.event || "message", data: p.data, ts: 1 });
+        const env = JSON.stringify({ id, channel: p.channel, event: p.event || "message", data: p.data, encoding: p.encoding, ts: 1 });
         for (const s of streams) s.write("id: " + id + "\nevent: " + (p.event || "message") + "\ndata: " + env + "\n\n");
         res.writeHead(200, { "Content-Type": "application/json" });
         res.end(JSON.stringify({ id }) + "\n");

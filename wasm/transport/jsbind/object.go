@@ -38,6 +38,7 @@ func (c *conn) newObject() js.Value {
 	method("subscribe", c.jsSubscribe)
 	method("unsubscribe", c.jsUnsubscribe)
 	method("publish", c.jsPublish)
+	method("publishBinary", c.jsPublishBinary) // binary.go
 	method("on", c.jsOn)
 	method("off", c.jsOff)
 	method("close", func([]js.Value) any { c.close(); return nil })
@@ -225,9 +226,12 @@ func (o *observer) Message(e *shared.Envelope) {
 	if len(subs) == 0 && len(all) == 0 {
 		return
 	}
-	// One JSON.parse gives the message object, data included.
+	// One JSON.parse gives the message object, data included; a binary
+	// message's data is a Uint8Array instead.
 	var msg js.Value
-	if err := jsw.Try("JSON.parse", func() { msg = jsonObj.Call("parse", string(shared.AppendEnvelope(nil, e))) }); err != nil {
+	if e.Binary {
+		msg = binaryMessage(e)
+	} else if err := jsw.Try("JSON.parse", func() { msg = jsonObj.Call("parse", string(shared.AppendEnvelope(nil, e))) }); err != nil {
 		consoleWarn("duet: cannot decode a message: " + err.Error())
 		return
 	}

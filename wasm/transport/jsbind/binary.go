@@ -1,0 +1,55 @@
+//go:build js && wasm
+
+package jsbind
+
+import (
+	"syscall/js"
+
+	"github.com/duet-rt/duet/shared"
+	jsw "github.com/duet-rt/duet/wasm/internal/js"
+)
+
+// publishBinary(channel, bytes, {event}?) → Promise<{id}>. bytes is a
+// Uint8Array, another ArrayBuffer view or an ArrayBuffer; it is copied once
+// into Go, so the caller may reuse it at once.
+func (c *conn) jsPublishBinary(args []js.Value) any {
+	ch, data, opts := jsw.Arg(args, 0), jsw.Arg(args, 1), jsw.Arg(args, 2)
+	if ch.Type() != js.TypeString {
+		return jsw.RejectedWith(jsw.NewTypeError("duet: publishBinary(channel, bytes): channel must be a string"))
+	}
+	event := ""
+	if ev := jsw.Prop(opts, "event"); !jsw.Nullish(ev) {
+		if ev.Type() != js.TypeString {
+			return jsw.RejectedWith(jsw.NewTypeError("duet: publishBinary: event must be a string"))
+		}
+		event = ev.String()
+	}
+	b := jsw.Bytes(data)
+	if b == nil {
+		return jsw.RejectedWith(jsw.NewTypeError("duet: publishBinary(channel, bytes): bytes must be a Uint8Array, an ArrayBuffer view or an ArrayBuffer"))
+	}
+	d := jsw.NewDeferred()
+	c.cl.PublishBinary(ch.String(), event, b, func(id string, err error) {
+		if err != nil {
+			d.RejectWith(errorValue(err, false))
+			return
+		}
+		res := jsw.NewObject()
+		res.Set("id", id)
+		d.Resolve(res)
+	})
+	return d.Promise
+}
+
+// binaryMessage is the message object of a binary message: data is a
+// Uint8Array (one copy out of Go memory) and binary is true.
+func binaryMessage(e *shared.Envelope) js.Value {
+	msg := jsw.NewObject()
+	msg.Set("id", e.ID)
+	msg.Set("channel", e.Channel)
+	msg.Set("event", e.Event)
+	msg.Set("data", jsw.Uint8Array(e.Data))
+	msg.Set("ts", float64(e.TS))
+	msg.Set("binary", true)
+	return msg
+}
