@@ -29,6 +29,9 @@ func Handler(head HeadFunc) http.Handler {
 		}
 		render(w, r, Home(d))
 	})
+	// The binary-frame pages: game.templ, voice.templ.
+	mux.HandleFunc("GET /game", func(w http.ResponseWriter, r *http.Request) { render(w, r, Game(DefaultGame())) })
+	mux.HandleFunc("GET /voice", func(w http.ResponseWriter, r *http.Request) { render(w, r, Voice(DefaultVoice())) })
 	return mux
 }
 

@@ -1,0 +1,192 @@
+// The arena: each page is a player that publishes its position as binary
+// frames (conn.publishBinary) and draws everyone else's. Bounded on every
+// side: at most data-max-players players drawn, one silent for STALE_MS is
+// removed, and a page sends at most data-hz updates a second.
+
+const root = document.querySelector('[data-testid="game"]');
+const channel = root.dataset.channel;
+const maxPlayers = Number(root.dataset.maxPlayers) || 16;
+const hz = Number(root.dataset.hz) || 30;
+const canvas = root.querySelector("canvas");
+const ctx = canvas.getContext("2d");
+const $ = (id) => root.querySelector(`[data-testid="${id}"]`);
+
+const W = 1000, H = 600, RADIUS = 14, SPEED = 320; // arena units, per second
+const STALE_MS = 3000, KEEPALIVE_MS = 1000, VERSION = 1, FLAG_LEAVING = 1;
+
+const rand = (n) => crypto.getRandomValues(new Uint32Array(1))[0] % n;
+const me = {
+  id: (crypto.getRandomValues(new Uint32Array(1))[0] >>> 0) || 1,
+  x: 100 + rand(400), y: 100 + rand(400), hue: rand(256),
+};
+me.name = "player-" + me.id.toString(36).slice(-4);
+$("me").textContent = me.name;
+$("me").dataset.id = String(me.id);
+
+// encode writes an update into one reused buffer: nothing is allocated per
+// update on this side; publishBinary copies the bytes into the client.
+const nameBytes = new TextEncoder().encode(me.name).subarray(0, 16);
+const out = new Uint8Array(12 + nameBytes.length);
+const outView = new DataView(out.buffer);
+function encode(flags) {
+  out[0] = VERSION;
+  outView.setUint32(1, me.id, true);
+  outView.setUint16(5, Math.round(me.x), true);
+  outView.setUint16(7, Math.round(me.y), true);
+  out[9] = me.hue;
+  out[10] = flags;
+  out[11] = nameBytes.length;
+  out.set(nameBytes, 12);
+  return out;
+}
+
+const decoder = new TextDecoder();
+function decode(b) {
+  if (b.length < 12 || b[0] !== VERSION || b.length < 12 + b[11]) return null;
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  return {
+    id: v.getUint32(1, true), x: Math.min(v.getUint16(5, true), W), y: Math.min(v.getUint16(7, true), H),
+    hue: b[9], flags: b[10], name: decoder.decode(b.subarray(12, 12 + b[11])),
+  };
+}
+
+const players = new Map(); // id → {name, hue, x, y, drawX, drawY, last}
+let sent = 0, received = 0;
+
+function onMove(msg) {
+  if (!msg.binary || msg.event !== "move") return;
+  const u = decode(msg.data);
+  if (!u || u.id === me.id) return;
+  received++;
+  $("update-bytes").textContent = String(msg.data.length);
+  if (u.flags & FLAG_LEAVING) { players.delete(u.id); return; }
+  let p = players.get(u.id);
+  if (!p) {
+    if (players.size >= maxPlayers) return; // the arena is full: ignore newcomers
+    p = { drawX: u.x, drawY: u.y };
+    players.set(u.id, p);
+  }
+  Object.assign(p, { name: u.name, hue: u.hue, x: u.x, y: u.y, last: performance.now() });
+}
+
+// Input: held keys, or a pointer target while pressed.
+const held = new Set();
+const keys = { ArrowLeft: "l", a: "l", A: "l", ArrowRight: "r", d: "r", D: "r", ArrowUp: "u", w: "u", W: "u", ArrowDown: "d", s: "d", S: "d" };
+canvas.addEventListener("keydown", (e) => { const k = keys[e.key]; if (k) { held.add(k); e.preventDefault(); } });
+canvas.addEventListener("keyup", (e) => { const k = keys[e.key]; if (k) held.delete(k); });
+canvas.addEventListener("blur", () => held.clear());
+let target = null;
+const toArena = (e) => { const r = canvas.getBoundingClientRect(); return { x: (e.clientX - r.left) / r.width * W, y: (e.clientY - r.top) / r.height * H }; };
+canvas.addEventListener("pointerdown", (e) => { canvas.focus(); canvas.setPointerCapture(e.pointerId); target = toArena(e); });
+canvas.addEventListener("pointermove", (e) => { if (target) target = toArena(e); });
+canvas.addEventListener("pointerup", () => { target = null; });
+canvas.addEventListener("pointercancel", () => { target = null; });
+
+function step(dt) {
+  let dx = (held.has("r") ? 1 : 0) - (held.has("l") ? 1 : 0);
+  let dy = (held.has("d") ? 1 : 0) - (held.has("u") ? 1 : 0);
+  if (target && !dx && !dy) {
+    const tx = target.x - me.x, ty = target.y - me.y, d = Math.hypot(tx, ty);
+    if (d > 2) { dx = tx / d; dy = ty / d; }
+  }
+  if (!dx && !dy) return false;
+  const n = Math.hypot(dx, dy), s = SPEED * dt;
+  const x = Math.min(W - RADIUS, Math.max(RADIUS, me.x + dx / n * s));
+  const y = Math.min(H - RADIUS, Math.max(RADIUS, me.y + dy / n * s));
+  const moved = Math.round(x) !== Math.round(me.x) || Math.round(y) !== Math.round(me.y);
+  me.x = x; me.y = y;
+  return moved;
+}
+
+function draw() {
+  const dark = matchMedia("(prefers-color-scheme: dark)").matches;
+  ctx.clearRect(0, 0, W, H);
+  ctx.strokeStyle = dark ? "#ffffff14" : "#0000000f";
+  ctx.lineWidth = 1;
+  for (let x = 50; x < W; x += 50) { ctx.beginPath(); ctx.moveTo(x, 0); ctx.lineTo(x, H); ctx.stroke(); }
+  for (let y = 50; y < H; y += 50) { ctx.beginPath(); ctx.moveTo(0, y); ctx.lineTo(W, y); ctx.stroke(); }
+  ctx.font = "16px system-ui, sans-serif";
+  ctx.textAlign = "center";
+  const dot = (x, y, hue, name, mine) => {
+    ctx.fillStyle = `hsl(${hue * 360 / 256} 75% ${dark ? 60 : 45}%)`;
+    ctx.beginPath(); ctx.arc(x, y, RADIUS, 0, 2 * Math.PI); ctx.fill();
+    if (mine) { ctx.lineWidth = 3; ctx.strokeStyle = dark ? "#fff" : "#000"; ctx.stroke(); }
+    ctx.fillStyle = dark ? "#e6edf3" : "#1b1f24";
+    ctx.fillText(name, x, y - RADIUS - 6);
+  };
+  for (const p of players.values()) {
+    // Ease toward the latest position: smooth at any frame rate.
+    p.drawX += (p.x - p.drawX) * 0.35;
+    p.drawY += (p.y - p.drawY) * 0.35;
+    dot(p.drawX, p.drawY, p.hue, p.name, false);
+  }
+  dot(me.x, me.y, me.hue, me.name + " (you)", true);
+  requestAnimationFrame(draw);
+}
+
+function renderList() {
+  const rows = [[me.id, me.name + " (you)", me.hue, me.x, me.y]];
+  for (const [id, p] of players) rows.push([id, p.name, p.hue, p.x, p.y]);
+  const body = $("players");
+  body.replaceChildren(...rows.map(([id, name, hue, x, y]) => {
+    const tr = document.createElement("tr");
+    tr.dataset.testid = "player";
+    tr.dataset.id = String(id);
+    tr.dataset.x = String(Math.round(x));
+    tr.dataset.y = String(Math.round(y));
+    const sw = document.createElement("span");
+    sw.className = "swatch";
+    sw.style.background = `hsl(${hue * 360 / 256} 75% 50%)`;
+    const td = document.createElement("td");
+    td.append(sw, name);
+    const tx = document.createElement("td"); tx.textContent = String(Math.round(x));
+    const ty = document.createElement("td"); ty.textContent = String(Math.round(y));
+    tr.append(td, tx, ty);
+    return tr;
+  }));
+}
+
+async function main() {
+  const Duet = await (await import("/duet.js")).loadDuet();
+  const conn = Duet.connect("/");
+  conn.on("state", (state, wire) => {
+    $("game-status").textContent = state === "open" ? `Connected over ${wire}: move!` : `Connection ${state}…`;
+    $("game-wire").textContent = wire || "–";
+    root.dataset.state = state;
+  });
+  conn.on("error", (err) => { $("game-status").textContent = `Error ${err.code}: ${err.message}`; });
+  conn.subscribe(channel, onMove);
+
+  let last = performance.now(), lastSent = 0, inFlight = 0;
+  const send = (flags) => {
+    if (inFlight >= 4) return; // the connection is behind: skip, the next update supersedes this one
+    inFlight++;
+    sent++;
+    lastSent = performance.now();
+    conn.publishBinary(channel, encode(flags), { event: "move" })
+      .catch((err) => { $("game-status").textContent = `Publish failed (${err.code}): ${err.message}`; })
+      .finally(() => { inFlight--; });
+  };
+  setInterval(() => {
+    const now = performance.now();
+    const moved = step(Math.min((now - last) / 1000, 0.1));
+    last = now;
+    if ((moved || now - lastSent > KEEPALIVE_MS) && conn.state === "open") send(0);
+    for (const [id, p] of players) if (now - p.last > STALE_MS) players.delete(id);
+  }, 1000 / hz);
+  let prevSent = 0, prevRecv = 0;
+  setInterval(() => {
+    $("sent-rate").textContent = String(sent - prevSent);
+    $("recv-rate").textContent = String(received - prevRecv);
+    prevSent = sent; prevRecv = received;
+  }, 1000);
+  setInterval(renderList, 200);
+  addEventListener("pagehide", () => { if (conn.state === "open") conn.publishBinary(channel, encode(FLAG_LEAVING), { event: "move" }).catch(() => {}); });
+  renderList();
+}
+
+requestAnimationFrame(draw);
+main().catch((err) => {
+  $("game-status").textContent = "Cannot start: " + err.message;
+  console.warn(err);
+});
