@@ -54,7 +54,8 @@ func (m *Message) Binary() bool { return m.Envelope.Binary }
 
 // PublishBinary publishes data (any bytes, empty included) to channel as
 // event ("" means "message") and returns the message's id once the broker
-// has stored it. The hub's broker must be a BinaryBroker.
+// has stored it. The hub's broker must be a BinaryBroker. The message keeps
+// data: do not modify it afterwards.
 func (h *Hub) PublishBinary(ctx context.Context, channel, event string, data []byte) (shared.ID, error) {
 	m, err := h.publishBinary(ctx, channel, event, data)
 	if err != nil {

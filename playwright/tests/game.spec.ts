@@ -4,10 +4,10 @@ import { test, expect } from './fixtures';
 import type { Page } from '@playwright/test';
 import { watchConsole } from './console-helpers';
 
-/** Opens the game and returns this player's id once connected. */
-async function play(page: Page): Promise<string> {
-  await page.goto('/game');
-  await expect(page.getByTestId('game-status')).toHaveText(/Connected over websocket/, { timeout: 20_000 });
+/** Opens the game on wire and returns this player's id once connected. */
+async function play(page: Page, wire: 'websocket' | 'sse' = 'websocket'): Promise<string> {
+  await page.goto(wire === 'sse' ? '/game?transport=sse' : '/game');
+  await expect(page.getByTestId('game-status')).toHaveText(`Connected over ${wire}: move!`, { timeout: 20_000 });
   const id = await page.getByTestId('me').getAttribute('data-id');
   expect(id).toMatch(/^\d+$/);
   return id!;
@@ -68,6 +68,45 @@ test('two pages see each other move, over binary WebSocket frames', async ({ pag
       await p.screenshot({ path, fullPage: true });
       await testInfo.attach(name, { path, contentType: 'image/png' });
     }
+    expect(errorsB, 'console errors on the second page').toEqual([]);
+  } finally {
+    await other.close();
+  }
+});
+
+test('a player on SSE and one on WebSocket see each other move (base64 one way, binary frames the other)', async ({
+  page,
+  browser,
+}) => {
+  test.setTimeout(90_000);
+  const other = await browser.newContext();
+  try {
+    const pageB = await other.newPage();
+    const errorsB = watchConsole(pageB);
+    const a = await play(page, 'websocket');
+    const b = await play(pageB, 'sse'); // publishes with POST, receives base64 envelopes
+    await expect(row(page, b)).toBeVisible();
+    await expect(row(pageB, a)).toBeVisible();
+
+    const startB = await pos(pageB, b);
+    await pageB.getByTestId('arena').focus();
+    await pageB.keyboard.down('ArrowUp');
+    await expect.poll(async () => (await pos(pageB, b)).y, { timeout: 10_000 }).toBeLessThanOrEqual(startB.y - 60);
+    await pageB.keyboard.up('ArrowUp');
+    await expect
+      .poll(async () => JSON.stringify(await pos(page, b)) === JSON.stringify(await pos(pageB, b)), { timeout: 10_000 })
+      .toBe(true);
+
+    const startA = await pos(page, a);
+    await page.getByTestId('arena').focus();
+    await page.keyboard.down('a');
+    await expect.poll(async () => (await pos(page, a)).x, { timeout: 10_000 }).toBeLessThanOrEqual(startA.x - 60);
+    await page.keyboard.up('a');
+    await expect
+      .poll(async () => JSON.stringify(await pos(pageB, a)) === JSON.stringify(await pos(page, a)), { timeout: 10_000 })
+      .toBe(true);
+    await expect(pageB.getByTestId('game-wire')).toHaveText('sse');
+    await expect(pageB.getByTestId('update-bytes')).toHaveText('23'); // the same bytes, after base64
     expect(errorsB, 'console errors on the second page').toEqual([]);
   } finally {
     await other.close();

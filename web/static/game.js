@@ -17,7 +17,7 @@ const STALE_MS = 3000, KEEPALIVE_MS = 1000, VERSION = 1, FLAG_LEAVING = 1;
 const rand = (n) => crypto.getRandomValues(new Uint32Array(1))[0] % n;
 const me = {
   id: (crypto.getRandomValues(new Uint32Array(1))[0] >>> 0) || 1,
-  x: 100 + rand(400), y: 100 + rand(400), hue: rand(256),
+  x: 100 + rand(400), y: 100 + rand(350), hue: rand(256), // away from the walls
 };
 me.name = "player-" + me.id.toString(36).slice(-4);
 $("me").textContent = me.name;
@@ -148,7 +148,9 @@ function renderList() {
 
 async function main() {
   const Duet = await (await import("/duet.js")).loadDuet();
-  const conn = Duet.connect("/");
+  // ?transport=sse (or websocket) pins the wire; by default auto picks WebSocket.
+  const wire = new URLSearchParams(location.search).get("transport");
+  const conn = Duet.connect("/", ["auto", "websocket", "sse"].includes(wire) ? { transport: wire } : {});
   conn.on("state", (state, wire) => {
     $("game-status").textContent = state === "open" ? `Connected over ${wire}: move!` : `Connection ${state}…`;
     $("game-wire").textContent = wire || "–";
