@@ -69,9 +69,36 @@ test('two pages see each other move, over binary WebSocket frames', async ({ pag
       await testInfo.attach(name, { path, contentType: 'image/png' });
     }
     expect(errorsB, 'console errors on the second page').toEqual([]);
+
+    // B goes away: it leaves A's arena (its goodbye, or 3 s of silence).
+    await other.close();
+    await expect(row(page, b)).toHaveCount(0, { timeout: 10_000 });
   } finally {
     await other.close();
   }
+});
+
+test('two tabs sharing one connection see each other move (the follower publishes through the leader)', async ({
+  page,
+}) => {
+  test.setTimeout(90_000);
+  const pageB = await page.context().newPage();
+  const errorsB = watchConsole(pageB);
+  const a = await play(page);
+  const b = await play(pageB);
+  await expect(row(page, b)).toBeVisible();
+  await expect(row(pageB, a)).toBeVisible();
+  for (const [mover, watcher, id] of [[page, pageB, a], [pageB, page, b]] as const) {
+    const start = await pos(mover, id);
+    await mover.getByTestId('arena').focus();
+    await mover.keyboard.down('d');
+    await expect.poll(async () => (await pos(mover, id)).x, { timeout: 10_000 }).toBeGreaterThanOrEqual(start.x + 60);
+    await mover.keyboard.up('d');
+    await expect
+      .poll(async () => JSON.stringify(await pos(watcher, id)) === JSON.stringify(await pos(mover, id)), { timeout: 10_000 })
+      .toBe(true);
+  }
+  expect(errorsB, 'console errors on the second tab').toEqual([]);
 });
 
 test('a player on SSE and one on WebSocket see each other move (base64 one way, binary frames the other)', async ({
