@@ -76,7 +76,9 @@ function startRecording() {
     if (!e.data.size) return;
     const n = seq++;
     // Blobs are read asynchronously: chain the reads to send in order.
-    order = order.then(async () => send(seg, n, new Uint8Array(await e.data.arrayBuffer())));
+    order = order
+      .then(async () => send(seg, n, new Uint8Array(await e.data.arrayBuffer())))
+      .catch((err) => console.warn("duet voice: cannot read a recorded chunk:", err));
   });
   rec.start(chunkMs);
   recorder = rec;
