@@ -174,7 +174,10 @@ func (h *Hub) expireAt(c *conn, id *Identity) (stop func()) {
 	if id.Expires.IsZero() {
 		return func() {}
 	}
-	t := time.AfterFunc(time.Until(id.Expires), func() { c.cancel(errCredentialsExpired) })
+	t := time.AfterFunc(time.Until(id.Expires), func() {
+		h.metrics.expiries.Add(1)
+		c.cancel(errCredentialsExpired)
+	})
 	return func() { t.Stop() }
 }
 
