@@ -71,8 +71,8 @@ type JWTConfig struct {
 	DefaultSubscribe, DefaultPublish []string
 }
 
-// JWT verifies JSON Web Tokens. "exp" is required and becomes the
-// identity's Expires; "nbf" and "iat" are checked when present; "aud" and,
+// JWT verifies JSON Web Tokens. "exp" is required and, plus the leeway,
+// becomes the identity's Expires; "nbf" and "iat" are checked when present; "aud" and,
 // if configured, "iss" must match; the algorithm is pinned.
 type JWT struct {
 	cfg    JWTConfig
@@ -237,7 +237,9 @@ func (j *JWT) Verify(r *http.Request, token string) (server.Identity, error) {
 	id := server.Identity{Claims: claims}
 	id.Subject, _ = claims.GetSubject()
 	if exp, _ := claims.GetExpirationTime(); exp != nil {
-		id.Expires = exp.Time
+		// The token stops being accepted at exp plus the leeway: so does
+		// a connection opened with it.
+		id.Expires = exp.Time.Add(j.cfg.Leeway)
 	}
 	if id.Subscribe, err = patterns(claims, j.cfg.SubscribeClaim, j.cfg.DefaultSubscribe); err == nil {
 		id.Publish, err = patterns(claims, j.cfg.PublishClaim, j.cfg.DefaultPublish)
