@@ -25,7 +25,7 @@ type authFlags struct {
 	anonSubscribe, anonPublish           string
 	corsOrigins                          string
 	publishRate, identityPublishRate     float64
-	devTokenTTL                          time.Duration
+	leeway, devTokenTTL                  time.Duration
 }
 
 func (f *authFlags) register(fs *flag.FlagSet) {
@@ -34,6 +34,7 @@ func (f *authFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.jwks, "jwt-jwks", "", "require JWTs signed (RS256 or ES256) by a key of this JWKS: a file, or an http(s) URL fetched and cached")
 	fs.StringVar(&f.audience, "jwt-aud", "", "the audience (aud) tokens must be issued for; required with a -jwt-* key")
 	fs.StringVar(&f.issuer, "jwt-iss", "", "the issuer (iss) tokens must name (default: not checked)")
+	fs.DurationVar(&f.leeway, "jwt-leeway", 5*time.Second, "clock skew tolerated on exp, nbf and iat (0: none)")
 	fs.StringVar(&f.cookie, "jwt-cookie", "", "also read the token from this cookie")
 	fs.StringVar(&f.queryParam, "jwt-query-param", "", "also read the token from this query parameter of SSE requests, for native EventSource (default off: URLs end up in logs)")
 	fs.StringVar(&f.subscribe, "jwt-subscribe", "*", "channel patterns a token without a \"subscribe\" claim may subscribe to (comma-separated; {sub} is the token's subject)")
@@ -62,9 +63,13 @@ func (f *authFlags) apply(cfg *server.Config, log *slog.Logger) (devTokens http.
 	cfg.CORSOrigins = splitList(f.corsOrigins)
 	cfg.PublishRate = f.publishRate
 	cfg.IdentityPublishRate = f.identityPublishRate
+	if f.leeway == 0 {
+		f.leeway = -1 // JWTConfig: zero means the default, negative none
+	}
 	jcfg := auth.JWTConfig{
 		Audience:         f.audience,
 		Issuer:           f.issuer,
+		Leeway:           f.leeway,
 		Tokens:           auth.TokenSources{Cookie: f.cookie, QueryParam: f.queryParam},
 		DefaultSubscribe: splitList(f.subscribe),
 		DefaultPublish:   splitList(f.publish),
