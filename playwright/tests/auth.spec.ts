@@ -7,63 +7,34 @@
 // serving short-lived ones at /dev/token (-dev-tokens, a test-only flag).
 import { test, expect } from './fixtures';
 import type { Page } from '@playwright/test';
-import { spawn, type ChildProcess } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { serverBin, sleep, type Msg, type Rec } from './transport-helpers';
+import { DuetServer, sleep, type Msg, type Rec } from './transport-helpers';
 
 const tokenTTL = '2s';
 
+/** A bin/duet requiring JWTs, with a token endpoint for tests. */
 class AuthServer {
-  proc!: ChildProcess;
-  port = 0;
-  log: string[] = [];
-  dir = '';
-
-  get base() {
-    return `http://127.0.0.1:${this.port}`;
-  }
+  constructor(readonly srv: DuetServer, readonly dir: string) {}
 
   static async start(): Promise<AuthServer> {
-    const s = new AuthServer();
-    s.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'duet-auth-'));
-    const secret = path.join(s.dir, 'secret');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'duet-auth-'));
+    const secret = path.join(dir, 'secret');
     fs.writeFileSync(secret, crypto.randomBytes(48).toString('base64'), { mode: 0o600 });
-    const proc = spawn(
-      serverBin,
-      ['-addr', '127.0.0.1:0', '-heartbeat', '1s', '-write-timeout', '5s',
-        '-jwt-hs256-secret-file', secret, '-jwt-aud', 'duet-e2e', '-jwt-leeway', '0', '-dev-tokens', tokenTTL],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    s.proc = proc;
-    s.port = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('bin/duet did not start within 10s:\n' + s.log.join(''))), 10_000);
-      proc.stderr!.on('data', (b: Buffer) => {
-        s.log.push(b.toString());
-        const m = /url=http:\/\/127\.0\.0\.1:(\d+)\//.exec(s.log.join(''));
-        if (m) {
-          clearTimeout(timer);
-          resolve(Number(m[1]));
-        }
-      });
-      proc.on('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`bin/duet exited with ${code}:\n` + s.log.join('')));
-      });
-    });
-    return s;
+    const srv = await DuetServer.start(0, [
+      '-jwt-hs256-secret-file', secret, '-jwt-aud', 'duet-e2e', '-jwt-leeway', '0', '-dev-tokens', tokenTTL,
+    ]);
+    return new AuthServer(srv, dir);
+  }
+
+  get base() {
+    return this.srv.base;
   }
 
   async stop() {
-    const proc = this.proc;
-    if (proc.exitCode === null && proc.signalCode === null) {
-      const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-      proc.kill('SIGTERM');
-      await Promise.race([exited, sleep(10_000)]);
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
-    }
+    await this.srv.stop();
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 
@@ -83,10 +54,8 @@ class AuthServer {
     return JSON.parse(body).id;
   }
 
-  async metric(sample: string): Promise<number> {
-    const text = await (await fetch(`${this.base}/metrics`)).text();
-    const line = text.split('\n').find((l) => l.startsWith(sample + ' '));
-    return line ? Number(line.slice(sample.length + 1)) : NaN;
+  metric(sample: string): Promise<number> {
+    return this.srv.metric(sample);
   }
 }
 
