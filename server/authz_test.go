@@ -132,6 +132,25 @@ func TestAuthRefusesMissingCredentials(t *testing.T) {
 	assertEqual(t, "auth failures", int64(6), ts.metrics(t)["duet_auth_failures_total"])
 }
 
+func TestAuthHookChoosesTheCode(t *testing.T) {
+	// A hook may refuse an identity for good: 4403, which clients do not
+	// retry, on both wires.
+	cfg := testConfig()
+	cfg.Authenticate = func(*http.Request) (Identity, error) {
+		return Identity{}, shared.NewError(shared.CodeForbidden, "account suspended")
+	}
+	ts := newTestServer(t, cfg, MemoryConfig{})
+	resp, body := ts.do(t, http.MethodGet, "/rt/sse?channel=a", nil, "")
+	assertEqual(t, "SSE status", http.StatusForbidden, resp.StatusCode)
+	assertEqual(t, "SSE code", shared.CodeForbidden, errorBody(t, body))
+	assertContains(t, "message", string(body), "account suspended")
+	conn, _, err := ts.dialWS(t, nil)
+	assertSuccess(t, err)
+	code, _ := newWSClient(t, conn).closeStatus(waitTimeout)
+	assertEqual(t, "WS close code", websocket.StatusCode(shared.CodeForbidden), code)
+	assertEqual(t, "action", shared.ActionStop, shared.CodeForbidden.Action())
+}
+
 func mergeHeaders(hs ...http.Header) http.Header {
 	out := http.Header{}
 	for _, h := range hs {
