@@ -89,11 +89,21 @@ func (id *Identity) Allows(action Action, channel string) bool {
 // not, so a subject cannot widen its own patterns.
 func MatchChannel(pattern, channel, subject string) bool {
 	prefix, wild := strings.CutSuffix(pattern, "*")
-	if strings.Contains(prefix, "{sub}") {
-		if subject == "" {
+	// Walk the pattern's "{sub}"s, consuming channel as they expand,
+	// rather than build the expanded pattern: this runs on every publish.
+	for {
+		i := strings.Index(prefix, "{sub}")
+		if i < 0 {
+			break
+		}
+		if subject == "" || !strings.HasPrefix(channel, prefix[:i]) {
 			return false
 		}
-		prefix = strings.ReplaceAll(prefix, "{sub}", subject)
+		channel = channel[i:]
+		if !strings.HasPrefix(channel, subject) {
+			return false
+		}
+		channel, prefix = channel[len(subject):], prefix[i+len("{sub}"):]
 	}
 	if wild {
 		return strings.HasPrefix(channel, prefix)

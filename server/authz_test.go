@@ -90,6 +90,10 @@ func TestMatchChannel(t *testing.T) {
 		// A subject with a star is no wildcard.
 		{"user:{sub}", "user:anything", "*", false},
 		{"user:{sub}", "user:*", "*", true},
+		{"{sub}/{sub}", "bob/bob", "bob", true},
+		{"{sub}/{sub}", "bob/bo", "bob", false},
+		{"a:{sub}:b*", "a:bob:bc", "bob", true},
+		{"a:{sub}:b*", "a:bob:c", "bob", false},
 	}
 	for _, tt := range tests {
 		got := MatchChannel(tt.pattern, tt.channel, tt.subject)
@@ -395,4 +399,21 @@ func TestCrossSiteRequestsRefused(t *testing.T) {
 		c.expect(shared.TypeHello)
 		c.subscribe("1", "", "user:alice")
 	})
+}
+
+// The cost every client publish now pays: expiry, permission and the two
+// rate limits.
+func BenchmarkAdmitPublish(b *testing.B) {
+	h, err := NewHub(&Config{Logger: quietLogger(), PublishRate: 1e9, IdentityPublishRate: 1e9})
+	assertSuccess(b, err)
+	defer h.Shutdown(b.Context())
+	id := alice
+	id.Expires = time.Now().Add(time.Hour)
+	p := h.guard.newPublisher(&id, &http.Request{RemoteAddr: "127.0.0.1:1"}, true)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := h.admitPublish(&id, &p, "user:alice"); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
