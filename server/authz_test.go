@@ -417,3 +417,23 @@ func BenchmarkAdmitPublish(b *testing.B) {
 		}
 	}
 }
+
+// FuzzMatchChannel checks the matcher against the obvious definition:
+// expand "{sub}", then compare (or compare prefixes for a final "*").
+func FuzzMatchChannel(f *testing.F) {
+	f.Add("user:{sub}", "user:alice", "alice")
+	f.Add("a:{sub}:b*", "a:bob:bc", "bob")
+	f.Add("*", "x", "")
+	f.Add("{sub}{sub}*", "aaa", "a")
+	f.Fuzz(func(t *testing.T, pattern, channel, subject string) {
+		prefix, wild := strings.CutSuffix(pattern, "*")
+		want := false
+		if subject != "" || !strings.Contains(prefix, "{sub}") {
+			expanded := strings.ReplaceAll(prefix, "{sub}", subject)
+			want = channel == expanded || (wild && strings.HasPrefix(channel, expanded))
+		}
+		if got := MatchChannel(pattern, channel, subject); got != want {
+			t.Fatalf("MatchChannel(%q, %q, %q) = %v, want %v", pattern, channel, subject, got, want)
+		}
+	})
+}

@@ -124,3 +124,22 @@ func TestAny(t *testing.T) {
 		t.Fatalf("no credentials: %v", err)
 	}
 }
+
+// FuzzSessionDecode: cookie values come from the network. None may panic
+// the decoder, and none but those signed with the key may pass.
+func FuzzSessionDecode(f *testing.F) {
+	s := mustSessions(f, auth.SessionConfig{Keys: [][]byte{sessionKey1}})
+	good, err := s.Encode(server.Identity{Subject: "alice", Subscribe: []string{"*"}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add("e30.AAAA")
+	f.Add(".")
+	f.Fuzz(func(t *testing.T, v string) {
+		id, err := s.Decode(v)
+		if err == nil && v != good && id.Subject != "alice" {
+			t.Fatalf("forged cookie %q accepted as %+v", v, id)
+		}
+	})
+}
