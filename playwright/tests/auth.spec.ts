@@ -60,16 +60,17 @@ class AuthServer {
 }
 
 /** Connects the page with a token function that fetches /dev/token. */
-async function bootWithToken(page: Page, base: string, transport: string) {
+async function bootWithToken(page: Page, base: string, transport: string, lastEventId: string) {
   await page.route('**/favicon.ico', (route) => route.fulfill({ status: 204 }));
   await page.goto(`${base}/rt/healthz`);
-  await page.evaluate(async (transport) => {
+  await page.evaluate(async ([transport, lastEventId]) => {
     const w = window as any;
     const Duet = await (await import('/duet.js' as string)).loadDuet();
     const rec: Rec & { tokens: number } = { msgs: [], gaps: [], states: [], errors: [], tokens: 0 };
     const conn = Duet.connect('', {
       transport,
       channels: ['user:alice'],
+      lastEventId,
       backoff: { initialMs: 50, maxMs: 200 },
       token: async () => {
         rec.tokens++;
@@ -82,7 +83,7 @@ async function bootWithToken(page: Page, base: string, transport: string) {
     conn.on('error', (e: any) => rec.errors.push(`${e.code} ${e.message}`));
     w.conn = conn;
     w.rec = rec;
-  }, transport);
+  }, [transport, lastEventId]);
 }
 
 const pageRec = (page: Page): Promise<Rec & { tokens: number }> => page.evaluate(() => (window as any).rec);
@@ -96,7 +97,11 @@ for (const transport of ['websocket', 'sse']) {
       const refused = await fetch(`${srv.base}/rt/sse?channel=user:alice`);
       expect(refused.status).toBe(401);
 
-      await bootWithToken(page, srv.base, transport);
+      // Resume from an id from the start: "open" comes with the server's
+      // hello, maybe before the subscription is in place, and a live-only
+      // start could miss the first message.
+      const startId = await srv.publish('user:alice', 'start');
+      await bootWithToken(page, srv.base, transport, startId);
       await expect.poll(() => page.evaluate(() => (window as any).conn.state), { timeout: 10_000 }).toBe('open');
       expect(await page.evaluate(() => (window as any).conn.transport)).toBe(transport);
 

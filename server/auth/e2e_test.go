@@ -114,10 +114,19 @@ func TestExpiryRefreshResumeTransport(t *testing.T) {
 			d := newGoDialer(mint.token)
 			defer d.close()
 			obs := newCollector()
+			// Start from an id, so that the connection resumes from it:
+			// "open" comes with the server's hello, maybe before the
+			// subscription is in place, and a live-only start could miss
+			// the first message.
+			start, err := hub.Publish(context.Background(), "user:alice", "", []byte(`"start"`))
+			if err != nil {
+				t.Fatal(err)
+			}
 			conn, err := transport.NewConn(srv.URL, &transport.Config{
-				Mode:     mode,
-				Channels: []string{"user:alice"},
-				Backoff:  shared.Backoff{Initial: 20 * time.Millisecond, Max: 100 * time.Millisecond},
+				Mode:        mode,
+				Channels:    []string{"user:alice"},
+				LastEventID: start.String(),
+				Backoff:     shared.Backoff{Initial: 20 * time.Millisecond, Max: 100 * time.Millisecond},
 			}, transport.Env{Dialer: d, Observer: obs})
 			if err != nil {
 				t.Fatal(err)
