@@ -245,7 +245,7 @@ func TestAuthExpiryClosesConnections(t *testing.T) {
 	expiring := func() string {
 		tok := "short-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 		id := alice
-		id.Expires = time.Now().Add(300 * time.Millisecond)
+		id.Expires = time.Now().Add(time.Second)
 		th.set(tok, id)
 		return tok
 	}
@@ -253,10 +253,10 @@ func TestAuthExpiryClosesConnections(t *testing.T) {
 		conn, _, err := ts.dialWS(t, &websocket.DialOptions{Subprotocols: []string{shared.Protocol, shared.BearerProtocolPrefix + expiring()}})
 		assertSuccess(t, err)
 		c := newWSClient(t, conn)
-		c.expect(shared.TypeHello)
-		c.subscribe("1", "", "public:a")
-		code, _ := c.closeStatus(waitTimeout)
+		c.sendFrame(shared.Frame{Type: shared.TypeSubscribe, Ref: "1", Channels: []string{"public:a"}})
+		code, frames := c.closeStatus(waitTimeout)
 		assertEqual(t, "close code", websocket.StatusCode(shared.CodeUnauthorized), code)
+		assertTrue(t, "hello first", len(frames) > 0 && frames[0].Type == shared.TypeHello)
 		assertEqual(t, "action", shared.ActionRefresh, shared.CodeUnauthorized.Action())
 	})
 	t.Run("sse", func(t *testing.T) {
