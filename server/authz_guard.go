@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -38,6 +39,9 @@ type guard struct {
 
 	corsOrigins map[string]struct{}
 	csrf        *http.CrossOriginProtection
+	// wsOrigins are the host patterns allowed to open WebSockets
+	// cross-origin: Config.OriginPatterns and the hosts of CORSOrigins.
+	wsOrigins []string
 }
 
 // authDefaults fills in the defaults of the authentication and limit fields.
@@ -59,6 +63,7 @@ func (c *Config) authDefaults() {
 func newGuard(c *Config) (*guard, error) {
 	g := &guard{
 		ids:         make(map[string]*rate.Limiter),
+		wsOrigins:   slices.Clone(c.OriginPatterns),
 		corsOrigins: make(map[string]struct{}),
 		csrf:        http.NewCrossOriginProtection(),
 	}
@@ -76,6 +81,7 @@ func newGuard(c *Config) (*guard, error) {
 		}
 		origin := u.Scheme + "://" + u.Host
 		g.corsOrigins[origin] = struct{}{}
+		g.wsOrigins = append(g.wsOrigins, u.Host)
 		if err := g.csrf.AddTrustedOrigin(origin); err != nil {
 			return nil, errors.Join(errors.New("duet/server: CORSOrigins entry "+strconv.Quote(o)), err)
 		}

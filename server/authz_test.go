@@ -351,6 +351,12 @@ func TestCORS(t *testing.T) {
 		assertEqual(t, "allow origin", "https://app.example", resp.Header.Get("Access-Control-Allow-Origin"))
 		c := ts.openSSE(t, "channel=a", http.Header{"Origin": {"https://app.example"}})
 		assertEqual(t, "SSE allow origin", "https://app.example", c.resp.Header.Get("Access-Control-Allow-Origin"))
+		// The allowed origin may open WebSockets too; another may not.
+		conn, _, err := ts.dialWS(t, &websocket.DialOptions{Subprotocols: []string{shared.Protocol}, HTTPHeader: http.Header{"Origin": {"https://app.example"}}})
+		assertSuccess(t, err)
+		newWSClient(t, conn).expect(shared.TypeHello)
+		_, resp, err = ts.dialWS(t, &websocket.DialOptions{Subprotocols: []string{shared.Protocol}, HTTPHeader: http.Header{"Origin": {"https://evil.example"}}})
+		assertTrue(t, "foreign WebSocket refused", err != nil && resp.StatusCode == http.StatusForbidden)
 		// Another origin gets no CORS headers, and its preflight no 204.
 		other := mergeHeaders(preflight, http.Header{"Origin": {"https://evil.example"}})
 		resp, _ = ts.do(t, http.MethodOptions, "/rt/publish", other, "")

@@ -63,7 +63,7 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		Subprotocols:   []string{shared.Protocol},
-		OriginPatterns: h.cfg.OriginPatterns,
+		OriginPatterns: h.guard.wsOrigins,
 	})
 	if err != nil {
 		h.metrics.badRequests.Add(1)
