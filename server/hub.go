@@ -86,8 +86,8 @@ type Config struct {
 	IdentityPublishBurst int
 	// CORSOrigins lists the origins ("https://app.example.com") whose pages
 	// may use /rt/sse and /rt/publish cross-origin, cookies included;
-	// preflights are answered for them. Their hosts may also open
-	// WebSockets, as if listed in OriginPatterns. Empty (the default) means no CORS:
+	// preflights are answered for them, and their hosts may open WebSockets
+	// as if listed in OriginPatterns. Empty (the default) means no CORS:
 	// same-origin only. Cross-origin publishes from other origins are
 	// refused (4403) whatever the CORS headers, against request forgery.
 	CORSOrigins []string
