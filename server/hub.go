@@ -78,10 +78,11 @@ type Config struct {
 	PublishRate  float64
 	PublishBurst int
 	// IdentityPublishRate and IdentityPublishBurst limit the publishes of
-	// one identity (by Subject; anonymous ones by client IP) across all its
-	// connections and POST /rt/publish; a refused POST gets 429 with
-	// Retry-After. Defaults to 1000 per second, bursts of 2000. Negative
-	// disables.
+	// one identity (by Subject; anonymous ones by the request's RemoteAddr
+	// host, which behind a reverse proxy is the proxy's: all anonymous
+	// clients then share one budget) across all its connections and POST
+	// /rt/publish; a refused POST gets 429 with Retry-After. Defaults to
+	// 1000 per second, bursts of 2000. Negative disables.
 	IdentityPublishRate  float64
 	IdentityPublishBurst int
 	// CORSOrigins lists the origins ("https://app.example.com") whose pages
