@@ -56,6 +56,42 @@ type Config struct {
 	OriginPatterns []string
 	// Logger receives connection-level events. Defaults to slog.Default().
 	Logger *slog.Logger
+
+	// Who may do what (authz.go, authz_guard.go; package auth has ready
+	// Authenticate hooks).
+
+	// Authenticate finds who a request to /rt/sse, /rt/ws or /rt/publish
+	// speaks for. An error refuses it: with its code when it is a
+	// *shared.Error, else with 4401 (HTTP 401; on WebSocket, a close right
+	// after the handshake, since browsers hide the HTTP status). A
+	// connection is closed with 4401 when the identity's Expires passes.
+	// Nil means every request is Anonymous(): no auth, every channel.
+	Authenticate func(r *http.Request) (Identity, error)
+	// Authorize decides whether id may do action on channel, on every
+	// subscribe (resume included) and every publish; an error refuses with
+	// its code when it is a *shared.Error, else with 4403. Nil means
+	// id.Allows(action, channel).
+	Authorize func(id Identity, action Action, channel string) error
+	// PublishRate is how many publishes per second one WebSocket connection
+	// may make, in bursts of up to PublishBurst; more are refused with 4429.
+	// Defaults to 200 per second, bursts of 400. Negative disables.
+	PublishRate  float64
+	PublishBurst int
+	// IdentityPublishRate and IdentityPublishBurst limit the publishes of
+	// one identity (by Subject; anonymous ones by the request's RemoteAddr
+	// host, which behind a reverse proxy is the proxy's: all anonymous
+	// clients then share one budget) across all its connections and POST
+	// /rt/publish; a refused POST gets 429 with Retry-After. Defaults to
+	// 1000 per second, bursts of 2000. Negative disables.
+	IdentityPublishRate  float64
+	IdentityPublishBurst int
+	// CORSOrigins lists the origins ("https://app.example.com") whose pages
+	// may use /rt/sse and /rt/publish cross-origin, cookies included;
+	// preflights are answered for them, and their hosts may open WebSockets
+	// as if listed in OriginPatterns. Empty (the default) means no CORS:
+	// same-origin only. Cross-origin publishes from other origins are
+	// refused (4403) whatever the CORS headers, against request forgery.
+	CORSOrigins []string
 }
 
 func (c *Config) withDefaults() Config {
@@ -89,6 +125,7 @@ func (c *Config) withDefaults() Config {
 	if out.Logger == nil {
 		out.Logger = slog.Default()
 	}
+	out.authDefaults()
 	return out
 }
 
@@ -98,6 +135,7 @@ type Hub struct {
 	broker    Broker
 	ownBroker bool
 	metrics   metrics
+	guard     *guard // authentication, limits, CORS
 
 	mu      sync.Mutex // guards conns and closing
 	conns   map[*conn]struct{}
@@ -122,7 +160,11 @@ func NewHub(cfg *Config) (*Hub, error) {
 	if c.WriteTimeout >= c.Heartbeat*10 {
 		return nil, errors.New("duet/server: WriteTimeout must be shorter than ten heartbeats")
 	}
-	h := &Hub{cfg: c, broker: c.Broker, conns: make(map[*conn]struct{})}
+	g, err := newGuard(&c)
+	if err != nil {
+		return nil, err
+	}
+	h := &Hub{cfg: c, broker: c.Broker, conns: make(map[*conn]struct{}), guard: g}
 	h.idle = sync.NewCond(&h.mu)
 	if h.broker == nil {
 		h.broker = NewMemoryBroker(nil)

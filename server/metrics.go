@@ -22,6 +22,10 @@ type metrics struct {
 	heartbeatTimeouts atomic.Int64
 	writeErrors       atomic.Int64
 	badRequests       atomic.Int64
+	authFailures      atomic.Int64
+	forbidden         atomic.Int64
+	rateLimited       atomic.Int64
+	expiries          atomic.Int64
 }
 
 func (m *metrics) connect(wire string) {
@@ -78,6 +82,10 @@ func (h *Hub) MetricsHandler() http.Handler {
 		metric("duet_heartbeat_timeouts_total", "counter", "WebSocket clients that did not answer a ping in time.", sample{"", m.heartbeatTimeouts.Load()})
 		metric("duet_write_errors_total", "counter", "Writes to clients that failed or timed out.", sample{"", m.writeErrors.Load()})
 		metric("duet_bad_requests_total", "counter", "Refused requests and frames.", sample{"", m.badRequests.Load()})
+		metric("duet_auth_failures_total", "counter", "Requests refused for missing, invalid or expired credentials.", sample{"", m.authFailures.Load()})
+		metric("duet_forbidden_total", "counter", "Subscribes and publishes refused by permissions or the cross-origin check.", sample{"", m.forbidden.Load()})
+		metric("duet_rate_limited_total", "counter", "Publishes refused by a rate limit.", sample{"", m.rateLimited.Load()})
+		metric("duet_credential_expiries_total", "counter", "Connections closed (4401) because their credentials expired.", sample{"", m.expiries.Load()})
 		metric("go_goroutines", "gauge", "Goroutines.", sample{"", int64(runtime.NumGoroutine())})
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)

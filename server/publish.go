@@ -25,9 +25,21 @@ func (h *Hub) PublishHandler() http.Handler { return http.HandlerFunc(h.servePub
 
 func (h *Hub) servePublish(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
+	if h.cors(w, r, "POST") {
+		return
+	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
 		writeErrorStatus(w, http.StatusMethodNotAllowed, shared.NewError(shared.CodeBadRequest, "method "+r.Method+" not allowed: use POST"))
+		return
+	}
+	if err := h.checkCrossOrigin(r); err != nil {
+		writeRefusal(w, err)
+		return
+	}
+	id, aerr := h.authenticate(r)
+	if aerr != nil {
+		writeAuthError(w, aerr)
 		return
 	}
 	// Requiring application/json also means a cross-site page cannot post
@@ -52,6 +64,11 @@ func (h *Hub) servePublish(w http.ResponseWriter, r *http.Request) {
 	var req publishRequest
 	if err := json.Unmarshal(body, &req); err != nil {
 		writeError(w, shared.NewError(shared.CodeBadRequest, "body is not a JSON object {\"channel\",\"event\",\"data\"}: "+err.Error()))
+		return
+	}
+	pub := h.guard.newPublisher(&id, r, false)
+	if err := h.admitPublish(&id, &pub, req.Channel); err != nil {
+		writeRefusal(w, err)
 		return
 	}
 	data, binary, err := publishRequestData(&req)

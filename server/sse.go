@@ -30,9 +30,17 @@ var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return
 func (h *Hub) SSEHandler() http.Handler { return http.HandlerFunc(h.serveSSE) }
 
 func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request) {
+	if h.cors(w, r, "GET") {
+		return
+	}
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", "GET")
 		writeErrorStatus(w, http.StatusMethodNotAllowed, shared.NewError(shared.CodeBadRequest, "method "+r.Method+" not allowed: use GET"))
+		return
+	}
+	id, aerr := h.authenticate(r)
+	if aerr != nil {
+		writeAuthError(w, aerr)
 		return
 	}
 	q := r.URL.Query()
@@ -40,6 +48,10 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		h.metrics.badRequests.Add(1)
 		writeError(w, protocolError(err))
+		return
+	}
+	if err := h.authorize(&id, ActionSubscribe, channels...); err != nil {
+		writeRefusal(w, err)
 		return
 	}
 	last := r.Header.Get("Last-Event-ID") // set by EventSource on reconnect: it wins
@@ -59,6 +71,7 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer h.unregister(c)
+	defer h.expireAt(c, &id)()
 
 	ob := newOutbox(h.cfg.QueueSize)
 	defer ob.close()
@@ -109,6 +122,9 @@ func (h *Hub) streamSSE(ctx context.Context, w http.ResponseWriter, rc *http.Res
 			cause := context.Cause(ctx)
 			if errors.Is(cause, errShutdown) {
 				_ = h.writeSSE(w, rc, sseCloseBytes(shared.CodeShutdown, "the server is shutting down: reconnect"))
+			}
+			if code, reason, ok := authCloseNotice(ctx); ok {
+				_ = h.writeSSE(w, rc, sseCloseBytes(code, reason))
 			}
 			return cause
 		case now := <-heartbeat.C:

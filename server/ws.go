@@ -39,6 +39,8 @@ type wsConn struct {
 	closeCode   shared.Code
 	closeReason string
 
+	auth connAuth // who the client is, its publish limits
+
 	pinging atomic.Bool
 	pings   sync.WaitGroup // the outstanding ping, waited for on the way out
 }
@@ -57,10 +59,11 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer h.unregister(c)
+	id, aerr := h.authenticate(r)
 
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		Subprotocols:   []string{shared.Protocol},
-		OriginPatterns: h.cfg.OriginPatterns,
+		OriginPatterns: h.guard.wsOrigins,
 	})
 	if err != nil {
 		h.metrics.badRequests.Add(1)
@@ -72,6 +75,14 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		_ = ws.Close(websocket.StatusCode(shared.CodeBadRequest), "subprotocol "+shared.Protocol+" required")
 		return
 	}
+	if aerr != nil {
+		// After the handshake, not as an HTTP 401: browsers hide the status
+		// of a refused upgrade, and the close code tells the client to
+		// refresh its credentials (4401) or stop (4403).
+		_ = ws.Close(websocket.StatusCode(aerr.Code), truncateReason(aerr.Message))
+		return
+	}
+	defer h.expireAt(c, &id)()
 	ws.SetReadLimit(h.cfg.MaxFrameBytes)
 
 	wc := &wsConn{
@@ -82,6 +93,7 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		io:       context.WithoutCancel(ctx),
 		conn:     c,
 		channels: make(map[string]struct{}),
+		auth:     connAuth{id: id, pub: h.guard.newPublisher(&id, r, true)},
 	}
 	defer wc.ob.close()
 	defer h.broker.Unsubscribe(wc.ob)
@@ -111,6 +123,9 @@ func (wc *wsConn) closeWith(code shared.Code, reason string, cause error) {
 func (wc *wsConn) finish(err error) {
 	if errors.Is(context.Cause(wc.ctx), errShutdown) {
 		wc.closeWith(shared.CodeShutdown, "server shutting down: reconnect", errShutdown)
+	}
+	if code, reason, ok := authCloseNotice(wc.ctx); ok {
+		wc.closeWith(code, reason, errCredentialsExpired)
 	}
 	// Spend the once: closeCode and closeReason may have been set by the
 	// ping goroutine; after this they can no longer change, and Do's
@@ -304,6 +319,10 @@ func (wc *wsConn) handle(line []byte) bool {
 	case shared.TypeUnsubscribe:
 		wc.unsubscribe(&f)
 	case shared.TypePublish:
+		if err := wc.h.admitPublish(&wc.auth.id, &wc.auth.pub, f.Channel); err != nil {
+			wc.replyErr(f.Ref, err)
+			break
+		}
 		m, err := wc.h.publishFrame(wc.ctx, &f)
 		if err != nil {
 			wc.replyErr(f.Ref, err)
@@ -325,6 +344,10 @@ func (wc *wsConn) handle(line []byte) bool {
 func (wc *wsConn) subscribe(f *shared.Frame) {
 	names, err := parseChannels(f.Channels, len(wc.channels), wc.h.cfg.MaxChannels)
 	if err != nil {
+		wc.replyErr(f.Ref, err)
+		return
+	}
+	if err := wc.h.authorize(&wc.auth.id, ActionSubscribe, names...); err != nil {
 		wc.replyErr(f.Ref, err)
 		return
 	}

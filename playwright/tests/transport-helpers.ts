@@ -14,9 +14,12 @@ export class DuetServer {
   proc: ChildProcess | undefined;
   port = 0;
   log: string[] = [];
+  /** Extra command-line flags of bin/duet. */
+  args: string[] = [];
 
-  static async start(port = 0): Promise<DuetServer> {
+  static async start(port = 0, args: string[] = []): Promise<DuetServer> {
     const s = new DuetServer();
+    s.args = args;
     await s.spawn(port);
     return s;
   }
@@ -27,7 +30,7 @@ export class DuetServer {
 
   private async spawn(port: number) {
     // A 1s heartbeat makes the client's watchdog (2.5 heartbeats) quick.
-    const proc = spawn(serverBin, ['-addr', `127.0.0.1:${port}`, '-heartbeat', '1s', '-write-timeout', '5s'], {
+    const proc = spawn(serverBin, ['-addr', `127.0.0.1:${port}`, '-heartbeat', '1s', '-write-timeout', '5s', ...this.args], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     this.proc = proc;

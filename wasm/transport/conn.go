@@ -156,6 +156,9 @@ type publication struct {
 	// whether it went to a leader.
 	seq  int
 	sent bool
+	// refreshed: a POST was refused with 4401, credentials were refreshed
+	// and the publish sent again; a second 4401 fails it.
+	refreshed bool
 }
 
 // attempt is one dialed wire. It is the WireEvents the wire reports to.
@@ -1047,10 +1050,31 @@ func (c *Conn) postLocked(p *publication) {
 				}
 				c.settleLocked(p, id, nil)
 			default:
-				c.settleLocked(p, "", CodeOfHTTP(status, resp))
+				e := CodeOfHTTP(status, resp)
+				if e.Code.Action() == shared.ActionRefresh && !p.refreshed && !p.settled {
+					// Refused before it was published: refresh, send again.
+					p.refreshed = true
+					c.later(func() { d.Refresh(func(error) { c.republish(p) }) })
+					return
+				}
+				c.settleLocked(p, "", e)
 			}
 		})
 	})
+}
+
+// republish sends p again once credentials were refreshed.
+func (c *Conn) republish(p *publication) {
+	c.lock()
+	defer c.unlock()
+	if p.settled {
+		return
+	}
+	if c.state == StateClosed {
+		c.settleLocked(p, "", errConnClosed)
+		return
+	}
+	c.routeLocked(p)
 }
 
 // settleLocked calls p's done once.

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -416,7 +417,6 @@ func TestConnPublishSSE(t *testing.T) {
 		{"ok", 200, `{"id":"5-1"}`, nil, "5-1", 0},
 		{"refused with a code", 400, `{"code":4422,"message":"bad channel"}`, nil, "", shared.CodeBadChannel},
 		{"refused without a body", 503, ``, nil, "", shared.CodeInternalError},
-		{"unauthorized", 401, `nope`, nil, "", shared.CodeUnauthorized},
 		{"network error", 0, ``, errString("offline"), "", shared.CodeAbnormal},
 		{"no id", 200, `{}`, nil, "", shared.CodeBadRequest},
 	}
@@ -436,6 +436,35 @@ func TestConnPublishSSE(t *testing.T) {
 			} else {
 				errCode(t, err, tt.code)
 			}
+		})
+	}
+}
+
+func TestConnPublishRefreshesCredentials(t *testing.T) {
+	// A POST refused with 401 was not published: the connection refreshes
+	// its credentials and sends it again, once.
+	for _, second := range []int{200, 401} {
+		t.Run(strconv.Itoa(second), func(t *testing.T) {
+			h := newHarness(t, Config{Mode: ModeSSE, Channels: []string{"a"}})
+			var p published
+			h.c.Publish("a", "", []byte(`1`), p.cb)
+			first := h.d.lastPost()
+			first.done(401, []byte(`{"code":4401,"message":"invalid token: expired: refresh it"}`), nil)
+			equal(t, "refreshes", h.d.refreshes, 1)
+			again := h.d.lastPost()
+			if again == first {
+				t.Fatal("the publish was not sent again after the refresh")
+			}
+			equal(t, "body", again.body, first.body)
+			again.done(second, []byte(`{"id":"5-1"}`), nil)
+			id, err := p.result(t)
+			if second == 200 {
+				noErr(t, err)
+				equal(t, "id", id, "5-1")
+				return
+			}
+			errCode(t, err, shared.CodeUnauthorized)
+			equal(t, "refreshes", h.d.refreshes, 1)
 		})
 	}
 }

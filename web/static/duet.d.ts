@@ -181,7 +181,19 @@ export interface ConnectOptions {
    * the server asks for fresh credentials (close code 4401).
    */
   headers?: HeadersLike | (() => HeadersLike | Promise<HeadersLike>);
-  /** Query parameters added to every URL: the way to send a token over WebSocket, which cannot carry headers. */
+  /**
+   * A bearer token, or a function returning one (or a promise of one). The
+   * function is called before every connection attempt, reconnections
+   * included, so it decides when to fetch a new token; the server closes a
+   * connection whose token expired with 4401, and the client calls it again,
+   * reconnects and resumes from the last id, losing nothing. Sent as
+   * `Authorization: Bearer <token>` on SSE requests and publish POSTs, and
+   * in the WebSocket's subprotocol list (`duet.bearer.<base64url token>`
+   * beside `duet.v1`), since a browser WebSocket cannot carry headers. A
+   * publish refused with 401 gets a fresh token and is sent once more.
+   */
+  token?: string | (() => string | Promise<string>);
+  /** Query parameters added to every URL (a token in the URL ends up in logs: prefer `token`). */
   params?: ParamsLike | (() => ParamsLike | Promise<ParamsLike>);
   /** Send cookies cross-origin (fetch credentials "include"). Default false. */
   withCredentials?: boolean;

@@ -3,6 +3,7 @@
 //   const Duet = await (await import("/duet.js")).loadDuet();
 //   const es = new Duet.EventSource("/rt/sse?channel=news");
 //   const conn = Duet.connect("/", { channels: ["news"] });
+//   const authed = Duet.connect("/", { token: async () => (await fetch("/token")).text() });
 //
 // loadDuet fetches the WebAssembly module (duet.<hash>.wasm, next to this
 // file under static/), runs it with the wasm_exec.js of the Go that built

@@ -43,6 +43,8 @@ func run(args []string) error {
 	queue := fs.Int("queue", 1024, "per-connection queue length before a slow client is disconnected")
 	verbose := fs.Bool("v", false, "log connection-level events")
 	natsURL := fs.String("nats", os.Getenv("DUET_NATS_URL"), "NATS server URL(s), e.g. nats://127.0.0.1:4222: run as one node of a cluster over NATS JetStream instead of with the in-memory broker (default $DUET_NATS_URL)")
+	var af authFlags
+	af.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -57,13 +59,18 @@ func run(args []string) error {
 		return err
 	}
 	defer broker.Close()
-	hub, err := server.NewHub(&server.Config{
+	cfg := &server.Config{
 		Broker:       broker,
 		Heartbeat:    *heartbeat,
 		WriteTimeout: *writeTimeout,
 		QueueSize:    *queue,
 		Logger:       log,
-	})
+	}
+	devTokens, err := af.apply(cfg, log)
+	if err != nil {
+		return err
+	}
+	hub, err := server.NewHub(cfg)
 	if err != nil {
 		return err
 	}
@@ -72,6 +79,9 @@ func run(args []string) error {
 	rt := hub.Handler()
 	mux.Handle("/rt/", rt)
 	mux.Handle("/metrics", rt)
+	if devTokens != nil {
+		mux.Handle("GET /dev/token", devTokens)
+	}
 	mux.Handle("/", web.Handler(func() string { return broker.Head().String() }))
 
 	ln, err := net.Listen("tcp", *addr)

@@ -17,19 +17,79 @@ import (
 
 // credentials are the headers and query parameters of every request, from
 // options.headers and options.params: objects, or functions (sync or
-// async) called again on refresh.
+// async) called again on refresh; and the bearer token of options.token.
 type credentials struct {
-	headersOpt, paramsOpt js.Value
+	headersOpt, paramsOpt, tokenOpt js.Value
 
-	mu      sync.Mutex // guards headers, params, err and loaded
+	mu      sync.Mutex // guards headers, params, token, stale and loaded
 	headers [][2]string
 	params  [][2]string
+	token   string
+	stale   bool          // the server refused token: get a new one before the next request
 	loaded  chan struct{} // closed after the first load
 	once    sync.Once
 }
 
-func newCredentials(headers, params js.Value) *credentials {
-	return &credentials{headersOpt: headers, paramsOpt: params, loaded: make(chan struct{})}
+func newCredentials(headers, params, token js.Value) *credentials {
+	return &credentials{headersOpt: headers, paramsOpt: params, tokenOpt: token, loaded: make(chan struct{})}
+}
+
+// freshToken evaluates options.token (a string, or a function returning one
+// or a promise of one) and keeps the answer; "" without the option. Each
+// connection attempt calls it, so the page's function decides when to
+// fetch a new token.
+func (cr *credentials) freshToken(ctx context.Context) (string, error) {
+	v := cr.tokenOpt
+	if jsw.Nullish(v) {
+		return "", nil
+	}
+	if jsw.IsFunction(v) {
+		var r js.Value
+		if err := jsw.Try("token", func() { r = v.Invoke() }); err != nil {
+			return "", err
+		}
+		if jsw.IsObject(r) && jsw.IsFunction(r.Get("then")) {
+			var err error
+			if r, err = jsw.AwaitOp(ctx, "token", r); err != nil {
+				return "", err
+			}
+		}
+		v = r
+	}
+	if v.Type() != js.TypeString || v.String() == "" || strings.ContainsAny(v.String(), "\r\n") {
+		return "", bindError("token must be a non-empty string, or a function returning one (or a promise of one)")
+	}
+	cr.mu.Lock()
+	cr.token, cr.stale = v.String(), false
+	cr.mu.Unlock()
+	return v.String(), nil
+}
+
+// currentToken returns the last token, or a fresh one when there is none
+// yet or the server refused it.
+func (cr *credentials) currentToken(ctx context.Context) (string, error) {
+	cr.mu.Lock()
+	tok, stale := cr.token, cr.stale
+	cr.mu.Unlock()
+	if tok != "" && !stale {
+		return tok, nil
+	}
+	return cr.freshToken(ctx)
+}
+
+// authHeader appends "Authorization: Bearer <token>" to headers when there
+// is a token.
+func authHeader(headers [][2]string, token string) [][2]string {
+	if token == "" {
+		return headers
+	}
+	return append(headers, [2]string{"Authorization", "Bearer " + token})
+}
+
+// tokenFailed reports a token option that failed as a refused connection:
+// 4401, so the Conn refreshes and retries with backoff.
+func tokenFailed(ev transport.WireEvents, err error) {
+	ev.Closed(shared.CodeUnauthorized, "duet/transport: options.token failed: "+err.Error())
 }
 
 // load evaluates the options again. It blocks: call it from a goroutine.
@@ -131,7 +191,20 @@ func (d *dialer) DialWebSocket(url string, ev transport.WireEvents) transport.Wi
 		if err != nil {
 			return
 		}
-		ws, err := jsw.NewWebSocket(withParams(url, params), shared.Protocol)
+		token, err := d.creds.freshToken(d.ctx)
+		if err != nil {
+			if d.ctx.Err() == nil {
+				tokenFailed(ev, err)
+			}
+			return
+		}
+		// A browser cannot set headers on a WebSocket: the token rides in
+		// the subprotocol list, and the server selects duet.v1 only.
+		protocols := []string{shared.Protocol}
+		if token != "" {
+			protocols = append(protocols, shared.BearerProtocol(token))
+		}
+		ws, err := jsw.NewWebSocket(withParams(url, params), protocols...)
 		if err != nil {
 			ev.Closed(shared.CodeAbnormal, err.Error())
 			return
@@ -219,8 +292,15 @@ func (d *dialer) DialSSE(url string, ev transport.WireEvents) transport.Wire {
 		if err != nil {
 			return
 		}
+		token, err := d.creds.freshToken(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				tokenFailed(ev, err)
+			}
+			return
+		}
 		resp, err := jsw.Fetch(ctx, withParams(url, params), &jsw.FetchOptions{
-			Headers:     append([][2]string{{"Accept", "text/event-stream"}}, headers...),
+			Headers:     authHeader(append([][2]string{{"Accept", "text/event-stream"}}, headers...), token),
 			Cache:       "no-store",
 			Credentials: d.credentials,
 		})
@@ -287,9 +367,14 @@ func (d *dialer) Post(url string, body []byte, done func(int, []byte, error)) {
 			done(0, nil, err)
 			return
 		}
+		token, err := d.creds.currentToken(d.ctx)
+		if err != nil {
+			done(0, nil, errors.New("options.token failed: "+err.Error()))
+			return
+		}
 		resp, err := jsw.Fetch(d.ctx, withParams(url, params), &jsw.FetchOptions{
 			Method:      "POST",
-			Headers:     append([][2]string{{"Content-Type", "application/json"}}, headers...),
+			Headers:     authHeader(append([][2]string{{"Content-Type", "application/json"}}, headers...), token),
 			Body:        string(body),
 			Cache:       "no-store",
 			Credentials: d.credentials,
@@ -308,7 +393,12 @@ func (d *dialer) Post(url string, body []byte, done func(int, []byte, error)) {
 	}()
 }
 
-// Refresh implements transport.Dialer: the options are evaluated again.
+// Refresh implements transport.Dialer: headers and params are evaluated
+// again, and the token before the next request (a connection attempt
+// always gets a fresh one).
 func (d *dialer) Refresh(done func(error)) {
+	d.creds.mu.Lock()
+	d.creds.stale = true
+	d.creds.mu.Unlock()
 	go func() { done(d.creds.load(d.ctx)) }()
 }

@@ -21,9 +21,13 @@
 //	  headers: {…} | () => {…} | async () => {…},  // sent with the SSE request and publish POSTs; a
 //	                                  // function is called again when the server asks for fresh
 //	                                  // credentials (close code 4401), before reconnecting
+//	  token: "…" | () => "…" | async () => "…",  // bearer token, the function called before every
+//	                                  // connection attempt; sent as Authorization: Bearer on SSE and
+//	                                  // POSTs, as the subprotocol duet.bearer.<base64url> on WebSocket.
+//	                                  // A 4401 close (token expired) reconnects with a fresh one and
+//	                                  // resumes; a POST refused with 401 is sent once more
 //	  params: {…} | () => {…} | async () => {…},   // query parameters added to every request, the
-//	                                  // WebSocket's included (the way to send it a token); refreshed
-//	                                  // like headers
+//	                                  // WebSocket's included; refreshed like headers
 //	  withCredentials: false,         // send cookies cross-origin (fetch credentials "include")
 //	  backoff: {initialMs: 500, maxMs: 30000, multiplier: 2, resetAfterMs: 10000},  // full jitter
 //	  heartbeatTimeout: ms,           // silence that means a dead connection; default 2.5 × the

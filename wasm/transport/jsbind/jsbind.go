@@ -60,7 +60,7 @@ func connect(baseArg, opts js.Value) (*conn, error) {
 		cancel:   cancel,
 		handlers: make(map[string][]js.Value),
 		subs:     make(map[string][]js.Value),
-		creds:    newCredentials(jsw.Prop(opts, "headers"), jsw.Prop(opts, "params")),
+		creds:    newCredentials(jsw.Prop(opts, "headers"), jsw.Prop(opts, "params"), jsw.Prop(opts, "token")),
 	}
 	for _, ch := range cfg.Channels {
 		c.subs[ch] = append(c.subs[ch], js.Undefined())
@@ -209,6 +209,9 @@ func parseConfig(o js.Value) (*transport.Config, error) {
 		if cfg.Mode, err = transport.ParseMode(v.String()); err != nil {
 			return nil, err
 		}
+	}
+	if v := jsw.Prop(o, "token"); !jsw.Nullish(v) && v.Type() != js.TypeString && !jsw.IsFunction(v) {
+		return nil, bindError("token must be a string or a function returning one (or a promise of one)")
 	}
 	if cfg.Channels, err = stringList(jsw.Prop(o, "channels"), "channels"); err != nil {
 		return nil, err

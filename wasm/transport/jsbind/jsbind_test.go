@@ -239,3 +239,91 @@ func TestConnectSSE(t *testing.T) {
 		t.Fatal("no closed state")
 	}
 }
+
+// tokenServer is a Node server for the token option: its SSE endpoint
+// refuses any token but "good" with 4401, streams one message for "good",
+// and records the Authorization header of every request.
+const tokenServer = `(() => new Promise((resolve) => {
+  const http = require("http");
+  globalThis.tokenAuths = [];
+  const srv = http.createServer((req, res) => {
+    globalThis.tokenAuths.push(req.url.split("?")[0] + " " + (req.headers["authorization"] || "-"));
+    if (req.headers["authorization"] !== "Bearer good") {
+      res.writeHead(401, { "Content-Type": "application/json", "WWW-Authenticate": "Bearer" });
+      res.end('{"code":4401,"message":"invalid token: expired: refresh it"}');
+      return;
+    }
+    if (req.url.startsWith("/rt/publish")) {
+      res.writeHead(200, { "Content-Type": "application/json" });
+      res.end('{"id":"7-9"}\n');
+      return;
+    }
+    res.writeHead(200, { "Content-Type": "text/event-stream" });
+    res.write("event: duet.hello\ndata: {\"type\":\"hello\",\"heartbeatMs\":15000}\n\n");
+    res.write("id: 7-1\nevent: message\ndata: {\"id\":\"7-1\",\"channel\":\"a\",\"event\":\"message\",\"data\":1,\"ts\":1}\n\n");
+  });
+  srv.listen(0, "127.0.0.1", () => { globalThis.tokenSrv = srv; resolve(srv.address().port); });
+}))()`
+
+func TestConnectToken(t *testing.T) {
+	port, err := await(t, eval(t, tokenServer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eval(t, `(() => { globalThis.tokenSrv.closeAllConnections(); globalThis.tokenSrv.close(); })()`)
+
+	// An async token function: an expired token first, then a good one.
+	tokens := []string{"expired", "good"}
+	calls := 0
+	token := js.FuncOf(func(js.Value, []js.Value) any {
+		tok := tokens[min(calls, len(tokens)-1)]
+		calls++
+		return jsw.Resolved(tok)
+	})
+	defer token.Release()
+	opts := jsw.NewObject()
+	opts.Set("transport", "sse")
+	opts.Set("channels", []any{"a"})
+	opts.Set("token", token)
+	opts.Set("backoff", map[string]any{"initialMs": 10})
+	msgs := make(chan js.Value, 10)
+	onMsg := js.FuncOf(func(_ js.Value, args []js.Value) any { msgs <- args[0]; return nil })
+	defer onMsg.Release()
+	conn := Connect(js.Undefined(), []js.Value{js.ValueOf("http://127.0.0.1:" + strconv.Itoa(port.Int())), opts}).(js.Value)
+	defer conn.Call("close")
+	conn.Call("subscribe", "a", onMsg)
+	select {
+	case m := <-msgs:
+		if m.Get("id").String() != "7-1" {
+			t.Fatalf("message id %q", m.Get("id").String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no message: the connection did not get past the expired token")
+	}
+	res, err := await(t, conn.Call("publish", "a", 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id := res.Get("id").String(); id != "7-9" {
+		t.Fatalf("publish id %q", id)
+	}
+	got := js.Global().Get("tokenAuths").Call("join", ",").String()
+	want := "/rt/sse Bearer expired,/rt/sse Bearer good,/rt/publish Bearer good"
+	if got != want {
+		t.Fatalf("requests %q, want %q", got, want)
+	}
+	if calls != 2 {
+		t.Fatalf("token function called %d times, want 2 (one per connection attempt)", calls)
+	}
+}
+
+func TestParseConfigToken(t *testing.T) {
+	if _, err := parseConfig(eval(t, `({token: 42})`)); err == nil || !strings.Contains(err.Error(), "token must be") {
+		t.Fatalf("token: 42 gave %v", err)
+	}
+	for _, ok := range []string{`({token: "t"})`, `({token: () => "t"})`, `({token: async () => "t"})`} {
+		if _, err := parseConfig(eval(t, ok)); err != nil {
+			t.Fatalf("%s: %v", ok, err)
+		}
+	}
+}

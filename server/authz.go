@@ -1,0 +1,240 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/duet-rt/duet/shared"
+)
+
+// Identity is who a request speaks for, as Config.Authenticate found it,
+// and what it may do. The hub keeps it for the life of a connection.
+type Identity struct {
+	// Subject names the user (a JWT's "sub", a session's user id). Empty
+	// means anonymous. It replaces "{sub}" in channel patterns, which is
+	// how a user gets private channels ("user:{sub}").
+	Subject string
+	// Expires is when the credentials stop being valid. A connection still
+	// open then is closed with 4401 (refresh credentials, reconnect and
+	// resume). Zero means never.
+	Expires time.Time
+	// Subscribe and Publish are the channel patterns the identity may
+	// subscribe to and publish on (see MatchChannel). Config.Authorize, when
+	// set, decides instead, and may use them or not.
+	Subscribe []string
+	Publish   []string
+	// Claims is what else the credentials said (a JWT's claims, a
+	// session's extra fields), for Config.Authorize. Treat it as read-only:
+	// it is shared by every check of a connection.
+	Claims map[string]any
+}
+
+// Anonymous is the identity of every request when Config.Authenticate is
+// nil: no subject, no expiry, every channel allowed.
+func Anonymous() Identity {
+	return Identity{Subscribe: []string{"*"}, Publish: []string{"*"}}
+}
+
+// Action is what an identity asks to do with a channel.
+type Action uint8
+
+const (
+	// ActionSubscribe: receive a channel's messages, live or replayed on
+	// resume.
+	ActionSubscribe Action = iota + 1
+	// ActionPublish: publish on a channel, over WebSocket or HTTP POST.
+	ActionPublish
+)
+
+func (a Action) String() string {
+	switch a {
+	case ActionSubscribe:
+		return "subscribe"
+	case ActionPublish:
+		return "publish"
+	}
+	return "action(" + itoa(int64(a)) + ")"
+}
+
+// Allows reports whether one of the identity's patterns for action matches
+// channel.
+func (id *Identity) Allows(action Action, channel string) bool {
+	patterns := id.Subscribe
+	if action == ActionPublish {
+		patterns = id.Publish
+	}
+	for _, p := range patterns {
+		if MatchChannel(p, channel, id.Subject) {
+			return true
+		}
+	}
+	return false
+}
+
+// MatchChannel reports whether channel matches pattern for subject:
+//
+//   - "*" matches every channel;
+//   - a pattern ending in "*" matches the channels that start with the rest
+//     ("chat:*" matches "chat:lobby");
+//   - "{sub}" stands for subject, taken literally ("user:{sub}" is the
+//     private channel of each user; "user:{sub}:*" all of them). A pattern
+//     with "{sub}" matches nothing for an anonymous identity;
+//   - anything else matches itself only.
+//
+// Only a final "*" is a wildcard, and one that comes from the subject is
+// not, so a subject cannot widen its own patterns.
+func MatchChannel(pattern, channel, subject string) bool {
+	prefix, wild := strings.CutSuffix(pattern, "*")
+	// Walk the pattern's "{sub}"s, consuming channel as they expand,
+	// rather than build the expanded pattern: this runs on every publish.
+	for {
+		i := strings.Index(prefix, "{sub}")
+		if i < 0 {
+			break
+		}
+		if subject == "" || !strings.HasPrefix(channel, prefix[:i]) {
+			return false
+		}
+		channel = channel[i:]
+		if !strings.HasPrefix(channel, subject) {
+			return false
+		}
+		channel, prefix = channel[len(subject):], prefix[i+len("{sub}"):]
+	}
+	if wild {
+		return strings.HasPrefix(channel, prefix)
+	}
+	return channel == prefix
+}
+
+// Errors of authentication and authorization, as clients see them.
+var (
+	// errCredentialsExpired is the cancellation cause of a connection whose
+	// credentials expired.
+	errCredentialsExpired = errors.New("duet/server: credentials expired")
+)
+
+// authenticate finds the identity of r: Config.Authenticate's, or the
+// anonymous one. A failure is a 4401 (or the code the hook chose).
+func (h *Hub) authenticate(r *http.Request) (Identity, *shared.Error) {
+	if h.cfg.Authenticate == nil {
+		return Anonymous(), nil
+	}
+	id, err := h.cfg.Authenticate(r)
+	if err != nil {
+		h.metrics.authFailures.Add(1)
+		var e *shared.Error
+		if errors.As(err, &e) {
+			return Identity{}, e
+		}
+		return Identity{}, shared.NewError(shared.CodeUnauthorized, err.Error())
+	}
+	if !id.Expires.IsZero() && !time.Now().Before(id.Expires) {
+		h.metrics.authFailures.Add(1)
+		return Identity{}, shared.NewError(shared.CodeUnauthorized, "credentials expired at "+id.Expires.UTC().Format(time.RFC3339)+": refresh them")
+	}
+	return id, nil
+}
+
+// authorize checks that id may do action on every one of channels.
+func (h *Hub) authorize(id *Identity, action Action, channels ...string) error {
+	for _, ch := range channels {
+		var err error
+		if h.cfg.Authorize != nil {
+			err = h.cfg.Authorize(*id, action, ch)
+		} else if !id.Allows(action, ch) {
+			err = shared.NewError(shared.CodeForbidden, denied(id, action, ch))
+		}
+		if err != nil {
+			h.metrics.forbidden.Add(1)
+			var e *shared.Error
+			if !errors.As(err, &e) {
+				err = shared.NewError(shared.CodeForbidden, denied(id, action, ch)+": "+err.Error())
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func denied(id *Identity, action Action, channel string) string {
+	who := "the anonymous identity"
+	if id.Subject != "" {
+		who = "identity " + quote(id.Subject)
+	}
+	return who + " may not " + action.String() + " to channel " + quote(channel)
+}
+
+// writeAuthError answers a refused HTTP request; a 401 also says which
+// scheme to use.
+func writeAuthError(w http.ResponseWriter, e *shared.Error) {
+	if e.Code == shared.CodeUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="duet"`)
+	}
+	writeError(w, e)
+}
+
+// expireAt ends connection c with errCredentialsExpired when id's
+// credentials expire; the returned func cancels that.
+func (h *Hub) expireAt(c *conn, id *Identity) (stop func()) {
+	if id.Expires.IsZero() {
+		return func() {}
+	}
+	t := time.AfterFunc(time.Until(id.Expires), func() {
+		h.metrics.expiries.Add(1)
+		c.cancel(errCredentialsExpired)
+	})
+	return func() { t.Stop() }
+}
+
+// authCloseNotice is the code and reason a connection ends with when its
+// cancellation cause is an authentication matter.
+func authCloseNotice(ctx context.Context) (shared.Code, string, bool) {
+	if errors.Is(context.Cause(ctx), errCredentialsExpired) {
+		return shared.CodeUnauthorized, "credentials expired: refresh them, then reconnect and resume", true
+	}
+	return 0, "", false
+}
+
+// connAuth is what a WebSocket connection knows of its client: who it is
+// and how fast it may publish.
+type connAuth struct {
+	id  Identity
+	pub publisher
+}
+
+// admitPublish checks a publish of id on channel: credentials still valid,
+// permission, rate limits.
+func (h *Hub) admitPublish(id *Identity, p *publisher, channel string) error {
+	if !id.Expires.IsZero() && !time.Now().Before(id.Expires) {
+		return shared.NewError(shared.CodeUnauthorized, "credentials expired: refresh them")
+	}
+	if err := shared.ValidateChannel(channel); err != nil {
+		return err // a bad name says so, rather than "forbidden"
+	}
+	if err := h.authorize(id, ActionPublish, channel); err != nil {
+		return err
+	}
+	if err := h.guard.allowPublish(p); err != nil {
+		h.metrics.rateLimited.Add(1)
+		return err
+	}
+	return nil
+}
+
+// truncateReason cuts a close reason to the 123 bytes a close frame holds,
+// at a character boundary.
+func truncateReason(s string) string {
+	if len(s) <= 123 {
+		return s
+	}
+	n := 123
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
