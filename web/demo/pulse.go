@@ -1,0 +1,35 @@
+package demo
+
+import (
+	"context"
+	"time"
+)
+
+// The pulse: every PulseEvery the demo publishes on PulseChannel how many
+// connections the server holds, which the home page shows. It is an
+// application message, not Duet's heartbeat (SSE comments and WebSocket
+// pings that pages never see).
+const (
+	PulseChannel = "demo:pulse"
+	PulseEvery   = 5 * time.Second
+)
+
+// Pulse is the data of a "pulse" event.
+type Pulse struct {
+	SSE int `json:"sse"` // open SSE connections
+	WS  int `json:"ws"`  // open WebSocket connections
+}
+
+// Live returns the open connections, for first paint.
+func (d *Demo) Live() Pulse {
+	sse, ws := d.conns.counts()
+	return Pulse{SSE: sse, WS: ws}
+}
+
+func (d *Demo) runPulse(ctx context.Context) {
+	tick(ctx, PulseEvery, func(time.Time) {
+		if _, err := d.publishJSON(ctx, PulseChannel, "pulse", d.Live()); err != nil && ctx.Err() == nil {
+			d.log.Warn("duet/demo: pulse", "err", err)
+		}
+	})
+}

@@ -1,0 +1,62 @@
+// Home: one shared connection (the default: one per origin, whatever the
+// number of tabs) subscribed to the demo's pulse; the comparison table's
+// last column shows what it does.
+import { pageRoot, statusLine, loadDuet, showConnection, clock } from "/static/demo.js";
+
+const root = pageRoot();
+const status = statusLine();
+const live = (key) => root.querySelector(`[data-live="${key}"]`);
+const set = (key, text) => {
+  const el = live(key);
+  if (el) el.textContent = text;
+};
+
+set("native", typeof EventSource === "function" ? "yes" : "no (the polyfill stands in)");
+const Duet = await loadDuet(status);
+set("load", `${Math.round(Duet.loadTimeMs)} ms`);
+
+const conn = Duet.connect("", { channels: ["demo:pulse"], params: { demo: root.dataset.pageId } });
+showConnection(conn, status, "Connection");
+
+let pulses = 0;
+let lastPulse = 0;
+let reconnects = 0;
+let wasOpen = false;
+let lastBeforeDrop = "";
+
+function renderWire() {
+  const wire = conn.transport;
+  set("wire", wire === "websocket" ? "WebSocket" : wire === "sse" ? "SSE" : "nothing yet");
+  set("publish", wire === "websocket" ? "WebSocket frames" : wire === "sse" ? "HTTP POST /rt/publish" : "—");
+  set("endpoint", wire === "websocket" ? "GET /rt/ws, upgraded" : wire === "sse" ? "plain GET /rt/sse" : "—");
+  set("role", conn.shared ? (conn.leader ? "holds the origin's one connection" : "rides on another tab's connection") : "has its own connection");
+}
+
+conn.on("state", (state) => {
+  if (state === "reconnecting" && wasOpen) lastBeforeDrop = conn.lastEventId;
+  if (state === "open") {
+    if (wasOpen) {
+      reconnects++;
+      set("reconnects", String(reconnects));
+      set("resume", `after ${lastBeforeDrop || "(nothing yet)"} at ${clock(Date.now())}`);
+    }
+    wasOpen = true;
+  }
+  renderWire();
+});
+conn.on("gap", (g) => set("resume", `gap (${g.reason}) at ${clock(Date.now())}; went on from ${g.id}`));
+conn.on("message", (m) => {
+  set("last-id", m.id);
+  if (m.channel === "demo:pulse" && m.event === "pulse") {
+    pulses++;
+    lastPulse = Date.now();
+    set("pulses", String(pulses));
+    set("server-sse", String(m.data.sse));
+    set("server-ws", String(m.data.ws));
+  }
+});
+setInterval(() => {
+  set("pulse-age", lastPulse ? `${Math.round((Date.now() - lastPulse) / 1000)} s ago` : "not yet");
+  renderWire();
+}, 1000);
+renderWire();
