@@ -84,3 +84,20 @@ test('native EventSources hit the six-connection limit', async ({ page }) => {
   await page.getByTestId('lab-close').click();
   await expect(sources).toHaveCount(0);
 });
+
+test('Duet tabs share one connection: one leader, every tab receives', async ({ page }, testInfo) => {
+  test.setTimeout(90_000); // eight frames each start the WebAssembly client
+  await page.goto('/lab');
+  await waitConnected(page);
+  await page.getByTestId('lab-tabs').click();
+  const frames = page.getByTestId('frames').locator('iframe');
+  await expect(frames).toHaveCount(8);
+  const statuses = () =>
+    Promise.all(Array.from({ length: 8 }, (_, i) => page.frameLocator(`iframe >> nth=${i}`).getByTestId('tab-status').textContent()));
+  await expect
+    .poll(async () => (await statuses()).filter((s) => /open .*, [1-9]\d* messages/.test(s ?? '')).length, { timeout: 60_000 })
+    .toBe(8);
+  const all = await statuses();
+  expect(all.filter((s) => s?.includes('leader')), `one leader among:\n${all.join('\n')}`).toHaveLength(1);
+  await screenshot(page, testInfo, 'lab-tabs');
+});

@@ -36,7 +36,7 @@ test('first paint explains each page without JavaScript', async ({ browser }) =>
   }
 });
 
-test('the home table shows what the page does, live', async ({ page }) => {
+test('the home table shows what the page does, live', async ({ page }, testInfo) => {
   await page.goto('/');
   await waitConnected(page);
   await expect(page.getByTestId('live-direction')).toContainText(/receiving on (WebSocket|SSE)/);
@@ -44,6 +44,10 @@ test('the home table shows what the page does, live', async ({ page }) => {
   await expect(page.getByTestId('live-support')).toContainText(/client loaded in \d+ ms/);
   // The pulse comes every 5 s.
   await expect(page.getByTestId('live-dropped')).toContainText(/last server pulse \d+ s ago/, { timeout: 12_000 });
+  // This page's own connection is among those the server counts.
+  const held = page.getByTestId('live-connections');
+  await expect(held).not.toContainText('holds 0 SSE + 0 WS');
+  await screenshot(page, testInfo, 'home-live');
 });
 
 test('phone width: the navigation wraps and nothing scrolls sideways', async ({ page }, testInfo) => {

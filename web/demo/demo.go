@@ -99,6 +99,7 @@ func (d *Demo) Handler() http.Handler {
 	mux.HandleFunc("POST /demo/lab/drop", d.serveLabDrop)
 	mux.HandleFunc("POST /demo/lab/restart", d.serveLabRestart)
 	mux.HandleFunc("POST /demo/lab/block", d.serveLabBlock)
+	mux.HandleFunc("GET /demo/live", d.serveLive)
 	return mux
 }
 

@@ -2,6 +2,7 @@ package demo
 
 import (
 	"context"
+	"net/http"
 	"time"
 )
 
@@ -24,6 +25,11 @@ type Pulse struct {
 func (d *Demo) Live() Pulse {
 	sse, ws := d.conns.counts()
 	return Pulse{SSE: sse, WS: ws}
+}
+
+// serveLive: GET /demo/live → the open connections, as a pulse carries them.
+func (d *Demo) serveLive(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, d.Live())
 }
 
 func (d *Demo) runPulse(ctx context.Context) {

@@ -32,9 +32,16 @@ function renderWire() {
   set("role", conn.shared ? (conn.leader ? "holds the origin's one connection" : "rides on another tab's connection") : "has its own connection");
 }
 
+function showServer(live) {
+  set("server-sse", String(live.sse));
+  set("server-ws", String(live.ws));
+}
+
 conn.on("state", (state) => {
   if (state === "reconnecting" && wasOpen) lastBeforeDrop = conn.lastEventId;
   if (state === "open") {
+    // The counts rendered with the page predate this page's connection.
+    fetch("/demo/live").then((r) => r.json()).then(showServer, () => {});
     if (wasOpen) {
       reconnects++;
       set("reconnects", String(reconnects));
@@ -51,8 +58,7 @@ conn.on("message", (m) => {
     pulses++;
     lastPulse = Date.now();
     set("pulses", String(pulses));
-    set("server-sse", String(m.data.sse));
-    set("server-ws", String(m.data.ws));
+    showServer(m.data);
   }
 });
 setInterval(() => {
