@@ -38,14 +38,10 @@ func (h *memHub) Publish(ctx context.Context, channel, event string, data []byte
 
 func (h *memHub) History(ctx context.Context, channel string, max int) ([]Message, string, error) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	var out []Message
-	for _, m := range h.msgs {
-		if m.Channel == channel {
-			out = append(out, m.Message)
-		}
-	}
-	after := fmt.Sprintf("1-%d", len(h.msgs))
+	head := len(h.msgs)
+	h.mu.Unlock()
+	out := h.on(channel)
+	after := fmt.Sprintf("1-%d", head)
 	if len(out) > 0 {
 		after = out[len(out)-1].ID
 	}
