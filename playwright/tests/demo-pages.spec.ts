@@ -44,6 +44,9 @@ test('the home table shows what the page does, live', async ({ page }, testInfo)
   await expect(page.getByTestId('live-support')).toContainText(/client loaded in \d+ ms/);
   // The pulse comes every 5 s.
   await expect(page.getByTestId('live-dropped')).toContainText(/last server pulse \d+ s ago/, { timeout: 12_000 });
+  // Both directions on the one connection: publish, and the message comes back.
+  await page.getByTestId('echo').click();
+  await expect(page.getByTestId('live-direction')).toContainText(/\d+ ms there and back \(sent by (a WebSocket frame|POST)\)/);
   // This page's own connection is among those the server counts.
   const held = page.getByTestId('live-connections');
   await expect(held).not.toContainText('holds 0 SSE + 0 WS');

@@ -15,7 +15,8 @@ set("native", typeof EventSource === "function" ? "yes" : "no (the polyfill stan
 const Duet = await loadDuet(status);
 set("load", `${Math.round(Duet.loadTimeMs)} ms`);
 
-const conn = Duet.connect("", { channels: ["demo:pulse"], params: { demo: root.dataset.pageId } });
+const pageId = root.dataset.pageId;
+const conn = Duet.connect("", { channels: ["demo:pulse", "demo:echo"], params: { demo: pageId } });
 showConnection(conn, status, "Connection");
 
 let pulses = 0;
@@ -54,6 +55,10 @@ conn.on("state", (state) => {
 conn.on("gap", (g) => set("resume", `gap (${g.reason}) at ${clock(Date.now())}; went on from ${g.id}`));
 conn.on("message", (m) => {
   set("last-id", m.id);
+  if (m.channel === "demo:echo" && m.data && m.data.from === pageId) {
+    const wire = conn.transport === "websocket" ? "a WebSocket frame" : "POST";
+    set("echo", `${Math.round(performance.now() - m.data.sent)} ms there and back (sent by ${wire})`);
+  }
   if (m.channel === "demo:pulse" && m.event === "pulse") {
     pulses++;
     lastPulse = Date.now();
@@ -66,3 +71,12 @@ setInterval(() => {
   renderWire();
 }, 1000);
 renderWire();
+
+// Direction: publish on this connection and time the message's way back.
+root.querySelector('[data-action="echo"]').addEventListener("click", async () => {
+  try {
+    await conn.publish("demo:echo", { from: pageId, sent: performance.now() });
+  } catch (err) {
+    set("echo", `publish failed: ${err.message}`);
+  }
+});
