@@ -73,11 +73,10 @@ func (t *tracker) serve(next http.Handler, w http.ResponseWriter, r *http.Reques
 		page = ""
 	}
 	if wire == 1 && page != "" && t.isBlocked(page, time.Now()) {
-		// What a proxy that does not pass upgrades does; Duet.connect with
-		// transport "auto" falls back to SSE.
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusForbidden)
-		_, _ = w.Write([]byte(`{"code":4403,"message":"WebSocket blocked by the demo's transport lab"}` + "\n"))
+		// What a proxy that does not pass upgrades does: a plain error (a
+		// browser never shows a refused upgrade's body to the page).
+		// Duet.connect with transport "auto" falls back to SSE.
+		http.Error(w, "duet/demo: WebSocket blocked by the transport lab", http.StatusForbidden)
 		return
 	}
 	ctx, cancel := context.WithCancelCause(r.Context())
