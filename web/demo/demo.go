@@ -51,6 +51,7 @@ type Demo struct {
 	users  *users
 	feed   *ticker
 	lab    *labStream
+	pulse  lease
 	limits *limiter
 }
 
@@ -74,8 +75,8 @@ func New(cfg Config) (*Demo, error) {
 	}, nil
 }
 
-// Run runs the generators (the ticker feed and the lab stream while someone
-// watches, the home page's pulse always) until ctx ends.
+// Run runs the generators (the ticker feed, the lab stream, the home page's
+// pulse), each only while a page watches it, until ctx ends.
 func (d *Demo) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, run := range []func(context.Context){d.runFeed, d.runLab, d.runPulse} {
@@ -100,6 +101,7 @@ func (d *Demo) Handler() http.Handler {
 	mux.HandleFunc("POST /demo/lab/restart", d.serveLabRestart)
 	mux.HandleFunc("POST /demo/lab/block", d.serveLabBlock)
 	mux.HandleFunc("GET /demo/live", d.serveLive)
+	mux.HandleFunc("POST /demo/pulse/watch", d.servePulseWatch)
 	return mux
 }
 

@@ -392,15 +392,23 @@ func TestGenerators(t *testing.T) {
 	}()
 	// Nobody watches: the feed and the lab stay quiet.
 	time.Sleep(200 * time.Millisecond)
-	if n := len(h.on(FeedChannel)) + len(h.on(LabChannel)); n != 0 {
+	if n := len(h.on(FeedChannel)) + len(h.on(LabChannel)) + len(h.on(PulseChannel)); n != 0 {
 		t.Fatalf("%d messages with nobody watching", n)
 	}
 	call(t, d, "POST", "/demo/feed/watch", "", "")
 	call(t, d, "POST", "/demo/lab/watch", "", "")
+	call(t, d, "POST", "/demo/pulse/watch", "", "")
 	deadline := time.Now().Add(5 * time.Second)
 	for len(h.on(FeedChannel)) < 5 || len(h.on(LabChannel)) < 5 {
 		if time.Now().After(deadline) {
 			t.Fatalf("feed %d, lab %d messages after 5 s", len(h.on(FeedChannel)), len(h.on(LabChannel)))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The pulse comes every PulseEvery.
+	for len(h.on(PulseChannel)) < 1 {
+		if time.Now().After(deadline.Add(PulseEvery)) {
+			t.Fatal("no pulse while watched")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

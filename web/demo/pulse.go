@@ -6,10 +6,11 @@ import (
 	"time"
 )
 
-// The pulse: every PulseEvery the demo publishes on PulseChannel how many
-// connections the server holds, which the home page shows. It is an
+// The pulse: every PulseEvery, while a home page watches, the demo
+// publishes on PulseChannel how many connections the server holds. It is an
 // application message, not Duet's heartbeat (SSE comments and WebSocket
-// pings that pages never see).
+// pings that pages never see). Like the other generators it is quiet when
+// nobody watches, so a server nobody browses publishes nothing of its own.
 const (
 	PulseChannel = "demo:pulse"
 	PulseEvery   = 5 * time.Second
@@ -33,9 +34,18 @@ func (d *Demo) serveLive(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *Demo) runPulse(ctx context.Context) {
-	tick(ctx, PulseEvery, func(time.Time) {
+	tick(ctx, PulseEvery, func(now time.Time) {
+		if !d.pulse.held(now) {
+			return
+		}
 		if _, err := d.publishJSON(ctx, PulseChannel, "pulse", d.Live()); err != nil && ctx.Err() == nil {
 			d.log.Warn("duet/demo: pulse", "err", err)
 		}
 	})
+}
+
+// servePulseWatch: POST /demo/pulse/watch keeps the pulse going.
+func (d *Demo) servePulseWatch(w http.ResponseWriter, r *http.Request) {
+	d.pulse.renew(time.Now())
+	writeJSON(w, http.StatusOK, map[string]int64{"everyMs": PulseEvery.Milliseconds()})
 }

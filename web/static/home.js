@@ -1,7 +1,7 @@
 // Home: one shared connection (the default: one per origin, whatever the
 // number of tabs) subscribed to the demo's pulse; the comparison table's
 // last column shows what it does.
-import { pageRoot, statusLine, loadDuet, showConnection, clock } from "/static/demo.js";
+import { pageRoot, statusLine, loadDuet, showConnection, clock, keepWatching } from "/static/demo.js";
 
 const root = pageRoot();
 const status = statusLine();
@@ -12,6 +12,7 @@ const set = (key, text) => {
 };
 
 set("native", typeof EventSource === "function" ? "yes" : "no (the polyfill stands in)");
+keepWatching("/demo/pulse/watch");
 const Duet = await loadDuet(status);
 set("load", `${Math.round(Duet.loadTimeMs)} ms`);
 
