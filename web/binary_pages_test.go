@@ -11,7 +11,7 @@ import (
 // The game and voice pages render server-side, explain themselves before
 // any script runs, and carry what their scripts and tests select.
 func TestBinaryPagesRender(t *testing.T) {
-	srv := httptest.NewServer(Handler(nil))
+	srv := httptest.NewServer(Handler(nil, nil))
 	defer srv.Close()
 	for _, tc := range []struct {
 		path string

@@ -5,13 +5,16 @@ import (
 	"net/http"
 
 	"github.com/a-h/templ"
+	"github.com/duet-rt/duet/web/demo"
 )
 
 // HeadFunc returns the id of the latest published message.
 type HeadFunc func() string
 
-// Handler serves the demo pages at / and the static assets. head may be nil.
-func Handler(head HeadFunc) http.Handler {
+// Handler serves the demo pages at / and the static assets. head may be
+// nil; so may app, the demo's server side, and then only the home page is
+// served.
+func Handler(head HeadFunc, app *demo.Demo) http.Handler {
 	mux := http.NewServeMux()
 	assets := Assets()
 	mux.Handle("/duet.js", assets)
@@ -23,12 +26,20 @@ func Handler(head HeadFunc) http.Handler {
 		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		d := HomeData{Page: Page{Title: "Home", Path: "/"}}
+		d := HomeData{Page: Page{Title: "Home", Path: "/"}, PageID: demo.NewPageID()}
 		if head != nil {
 			d.Head = head()
 		}
+		if app != nil {
+			d.Script = "home.js"
+			live := app.Live()
+			d.SSE, d.WS = live.SSE, live.WS
+		}
 		render(w, r, Home(d))
 	})
+	if app != nil {
+		demoPages(mux, head, app)
+	}
 	// The binary-frame pages: game.templ, voice.templ.
 	mux.HandleFunc("GET /game", func(w http.ResponseWriter, r *http.Request) { render(w, r, Game(DefaultGame())) })
 	mux.HandleFunc("GET /voice", func(w http.ResponseWriter, r *http.Request) { render(w, r, Voice(DefaultVoice())) })

@@ -3,6 +3,7 @@
 // side: at most data-max-players players drawn, one silent for STALE_MS is
 // removed, and a page sends at most data-hz updates a second.
 
+import { showConnection, statusLine } from "./demo.js";
 const root = document.querySelector('[data-testid="game"]');
 const channel = root.dataset.channel;
 const maxPlayers = Number(root.dataset.maxPlayers) || 16;
@@ -157,6 +158,7 @@ async function main() {
     root.dataset.state = state;
   });
   conn.on("error", (err) => { $("game-status").textContent = `Error ${err.code}: ${err.message}`; });
+  showConnection(conn, statusLine(), "Arena connection");
   conn.subscribe(channel, onMove);
 
   let last = performance.now(), lastSent = 0, inFlight = 0;

@@ -4,6 +4,7 @@
 // chunk over data-max-chunk-bytes is not sent, each player keeps at most
 // ~20 s of buffer, and a participant silent for PEER_STALE_MS is removed.
 
+import { showConnection, statusLine } from "./demo.js";
 const root = document.querySelector('[data-testid="voice"]');
 const channel = root.dataset.channel;
 const maxPeers = Number(root.dataset.maxPeers) || 6;
@@ -245,6 +246,7 @@ async function main() {
     root.dataset.state = state;
     if (!joined) status(state === "open" ? `Connected over ${wire}. Join to send; you receive the others already.` : `Connection ${state}…`);
   });
+  showConnection(conn, statusLine(), "Room connection");
   conn.subscribe(channel, onMessage);
   const canRecord = typeof MediaRecorder === "function" && navigator.mediaDevices?.getUserMedia;
   if (!canRecord) status("This browser cannot record: you can watch and listen only.");

@@ -75,14 +75,18 @@ func run(args []string) error {
 		return err
 	}
 
+	app, err := newDemo(hub)
+	if err != nil {
+		return err
+	}
 	mux := http.NewServeMux()
 	rt := hub.Handler()
-	mux.Handle("/rt/", rt)
+	mux.Handle("/rt/", app.Wrap(rt))
 	mux.Handle("/metrics", rt)
 	if devTokens != nil {
 		mux.Handle("GET /dev/token", devTokens)
 	}
-	mux.Handle("/", web.Handler(func() string { return broker.Head().String() }))
+	mux.Handle("/", web.Handler(func() string { return broker.Head().String() }, app))
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -101,6 +105,7 @@ func run(args []string) error {
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	go app.Run(ctx) // the generators stop with the signal, before the hub
 	log.Info("duet: serving", "url", "http://"+ln.Addr().String()+"/", "epoch", epoch)
 
 	select {

@@ -1,0 +1,103 @@
+// Transport lab: dropping and restarting the connections loses and doubles
+// nothing; blocking WebSocket makes "auto" end on SSE, and unblocking it
+// brings it back; native EventSources hit the six-connection limit.
+import { test, expect } from './fixtures';
+import type { Page } from '@playwright/test';
+import { screenshot, waitConnected } from './demo-helpers';
+
+// A refused upgrade is logged by Chromium; the page expects it.
+test.use({ allowedConsoleErrors: [/WebSocket connection to .*\/rt\/ws.* failed/] });
+
+const pane = (page: Page, key: string) => page.getByTestId(`pane-${key}`);
+const metric = async (page: Page, key: string, name: string) =>
+  Number(await pane(page, key).locator(`[data-m="${name}"]`).textContent());
+
+async function expectReceiving(page: Page, key: string, more = 20) {
+  const start = await metric(page, key, 'received');
+  await expect.poll(() => metric(page, key, 'received'), { timeout: 15_000 }).toBeGreaterThan(start + more);
+}
+
+async function expectNoLoss(page: Page) {
+  for (const key of ['auto', 'sse']) {
+    expect(await metric(page, key, 'lost'), `${key}: lost`).toBe(0);
+    expect(await metric(page, key, 'doubled'), `${key}: doubled`).toBe(0);
+  }
+}
+
+test('drop and restart: both panes recover with no lost or doubled message', async ({ page }, testInfo) => {
+  await page.goto('/lab');
+  await waitConnected(page);
+  await expect(pane(page, 'auto')).toHaveAttribute('data-wire', 'websocket');
+  await expect(pane(page, 'sse')).toHaveAttribute('data-wire', 'sse');
+  await expectReceiving(page, 'auto');
+  await expectReceiving(page, 'sse');
+
+  await page.getByTestId('lab-drop').click();
+  await expect.poll(() => metric(page, 'auto', 'reconnects'), { timeout: 15_000 }).toBeGreaterThanOrEqual(1);
+  await expect.poll(() => metric(page, 'sse', 'reconnects'), { timeout: 15_000 }).toBeGreaterThanOrEqual(1);
+  await waitConnected(page);
+  await expectReceiving(page, 'auto');
+  await expectReceiving(page, 'sse');
+  await expectNoLoss(page);
+
+  await page.getByTestId('lab-restart').click();
+  await expect.poll(() => metric(page, 'auto', 'reconnects'), { timeout: 15_000 }).toBeGreaterThanOrEqual(2);
+  await expect.poll(() => metric(page, 'sse', 'reconnects'), { timeout: 15_000 }).toBeGreaterThanOrEqual(2);
+  await expectReceiving(page, 'auto');
+  await expectReceiving(page, 'sse');
+  await expectNoLoss(page);
+  await expect(pane(page, 'auto').locator('[data-m="p50"]')).toHaveText(/\d+ ms/);
+  await screenshot(page, testInfo, 'lab');
+});
+
+test('blocking WebSocket: auto ends on SSE, and returns to WebSocket when unblocked', async ({ page }) => {
+  await page.goto('/lab');
+  await waitConnected(page);
+  await expect(pane(page, 'auto')).toHaveAttribute('data-wire', 'websocket');
+
+  await page.getByTestId('lab-block').click();
+  await expect(page.getByTestId('lab-block')).toHaveAttribute('aria-pressed', 'true');
+  await expect(pane(page, 'auto')).toHaveAttribute('data-wire', 'sse', { timeout: 15_000 });
+  await expect(pane(page, 'auto')).toHaveAttribute('data-state', 'open');
+  await expectReceiving(page, 'auto');
+  await expectNoLoss(page);
+
+  await page.getByTestId('lab-block').click();
+  await expect(page.getByTestId('lab-block')).toHaveAttribute('aria-pressed', 'false');
+  // wsRetryAfter is 5 s on this page.
+  await expect(pane(page, 'auto')).toHaveAttribute('data-wire', 'websocket', { timeout: 20_000 });
+  await expectReceiving(page, 'auto');
+  await expectNoLoss(page);
+});
+
+test('native EventSources hit the six-connection limit', async ({ page }) => {
+  await page.goto('/lab');
+  await waitConnected(page);
+  await page.getByTestId('lab-native').click();
+  const sources = page.getByTestId('sources').locator('li');
+  await expect(sources).toHaveCount(8);
+  // At most six per origin, and the SSE pane holds one of them already.
+  await expect(page.getByTestId('limit-summary')).toContainText(/[1-5] of 8 native EventSources open, [3-7] waiting/, { timeout: 10_000 });
+  // They stay stuck: a few seconds later, still no more than five.
+  await page.waitForTimeout(2_000);
+  expect(await sources.and(page.locator('[data-state="open"]')).count()).toBeLessThanOrEqual(5);
+  await page.getByTestId('lab-close').click();
+  await expect(sources).toHaveCount(0);
+});
+
+test('Duet tabs share one connection: one leader, every tab receives', async ({ page }, testInfo) => {
+  test.setTimeout(90_000); // eight frames each start the WebAssembly client
+  await page.goto('/lab');
+  await waitConnected(page);
+  await page.getByTestId('lab-tabs').click();
+  const frames = page.getByTestId('frames').locator('iframe');
+  await expect(frames).toHaveCount(8);
+  const statuses = () =>
+    Promise.all(Array.from({ length: 8 }, (_, i) => page.frameLocator(`iframe >> nth=${i}`).getByTestId('tab-status').textContent()));
+  await expect
+    .poll(async () => (await statuses()).filter((s) => /open .*, [1-9]\d* messages/.test(s ?? '')).length, { timeout: 60_000 })
+    .toBe(8);
+  const all = await statuses();
+  expect(all.filter((s) => s?.includes('leader')), `one leader among:\n${all.join('\n')}`).toHaveLength(1);
+  await screenshot(page, testInfo, 'lab-tabs');
+});

@@ -1,0 +1,110 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/duet-rt/duet/shared"
+)
+
+// kicker is a middleware that remembers each request's cancel function, so
+// a test can end the connections with a cause of its choice.
+type kicker struct {
+	next    http.Handler
+	mu      sync.Mutex // guards cancels
+	cancels []context.CancelCauseFunc
+}
+
+func (k *kicker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithCancelCause(r.Context())
+	defer cancel(nil)
+	k.mu.Lock()
+	k.cancels = append(k.cancels, cancel)
+	k.mu.Unlock()
+	k.next.ServeHTTP(w, r.WithContext(ctx))
+}
+
+func (k *kicker) kick(cause error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, c := range k.cancels {
+		c(cause)
+	}
+	k.cancels = nil
+}
+
+// serveKicked serves a hub behind a kicker.
+func serveKicked(t *testing.T) (*testServer, *kicker) {
+	t.Helper()
+	b := NewMemoryBroker(&MemoryConfig{Epoch: testEpoch})
+	t.Cleanup(func() { _ = b.Close() })
+	cfg := testConfig()
+	cfg.Broker = b
+	h, err := NewHub(&cfg)
+	assertSuccess(t, err)
+	k := &kicker{next: h.Handler()}
+	srv := httptest.NewServer(k)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := h.Shutdown(ctx); err != nil {
+			t.Errorf("hub shutdown: %v", err)
+		}
+		srv.Close()
+	})
+	return &testServer{hub: h, broker: b, srv: srv, url: srv.URL}, k
+}
+
+func TestErrReconnect(t *testing.T) {
+	t.Parallel()
+	ts, k := serveKicked(t)
+	sse := ts.openSSE(t, "channel=a", nil)
+	ws := ts.openWS(t)
+	ws.subscribe("s", "", "a")
+	ts.waitMetric(t, wsConnsMetric, waitTimeout, equals(1))
+
+	k.kick(ErrReconnect)
+
+	rest := sse.end(waitTimeout)
+	assertTrue(t, "SSE got a close event", len(rest) > 0)
+	last := rest[len(rest)-1]
+	assertEqual(t, "SSE last event", sseCloseEvent, last.Type)
+	f, err := shared.DecodeFrame([]byte(last.Data))
+	assertSuccess(t, err)
+	assertEqual(t, "SSE close code", shared.CodeShutdown, f.Code)
+	assertEqual(t, "action", shared.ActionReconnect, f.Code.Action())
+
+	code, _ := ws.closeStatus(waitTimeout)
+	assertEqual(t, "WS close code", websocket.StatusCode(shared.CodeShutdown), code)
+
+	// The hub itself goes on serving.
+	ts.waitMetric(t, wsConnsMetric, waitTimeout, equals(0))
+	again := ts.openSSE(t, "channel=a", nil)
+	again.close()
+}
+
+// TestPlainCancelDrops: without ErrReconnect a cancelled request ends with no
+// close event or frame, as a dropped network would.
+func TestPlainCancelDrops(t *testing.T) {
+	t.Parallel()
+	ts, k := serveKicked(t)
+	sse := ts.openSSE(t, "channel=a", nil)
+	ws := ts.openWS(t)
+	ts.waitMetric(t, wsConnsMetric, waitTimeout, equals(1))
+
+	k.kick(errors.New("dropped"))
+
+	for _, ev := range sse.end(waitTimeout) {
+		if ev.Type == sseCloseEvent {
+			t.Fatalf("SSE got a close event on a plain cancel: %s", ev.Data)
+		}
+	}
+	code, _ := ws.closeStatus(waitTimeout)
+	assertEqual(t, "WS close code (no close frame)", websocket.StatusCode(-1), code)
+}

@@ -1,0 +1,76 @@
+// Chat: the room's stream over SSE (its own connection, resuming right
+// after the messages the server rendered), messages sent with a POST.
+import { pageRoot, statusLine, loadDuet, showConnection, postJSON, clock } from "/static/demo.js";
+
+const root = pageRoot();
+const status = statusLine();
+const list = root.querySelector('[data-testid="messages"]');
+const form = root.querySelector('[data-testid="chat-form"]');
+const nick = form.querySelector("#nick");
+const text = form.querySelector("#text");
+const note = root.querySelector('[data-testid="chat-note"]');
+const { pageId, room, channel, resumeAfter } = root.dataset;
+
+nick.value = localStorage.getItem("duet-nick") || `guest-${Math.floor(Math.random() * 9000 + 1000)}`;
+nick.addEventListener("change", () => localStorage.setItem("duet-nick", nick.value.trim()));
+list.scrollTop = list.scrollHeight;
+
+function line(m) {
+  const li = document.createElement("li");
+  li.dataset.id = m.id;
+  const t = document.createElement("time");
+  t.dateTime = new Date(m.ts).toISOString();
+  t.textContent = clock(m.ts);
+  const b = document.createElement("b");
+  b.className = "nick";
+  b.textContent = String(m.data.nick).slice(0, 24);
+  const s = document.createElement("span");
+  s.className = "text";
+  s.textContent = String(m.data.text).slice(0, 500);
+  li.append(t, " ", b, " ", s);
+  return li;
+}
+
+const Duet = await loadDuet(status);
+const conn = Duet.connect("", {
+  transport: "sse",
+  shared: false, // resume exactly after the rendered history
+  channels: [channel],
+  lastEventId: resumeAfter || undefined,
+  params: { demo: pageId },
+});
+showConnection(conn, status, `#${room}`);
+conn.on("message", (m) => {
+  if (m.channel !== channel || m.event !== "chat" || !m.data || typeof m.data !== "object") return;
+  const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+  list.append(line(m));
+  if (atBottom) list.scrollTop = list.scrollHeight;
+});
+conn.on("gap", (g) => (note.textContent = `Some messages expired while you were away (${g.reason}).`));
+
+form.addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const body = { room, nick: nick.value.trim(), text: text.value.trim() };
+  if (!body.nick || !body.text) return;
+  localStorage.setItem("duet-nick", body.nick);
+  form.querySelector("button").disabled = true;
+  try {
+    await postJSON("/demo/chat/send", body);
+    text.value = "";
+    note.textContent = "";
+  } catch (err) {
+    note.textContent = err.message;
+  } finally {
+    form.querySelector("button").disabled = false;
+    text.focus();
+  }
+});
+
+root.querySelector('[data-action="drop"]').addEventListener("click", async () => {
+  try {
+    const { ended } = await postJSON("/demo/lab/drop", { page: pageId });
+    note.textContent = `Dropped ${ended} connection${ended === 1 ? "" : "s"}: Duet reconnects and resumes after the last message it saw.`;
+  } catch (err) {
+    note.textContent = err.message;
+  }
+});
