@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -56,6 +57,30 @@ type Config struct {
 	OriginPatterns []string
 	// Logger receives connection-level events. Defaults to slog.Default().
 	Logger *slog.Logger
+
+	// Limits on what clients may hold (limits.go). Refusals happen before a
+	// stream starts or a WebSocket is upgraded.
+
+	// MaxConnections caps the open SSE and WebSocket connections of the
+	// hub; one more is refused with 503 (code 4503). Defaults to 10000.
+	// Negative: no limit.
+	MaxConnections int
+	// MaxConnectionsPerIP caps the open connections of one client address;
+	// one more is refused with 429 (code 4429). Defaults to 1000 (clients
+	// behind one NAT share an address). Negative: no limit.
+	MaxConnectionsPerIP int
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For header
+	// names the client for MaxConnectionsPerIP. Empty (the default): the
+	// TCP peer is the client and the header is ignored, since anyone can
+	// send it.
+	TrustedProxies []netip.Prefix
+	// IdleTimeout closes a WebSocket that holds no channel and has sent no
+	// frame for this long, with code 4004 (reconnect when needed). Defaults
+	// to 1 minute. Negative disables it.
+	IdleTimeout time.Duration
+	// BodyTimeout bounds how long a POST /rt/publish body may take to
+	// arrive. Defaults to 10s. Negative disables it.
+	BodyTimeout time.Duration
 }
 
 func (c *Config) withDefaults() Config {
@@ -89,6 +114,7 @@ func (c *Config) withDefaults() Config {
 	if out.Logger == nil {
 		out.Logger = slog.Default()
 	}
+	limitDefaults(&out)
 	return out
 }
 
@@ -98,6 +124,7 @@ type Hub struct {
 	broker    Broker
 	ownBroker bool
 	metrics   metrics
+	limits    *connLimiter
 
 	mu      sync.Mutex // guards conns and closing
 	conns   map[*conn]struct{}
@@ -122,7 +149,7 @@ func NewHub(cfg *Config) (*Hub, error) {
 	if c.WriteTimeout >= c.Heartbeat*10 {
 		return nil, errors.New("duet/server: WriteTimeout must be shorter than ten heartbeats")
 	}
-	h := &Hub{cfg: c, broker: c.Broker, conns: make(map[*conn]struct{})}
+	h := &Hub{cfg: c, broker: c.Broker, conns: make(map[*conn]struct{}), limits: newConnLimiter(&c)}
 	h.idle = sync.NewCond(&h.mu)
 	if h.broker == nil {
 		h.broker = NewMemoryBroker(nil)

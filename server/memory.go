@@ -23,6 +23,11 @@ type MemoryConfig struct {
 	Epoch uint64
 	// Now returns the current time. Defaults to time.Now.
 	Now func() time.Time
+	// MaxChannels bounds the channel records the broker keeps: past it,
+	// the least recently published channels without subscribers are
+	// forgotten with their history (resuming them reports a gap).
+	// Defaults to 100000. Negative: no bound.
+	MaxChannels int
 }
 
 // MemoryBroker keeps history and subscriptions in this process: the
@@ -43,6 +48,7 @@ type MemoryBroker struct {
 	// hole.
 	droppedThrough uint64
 	closed         bool
+	bound          channelBound
 }
 
 type memChannel struct {
@@ -76,6 +82,9 @@ func NewMemoryBroker(cfg *MemoryConfig) *MemoryBroker {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.MaxChannels == 0 {
+		c.MaxChannels = defaultMaxTrackedChannels
 	}
 	if c.Epoch == 0 {
 		c.Epoch = uint64(c.Now().UnixMilli())
@@ -147,6 +156,7 @@ func (b *MemoryBroker) Publish(ctx context.Context, channel, event string, data 
 func (b *MemoryBroker) channel(name string) *memChannel {
 	ch := b.channels[name]
 	if ch == nil {
+		b.makeRoom()
 		ch = &memChannel{name: name, subIndex: make(map[Subscriber]int), evictedThrough: b.droppedThrough}
 		b.channels[name] = ch
 	}

@@ -41,6 +41,8 @@ type wsConn struct {
 
 	pinging atomic.Bool
 	pings   sync.WaitGroup // the outstanding ping, waited for on the way out
+
+	idle idleWatch
 }
 
 func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
@@ -51,6 +53,11 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		writeErrorStatus(w, http.StatusMethodNotAllowed, shared.NewError(shared.CodeBadRequest, "method "+r.Method+" not allowed: use GET"))
 		return
 	}
+	release, ok := h.admit(w, r)
+	if !ok {
+		return
+	}
+	defer release()
 	c, ctx, err := h.register(r.Context(), "ws")
 	if err != nil {
 		writeError(w, protocolError(err))
@@ -86,6 +93,8 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 	defer wc.ob.close()
 	defer h.broker.Unsubscribe(wc.ob)
 
+	wc.startIdleWatch()
+	defer wc.stopIdleWatch()
 	wc.ob.push(item{frame: h.helloFrame()})
 	readDone := make(chan struct{})
 	go func() {
@@ -272,6 +281,7 @@ func (wc *wsConn) readLoop() {
 				return
 			}
 		}
+		wc.touchIdle()
 	}
 }
 

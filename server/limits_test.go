@@ -1,0 +1,137 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/duet-rt/duet/shared"
+)
+
+// TestConnectionLimits: past the per-address and the total limit, SSE
+// requests and WebSocket upgrades are refused with 429/4429 and 503/4503
+// before anything streams, and a freed slot is usable again.
+func TestConnectionLimits(t *testing.T) {
+	t.Parallel()
+	t.Run("per address", func(t *testing.T) {
+		t.Parallel()
+		cfg := testConfig()
+		cfg.MaxConnectionsPerIP = 2
+		ts := newTestServer(t, cfg, MemoryConfig{})
+		first := ts.openSSE(t, "channel=a", nil)
+		ts.openWS(t)
+		resp, body := ts.do(t, http.MethodGet, "/rt/sse?channel=a", nil, "")
+		assertEqual(t, "SSE status", http.StatusTooManyRequests, resp.StatusCode)
+		assertEqual(t, "SSE code", shared.CodeRateLimited, errorBody(t, body))
+		assertTrue(t, "Retry-After", resp.Header.Get("Retry-After") != "")
+		_, wresp, err := ts.dialWS(t, nil)
+		assertTrue(t, "WebSocket refused", err != nil && wresp != nil)
+		assertEqual(t, "WS status", http.StatusTooManyRequests, wresp.StatusCode)
+
+		first.close()
+		ts.waitMetric(t, `duet_connections{wire="sse"}`, waitTimeout, equals(0))
+		ts.openSSE(t, "channel=a", nil)
+	})
+	t.Run("total", func(t *testing.T) {
+		t.Parallel()
+		cfg := testConfig()
+		cfg.MaxConnections = 1
+		ts := newTestServer(t, cfg, MemoryConfig{})
+		ts.openWS(t)
+		resp, body := ts.do(t, http.MethodGet, "/rt/sse?channel=a", nil, "")
+		assertEqual(t, "SSE status", http.StatusServiceUnavailable, resp.StatusCode)
+		assertEqual(t, "SSE code", shared.CodeOverloaded, errorBody(t, body))
+	})
+}
+
+// TestClientIP: X-Forwarded-For counts only when the peer is a trusted
+// proxy, and then the rightmost untrusted hop is the client.
+func TestClientIP(t *testing.T) {
+	t.Parallel()
+	proxies := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	tests := []struct {
+		name, remote string
+		xff          []string
+		trusted      []netip.Prefix
+		want         string
+	}{
+		{"no proxy configured", "192.0.2.1:5000", []string{"198.51.100.7"}, nil, "192.0.2.1"},
+		{"untrusted peer", "192.0.2.1:5000", []string{"198.51.100.7"}, proxies, "192.0.2.1"},
+		{"trusted peer", "10.1.2.3:5000", []string{"198.51.100.7"}, proxies, "198.51.100.7"},
+		{"forged left entries", "10.1.2.3:5000", []string{"203.0.113.9, 198.51.100.7"}, proxies, "198.51.100.7"},
+		{"chain of proxies", "10.1.2.3:5000", []string{"198.51.100.7, 10.9.9.9", "10.5.5.5"}, proxies, "198.51.100.7"},
+		{"garbage hop", "10.1.2.3:5000", []string{"198.51.100.7, nonsense"}, proxies, "10.1.2.3"},
+		{"no header", "[::1]:5000", nil, proxies, "::1"},
+		{"mapped v4", "[::ffff:192.0.2.1]:5000", nil, nil, "192.0.2.1"},
+		{"unparsable peer", "@sock", nil, nil, "invalid IP"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := newConnLimiter(&Config{TrustedProxies: tt.trusted})
+			r := httptest.NewRequest(http.MethodGet, "/rt/sse", nil)
+			r.RemoteAddr = tt.remote
+			for _, v := range tt.xff {
+				r.Header.Add("X-Forwarded-For", v)
+			}
+			assertEqual(t, "client IP", tt.want, l.clientIP(r).String())
+		})
+	}
+}
+
+// TestIdleWebSocket: a WebSocket that subscribes to nothing and sends
+// nothing is closed with 4004; one that subscribes is kept past the limit.
+func TestIdleWebSocket(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.IdleTimeout = 300 * time.Millisecond
+	ts := newTestServer(t, cfg, MemoryConfig{})
+	idle := ts.openWS(t)
+	busy := ts.openWS(t)
+	busy.subscribe("s", "", "a")
+	code, _ := idle.closeStatus(waitTimeout)
+	assertEqual(t, "idle close code", websocket.StatusCode(shared.CodeIdle), code)
+	// Three idle periods later the subscribed one still answers.
+	time.Sleep(3 * cfg.IdleTimeout)
+	busy.send(`{"type":"ping","ref":"alive"}`)
+	assertEqual(t, "pong", "alive", busy.expect("pong").Ref)
+}
+
+// TestMemoryBrokerChannelBound: publishing to ever new channel names keeps
+// the number of channel records under MaxChannels; subscribed channels are
+// kept; resuming a forgotten channel reports a gap instead of a hole.
+func TestMemoryBrokerChannelBound(t *testing.T) {
+	t.Parallel()
+	b := NewMemoryBroker(&MemoryConfig{Epoch: testEpoch, MaxChannels: 64})
+	t.Cleanup(func() { _ = b.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	keep := newOutbox(1 << 16)
+	assertSuccess(t, b.Subscribe(ctx, keep, []string{"kept"}, shared.ID{}))
+	first, err := b.Publish(ctx, "early", "message", []byte("1"))
+	assertSuccess(t, err)
+	for i := range 5000 {
+		_, err := b.Publish(ctx, "storm-"+strconv.Itoa(i), "message", []byte("1"))
+		assertSuccess(t, err)
+		if n, _ := b.TrackedChannels(); n > 64 {
+			t.Fatalf("after %d publishes the broker tracks %d channels, limit 64", i+1, n)
+		}
+	}
+	_, forgotten := b.TrackedChannels()
+	assertTrue(t, "channels were forgotten", forgotten > 0)
+	_, err = b.Publish(ctx, "kept", "message", []byte("2"))
+	assertSuccess(t, err)
+	batch, _ := keep.take()
+	assertEqual(t, "kept channel still delivers", 2, len(batch)) // the resume, then the message
+
+	rec := newOutbox(16)
+	assertSuccess(t, b.Subscribe(ctx, rec, []string{"early"}, shared.ID{Epoch: testEpoch, Seq: first.ID.Seq - 1}))
+	batch, _ = rec.take()
+	assertEqual(t, "items", 1, len(batch))
+	r := batch[0].resume
+	assertTrue(t, "gap reported for the forgotten channel", r != nil && r.Gap != nil && r.Gap.Reason == shared.GapExpired)
+}
