@@ -42,11 +42,15 @@ type honest struct {
 	reconnects int
 	refused    []string // errors that a client must not get
 	notify     chan struct{}
+	ready      chan struct{} // closed once the first subscription is in place
+	readyOnce  sync.Once
 }
 
 func newHonest(name, wire string, bases ...string) *honest {
-	return &honest{name: name, wire: wire, bases: bases, notify: make(chan struct{}, 1)}
+	return &honest{name: name, wire: wire, bases: bases, notify: make(chan struct{}, 1), ready: make(chan struct{})}
 }
+
+func (h *honest) subscribed() { h.readyOnce.Do(func() { close(h.ready) }) }
 
 // run keeps the client connected until ctx ends.
 func (h *honest) run(ctx context.Context, channel string) {
@@ -166,6 +170,8 @@ func (h *honest) ws(ctx context.Context, base, channel string) error {
 				h.message(f.ID, f.Data, f.TS)
 			case shared.TypeGap:
 				h.gap(f.ID)
+			case shared.TypeSubscribed:
+				h.subscribed()
 			case shared.TypeError:
 				return &fatalError{"error frame " + line}
 			}
@@ -200,7 +206,9 @@ func (h *honest) sse(ctx context.Context, base, channel string) error {
 		switch ev.Type {
 		case "duet.gap":
 			h.gap(ev.LastEventID)
-		case "duet.hello", "duet.close":
+		case "duet.hello":
+			h.subscribed() // sent once the subscription is in place
+		case "duet.close":
 		default:
 			env, err := shared.DecodeEnvelope([]byte(ev.Data))
 			if err != nil {
@@ -291,6 +299,15 @@ func honestClients(t *testing.T, channel string, bases ...string) (clients []*ho
 		h := newHonest("honest "+wire, wire, bases...)
 		clients = append(clients, h)
 		wg.Go(func() { h.run(ctx, channel) })
+	}
+	for _, h := range clients {
+		select {
+		case <-h.ready:
+		case <-time.After(waitTimeout):
+			cancel()
+			wg.Wait()
+			t.Fatalf("%s: not subscribed within %v", h.name, waitTimeout)
+		}
 	}
 	var once sync.Once
 	stop = func() {
