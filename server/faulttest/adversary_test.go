@@ -40,7 +40,7 @@ func TestAdversaries(t *testing.T) {
 		IdleTimeout:         2 * time.Second,
 		BodyTimeout:         time.Second,
 	}
-	tg := startTarget(t, cfg, server.MemoryConfig{HistorySize: 2000, MaxChannels: 500}, time.Second)
+	tg := startTarget(t, cfg, server.MemoryConfig{HistorySize: 500, MaxChannels: 500}, time.Second)
 
 	honestOnes, stopHonest := honestClients(t, "honest", tg.url)
 	// The publisher: numbered messages on "honest", every 5 ms, all run.
