@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -134,4 +135,44 @@ func TestMemoryBrokerChannelBound(t *testing.T) {
 	assertEqual(t, "items", 1, len(batch))
 	r := batch[0].resume
 	assertTrue(t, "gap reported for the forgotten channel", r != nil && r.Gap != nil && r.Gap.Reason == shared.GapExpired)
+}
+
+// TestMemoryBrokerHistoryBytes: retained history stays under
+// MaxHistoryBytes by evicting the oldest messages of any channel, a resume
+// from before them reports the gap, and history evicted by count leaves no
+// bookkeeping behind.
+func TestMemoryBrokerHistoryBytes(t *testing.T) {
+	t.Parallel()
+	const limit = 1 << 20
+	b := NewMemoryBroker(&MemoryConfig{Epoch: testEpoch, MaxHistoryBytes: limit})
+	t.Cleanup(func() { _ = b.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	data := []byte(`"` + strings.Repeat("x", 32<<10) + `"`)
+	var ids []shared.ID
+	for i := range 200 {
+		m, err := b.Publish(ctx, "c"+strconv.Itoa(i%10), "message", data)
+		assertSuccess(t, err)
+		ids = append(ids, m.ID)
+		if n := b.HistoryBytes(); n > limit {
+			t.Fatalf("after %d publishes history holds %d bytes, limit %d", i+1, n, limit)
+		}
+	}
+	rec := newOutbox(16)
+	assertSuccess(t, b.Subscribe(ctx, rec, []string{"c0"}, ids[0]))
+	batch, _ := rec.take()
+	r := batch[0].resume
+	assertTrue(t, "gap reported for evicted history", r.Gap != nil && r.Gap.Reason == shared.GapExpired)
+	assertTrue(t, "the newest messages are still replayed", len(r.Messages) > 0 && r.Messages[len(r.Messages)-1].ID == ids[190])
+
+	small := NewMemoryBroker(&MemoryConfig{Epoch: testEpoch, HistorySize: 10})
+	t.Cleanup(func() { _ = small.Close() })
+	for range 10000 {
+		_, err := small.Publish(ctx, "one", "message", []byte("1"))
+		assertSuccess(t, err)
+	}
+	small.mu.Lock()
+	entries := len(small.bound.retained) - small.bound.retainedHead
+	small.mu.Unlock()
+	assertTrue(t, "bookkeeping of 10 retained messages stays small, got "+strconv.Itoa(entries), entries <= 200)
 }

@@ -28,6 +28,11 @@ type MemoryConfig struct {
 	// forgotten with their history (resuming them reports a gap).
 	// Defaults to 100000. Negative: no bound.
 	MaxChannels int
+	// MaxHistoryBytes bounds the size of all retained messages together:
+	// past it, the oldest messages of any channel are evicted (resuming
+	// from before them reports a gap). Defaults to 256 MiB. Negative: no
+	// bound.
+	MaxHistoryBytes int64
 }
 
 // MemoryBroker keeps history and subscriptions in this process: the
@@ -85,6 +90,9 @@ func NewMemoryBroker(cfg *MemoryConfig) *MemoryBroker {
 	}
 	if c.MaxChannels == 0 {
 		c.MaxChannels = defaultMaxTrackedChannels
+	}
+	if c.MaxHistoryBytes == 0 {
+		c.MaxHistoryBytes = defaultMaxHistoryBytes
 	}
 	if c.Epoch == 0 {
 		c.Epoch = uint64(c.Now().UnixMilli())
@@ -181,6 +189,7 @@ func (b *MemoryBroker) retain(ch *memChannel, m *Message, now time.Time) {
 	}
 	ch.history[(ch.head+ch.n)%len(ch.history)] = m
 	ch.n++
+	b.retainedNew(ch, m)
 }
 
 func (b *MemoryBroker) evictOldest(ch *memChannel) {
@@ -189,6 +198,7 @@ func (b *MemoryBroker) evictOldest(ch *memChannel) {
 	ch.head = (ch.head + 1) % len(ch.history)
 	ch.n--
 	ch.evictedThrough = old.ID.Seq
+	b.released(old)
 }
 
 func (b *MemoryBroker) evictExpired(ch *memChannel, now time.Time) {

@@ -12,8 +12,11 @@ import (
 // subscribers are never forgotten: their number is bounded by the hub's
 // connection and channel limits instead.
 
-// defaultMaxTrackedChannels is MemoryConfig.MaxChannels's default.
-const defaultMaxTrackedChannels = 100_000
+// Defaults of MemoryConfig's bounds.
+const (
+	defaultMaxTrackedChannels = 100_000
+	defaultMaxHistoryBytes    = 256 << 20
+)
 
 // channelBound is the MemoryBroker's state for the bound. Guarded by the
 // broker's mu.
@@ -24,6 +27,22 @@ type channelBound struct {
 	rescanAt int
 	// forgotten counts channel records dropped to make room.
 	forgotten uint64
+
+	// retained lists every retained message in publish (seq) order, so
+	// that the oldest can be evicted when history outgrows
+	// MaxHistoryBytes. Entries of messages evicted otherwise (count, age)
+	// go stale and are skipped, and compacted away once they outnumber
+	// the live ones.
+	retained     []retainedMsg
+	retainedHead int
+	live         int   // messages retained across all channels
+	bytes        int64 // their size, as msgBytes counts it
+}
+
+type retainedMsg struct {
+	ch   *memChannel
+	seq  uint64
+	size int64
 }
 
 // makeRoom is called before a channel record is added. At the bound it
@@ -52,6 +71,9 @@ func (b *MemoryBroker) makeRoom() {
 	}
 	for _, c := range cands {
 		b.droppedThrough = max(b.droppedThrough, c.last)
+		for i := 0; i < c.ch.n; i++ {
+			b.released(c.ch.history[(c.ch.head+i)%len(c.ch.history)])
+		}
 		clear(c.ch.history)
 		c.ch.history, c.ch.n, c.ch.head = nil, 0, 0
 		delete(b.channels, c.ch.name)
@@ -61,6 +83,63 @@ func (b *MemoryBroker) makeRoom() {
 	if len(cands) < want {
 		b.bound.rescanAt = len(b.channels) + want
 	}
+}
+
+// msgBytes is what a retained message costs: its data and two encodings,
+// plus the records around them.
+func msgBytes(m *Message) int64 {
+	return int64(len(m.Envelope.Data)+len(m.sse)+len(m.ws)) + 256
+}
+
+// retainedNew is called when ch starts retaining m. Past MaxHistoryBytes it
+// evicts the oldest retained messages of any channel, which a resume then
+// reports as a gap (reason expired), like history that aged out.
+func (b *MemoryBroker) retainedNew(ch *memChannel, m *Message) {
+	size := msgBytes(m)
+	r := &b.bound
+	r.retained = append(r.retained, retainedMsg{ch: ch, seq: m.ID.Seq, size: size})
+	r.live++
+	r.bytes += size
+	limit := b.cfg.MaxHistoryBytes
+	for limit > 0 && r.bytes > limit && r.retainedHead < len(r.retained) {
+		e := r.retained[r.retainedHead]
+		r.retained[r.retainedHead] = retainedMsg{}
+		r.retainedHead++
+		// Publish order is seq order, so a live entry is its channel's
+		// oldest message.
+		if e.ch.n > 0 && e.ch.history[e.ch.head].ID.Seq == e.seq {
+			b.evictOldest(e.ch)
+		}
+	}
+	if stale := len(r.retained) - r.retainedHead - r.live; stale > r.live+64 {
+		b.compactRetained()
+	}
+}
+
+// released is called when a retained message is evicted.
+func (b *MemoryBroker) released(m *Message) {
+	b.bound.live--
+	b.bound.bytes -= msgBytes(m)
+}
+
+// compactRetained drops stale entries from the retained list.
+func (b *MemoryBroker) compactRetained() {
+	r := &b.bound
+	kept := make([]retainedMsg, 0, r.live+r.live/2)
+	for _, e := range r.retained[r.retainedHead:] {
+		if e.ch.n > 0 && e.ch.history[e.ch.head].ID.Seq <= e.seq {
+			kept = append(kept, e)
+		}
+	}
+	r.retained, r.retainedHead = kept, 0
+}
+
+// HistoryBytes reports how many bytes of messages the broker retains for
+// resume, as counted against MemoryConfig.MaxHistoryBytes.
+func (b *MemoryBroker) HistoryBytes() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.bound.bytes
 }
 
 // lastSeq is the seq of ch's newest retained message, or of the newest it

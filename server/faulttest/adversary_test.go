@@ -495,8 +495,8 @@ func TestAdversaries(t *testing.T) {
 		if tracked > 500 {
 			t.Errorf("the broker tracks %d channels after the storm, bound 500", tracked)
 		}
-		row("subscribe storm | 40 connections × 100 rounds of subscribe 16 random channels, publish to each, unsubscribe (%d frames, 64000 channel names) | %d channel records kept (bound 500), %d forgotten",
-			frames.Load(), tracked, forgotten)
+		row("subscribe storm | 40 connections × 100 rounds of subscribe 16 random channels, publish to each, unsubscribe (%d frames, 64000 channel names) | %d channel records kept (bound 500), %d forgotten; %d KiB of history retained",
+			frames.Load(), tracked, forgotten, tg.broker.HistoryBytes()>>10)
 	})
 
 	// Every adversary is gone: the honest clients must have everything.
