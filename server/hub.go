@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -212,6 +213,9 @@ func (h *Hub) publish(ctx context.Context, channel, event string, data []byte) (
 	if event == "" {
 		event = shared.DefaultEvent
 	}
+	// Own the bytes: data may alias a whole WebSocket read buffer (or a
+	// caller's reused buffer), which history would otherwise keep alive.
+	data = bytes.Clone(data)
 	m, err := h.broker.Publish(ctx, channel, event, data)
 	if err != nil {
 		return nil, err

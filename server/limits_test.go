@@ -159,11 +159,11 @@ func TestMemoryBrokerHistoryBytes(t *testing.T) {
 		}
 	}
 	rec := newOutbox(16)
-	assertSuccess(t, b.Subscribe(ctx, rec, []string{"c0"}, ids[0]))
+	assertSuccess(t, b.Subscribe(ctx, rec, []string{"c9"}, ids[0]))
 	batch, _ := rec.take()
 	r := batch[0].resume
 	assertTrue(t, "gap reported for evicted history", r.Gap != nil && r.Gap.Reason == shared.GapExpired)
-	assertTrue(t, "the newest messages are still replayed", len(r.Messages) > 0 && r.Messages[len(r.Messages)-1].ID == ids[190])
+	assertTrue(t, "the newest messages are still replayed", len(r.Messages) > 0 && r.Messages[len(r.Messages)-1].ID == ids[199])
 
 	small := NewMemoryBroker(&MemoryConfig{Epoch: testEpoch, HistorySize: 10})
 	t.Cleanup(func() { _ = small.Close() })

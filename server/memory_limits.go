@@ -85,10 +85,11 @@ func (b *MemoryBroker) makeRoom() {
 	}
 }
 
-// msgBytes is what a retained message costs: its data and two encodings,
-// plus the records around them.
+// msgBytes is what a retained message costs: its data and two encodings
+// (their capacity: that is what stays allocated), plus the records around
+// them.
 func msgBytes(m *Message) int64 {
-	return int64(len(m.Envelope.Data)+len(m.sse)+len(m.ws)) + 256
+	return int64(cap(m.Envelope.Data)+cap(m.sse)+cap(m.ws)) + 256
 }
 
 // retainedNew is called when ch starts retaining m. Past MaxHistoryBytes it

@@ -269,11 +269,11 @@ func measure() usage {
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return usage{goroutines: runtime.NumGoroutine(), heap: ms.HeapInuse}
+	return usage{goroutines: runtime.NumGoroutine(), heap: ms.HeapAlloc}
 }
 
 func (u usage) String() string {
-	return strconv.Itoa(u.goroutines) + " goroutines, " + strconv.FormatUint(u.heap>>10, 10) + " KiB heap in use"
+	return strconv.Itoa(u.goroutines) + " goroutines, " + strconv.FormatUint(u.heap>>10, 10) + " KiB live heap"
 }
 
 // settle waits until goroutines are back to at most base.goroutines+slack
