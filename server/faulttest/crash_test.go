@@ -1,6 +1,7 @@
 package faulttest
 
 import (
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -33,19 +34,40 @@ func TestCrashRestartMemory(t *testing.T) {
 	port := freePort(t)
 	node := startNode(t, bin, port)
 	clients, stopClients := honestClients(t, "crash", node.url)
+	// A third client goes away at message 100 and comes back after the
+	// restart: what it missed before the crash is gone with the history,
+	// and it must hear so.
+	away := newHonest("honest ws, away during the crash", "ws", node.url)
+	awayCtx, leave := context.WithCancel(context.Background())
+	awayDone := make(chan struct{})
+	go func() { defer close(awayDone); away.run(awayCtx, "crash") }()
+	<-away.ready
 	pub := newPublisher(node.url)
-	pub.run(t, 1, 150, clients)
+	pub.run(t, 1, 100, append(clients, away))
+	leave()
+	<-awayDone
+	pub.run(t, 101, 150, nil)
 	t.Logf("SIGKILL the node (pid %d) after message 150", node.cmd.Process.Pid)
 	node.kill()
 	pub.run(t, 151, 170, nil) // all fail: the node is down
 	node = startNode(t, bin, port)
 	pub.run(t, 171, 300, nil)
+	backCtx, stopAway := context.WithCancel(context.Background())
+	backDone := make(chan struct{})
+	go func() { defer close(backDone); away.run(backCtx, "crash") }()
+	defer func() { stopAway(); <-backDone }()
+	clients = append(clients, away)
 	last := pub.lastAcked()
 	for _, h := range clients {
 		h.waitFor(t, last, waitTimeout)
 	}
 	stopClients()
+	stopAway()
+	<-backDone
 	pub.close()
+	if tl := away.analyze(pub.isAcked, last); tl.lostNoticed == 0 {
+		t.Errorf("%s: %v; want the messages it missed before the crash announced by the gap", away.name, tl)
+	}
 	for _, h := range clients {
 		tl := h.analyze(pub.isAcked, last)
 		t.Logf("in-memory crash, %s: %v", h.name, tl)
