@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -175,4 +176,60 @@ func TestMemoryBrokerHistoryBytes(t *testing.T) {
 	entries := len(small.bound.retained) - small.bound.retainedHead
 	small.mu.Unlock()
 	assertTrue(t, "bookkeeping of 10 retained messages stays small, got "+strconv.Itoa(entries), entries <= 200)
+}
+
+// TestSlowRequests: NewHTTPServer closes a connection whose headers trickle
+// in past ReadHeaderTimeout, and the publish handler one whose body
+// trickles in past BodyTimeout, while an SSE stream on the same server
+// outlives both (no server-wide read or write timeout).
+func TestSlowRequests(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.BodyTimeout = 300 * time.Millisecond
+	cfg.Broker = NewMemoryBroker(&MemoryConfig{Epoch: testEpoch})
+	t.Cleanup(func() { _ = cfg.Broker.Close() })
+	h, err := NewHub(&cfg)
+	assertSuccess(t, err)
+	srv := httptest.NewUnstartedServer(h.Handler())
+	hs := NewHTTPServer(h.Handler(), quietLogger())
+	hs.ReadHeaderTimeout = 300 * time.Millisecond
+	srv.Config = hs
+	srv.Start()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		defer cancel()
+		assertSuccess(t, h.Shutdown(ctx))
+		srv.Close()
+	})
+	ts := &testServer{hub: h, srv: srv, url: srv.URL}
+	stream := ts.openSSE(t, "channel=a", nil)
+
+	// closedWithin writes prefix, then one more byte every 50 ms, and
+	// reports how long the server took to close the connection.
+	closedWithin := func(prefix string) time.Duration {
+		c, err := net.Dial("tcp", ts.addr())
+		assertSuccess(t, err)
+		defer c.Close()
+		start := time.Now()
+		_, _ = c.Write([]byte(prefix))
+		buf := make([]byte, 4096)
+		for time.Since(start) < waitTimeout {
+			if _, err := c.Write([]byte("a")); err != nil {
+				return time.Since(start)
+			}
+			_ = c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+			if _, err := c.Read(buf); err != nil {
+				if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+					return time.Since(start)
+				}
+			}
+		}
+		t.Fatalf("a trickled request (%q…) was still open after %v", prefix, waitTimeout)
+		return 0
+	}
+	t.Logf("slow headers closed after %v", closedWithin("GET /rt/healthz HTTP/1.1\r\nHost: x\r\nX-Slow: "))
+	t.Logf("slow body closed after %v", closedWithin("POST /rt/publish HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{\"channel\":\"a\",\"data\":\""))
+
+	id := ts.publish(t, "a", "", "1")
+	stream.expectIDs(id)
 }
