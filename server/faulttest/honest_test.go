@@ -41,6 +41,7 @@ type honest struct {
 	last       int // highest message number received
 	reconnects int
 	refused    []string // errors that a client must not get
+	ended      []string // why each connection ended
 	notify     chan struct{}
 	ready      chan struct{} // closed once the first subscription is in place
 	readyOnce  sync.Once
@@ -67,6 +68,9 @@ func (h *honest) run(ctx context.Context, channel string) {
 		}
 		h.mu.Lock()
 		h.reconnects++
+		if err != nil {
+			h.ended = append(h.ended, err.Error())
+		}
 		if err != nil && isFatal(err) {
 			h.refused = append(h.refused, err.Error())
 		}
@@ -114,6 +118,12 @@ func (h *honest) resumeID() string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.lastID
+}
+
+func (h *honest) disconnectReasons() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.ended)
 }
 
 // waitFor waits until the client has received message n.
