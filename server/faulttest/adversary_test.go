@@ -568,27 +568,6 @@ func TestAdversaries(t *testing.T) {
 	_ = before
 }
 
-// readUntil reads frames' bytes until want appears or within passes.
-func (r *rawWS) readUntil(within time.Duration, want string) bool {
-	_ = r.conn.SetReadDeadline(time.Now().Add(within))
-	defer r.conn.SetReadDeadline(time.Time{})
-	var seen []byte
-	buf := make([]byte, 4096)
-	for {
-		n, err := r.br.Read(buf)
-		seen = append(seen, buf[:n]...)
-		if bytes.Contains(seen, []byte(want)) {
-			return true
-		}
-		if err != nil {
-			return false
-		}
-		if len(seen) > 1<<20 {
-			seen = seen[len(seen)-len(want):]
-		}
-	}
-}
-
 func isTimeout(err error) bool {
 	ne, ok := err.(net.Error)
 	return ok && ne.Timeout()

@@ -2,6 +2,7 @@ package faulttest
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -182,47 +183,74 @@ func (r *rawWS) writeFrame(opcode byte, p []byte) error {
 	return err
 }
 
-// closeCode reads frames, answering pings as every live client does, until
-// the server's close frame, and returns its code, or -1 when the connection
-// ends without one.
-func (r *rawWS) closeCode(within time.Duration) int {
+// readFrames reads server frames until within passes or the connection
+// ends, answering pings as every live client does, and hands each data or
+// close frame to fn until fn returns false.
+func (r *rawWS) readFrames(within time.Duration, fn func(op byte, payload []byte) bool) {
 	_ = r.conn.SetReadDeadline(time.Now().Add(within))
+	defer r.conn.SetReadDeadline(time.Time{})
 	var hdr [8]byte
 	for {
 		if _, err := io.ReadFull(r.br, hdr[:2]); err != nil {
-			return -1
+			return
 		}
 		op := hdr[0] & 0x0F
 		n := uint64(hdr[1] & 0x7F)
 		switch n {
 		case 126:
 			if _, err := io.ReadFull(r.br, hdr[:2]); err != nil {
-				return -1
+				return
 			}
 			n = uint64(binary.BigEndian.Uint16(hdr[:2]))
 		case 127:
 			if _, err := io.ReadFull(r.br, hdr[:8]); err != nil {
-				return -1
+				return
 			}
 			n = binary.BigEndian.Uint64(hdr[:8])
 		}
-		p := make([]byte, min(n, 1<<20))
-		if uint64(len(p)) < n {
-			return -1
+		if n > 16<<20 {
+			return
 		}
+		p := make([]byte, n)
 		if _, err := io.ReadFull(r.br, p); err != nil {
-			return -1
+			return
 		}
 		if op == 0x9 {
 			_ = r.writeFrame(0xA, p)
+			continue
 		}
-		if op == 0x8 {
-			if len(p) < 2 {
-				return 1005
-			}
-			return int(binary.BigEndian.Uint16(p))
+		if !fn(op, p) {
+			return
 		}
 	}
+}
+
+// closeCode reads until the server's close frame and returns its code, or
+// -1 when the connection ends without one.
+func (r *rawWS) closeCode(within time.Duration) int {
+	code := -1
+	r.readFrames(within, func(op byte, p []byte) bool {
+		if op != 0x8 {
+			return true
+		}
+		code = 1005
+		if len(p) >= 2 {
+			code = int(binary.BigEndian.Uint16(p))
+		}
+		return false
+	})
+	return code
+}
+
+// readUntil reads frames until one contains want; false when within passes
+// or the connection ends first.
+func (r *rawWS) readUntil(within time.Duration, want string) bool {
+	found := false
+	r.readFrames(within, func(op byte, p []byte) bool {
+		found = bytes.Contains(p, []byte(want))
+		return !found && op != 0x8
+	})
+	return found
 }
 
 // dial opens a TCP connection, with a small receive buffer when rcvbuf > 0
