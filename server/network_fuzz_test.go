@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -192,5 +193,43 @@ func FuzzWSFrames(f *testing.F) {
 				t.Fatalf("error frame with an undocumented code: %q", it.frame)
 			}
 		}
+	})
+}
+
+// FuzzClientIP: whatever X-Forwarded-For says, the client address is the
+// TCP peer unless the peer is a trusted proxy, and otherwise one of the
+// header's addresses or the peer; never a panic.
+func FuzzClientIP(f *testing.F) {
+	f.Add("10.1.2.3:5000", "198.51.100.7, 10.9.9.9")
+	f.Add("192.0.2.1:80", "198.51.100.7")
+	f.Add("[::1]:1", "::ffff:1.2.3.4,  ,x")
+	f.Add("10.0.0.1:1", strings.Repeat("10.0.0.2,", 100))
+	f.Add("@", "")
+	trusting := newConnLimiter(&Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}})
+	plain := newConnLimiter(&Config{})
+	f.Fuzz(func(t *testing.T, remote, xff string) {
+		r := httptest.NewRequest(http.MethodGet, "/rt/sse", nil)
+		r.RemoteAddr = remote
+		r.Header.Set("X-Forwarded-For", xff)
+		peer := peerAddr(remote)
+		if got := plain.clientIP(r); got != peer {
+			t.Fatalf("without trusted proxies the client is %v, not the peer %v", got, peer)
+		}
+		got := trusting.clientIP(r)
+		if !trusting.isTrusted(peer) {
+			if got != peer {
+				t.Fatalf("untrusted peer %v, yet the client is %v", peer, got)
+			}
+			return
+		}
+		if got == peer {
+			return
+		}
+		for hop := range strings.SplitSeq(xff, ",") {
+			if a, err := netip.ParseAddr(strings.TrimSpace(hop)); err == nil && a.Unmap() == got {
+				return
+			}
+		}
+		t.Fatalf("client %v is neither the peer %v nor in X-Forwarded-For %q", got, peer, xff)
 	})
 }
