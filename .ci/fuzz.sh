@@ -4,24 +4,26 @@
 # `go test ./...`; this is the extra, coverage-guided exploration.
 #
 # Usage: fuzz.sh [package patterns...]   (default ./...)
-# Env:   FUZZTIME  per target, a `go test -fuzztime` value (default 20s)
+# Env:   FUZZTIME   per target, a `go test -fuzztime` value (default 20s)
+#        FUZZMATCH  a regexp choosing targets by name (default: every Fuzz*)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
 fuzztime=${FUZZTIME:-20s}
+match=${FUZZMATCH:-^Fuzz}
 patterns=("$@")
 ((${#patterns[@]})) || patterns=(./...)
 
 # `go test -list` prints each package's matching names, then "ok  <pkg> <time>".
 mapfile -t targets < <(
-	go test -run '^$' -list '^Fuzz' "${patterns[@]}" |
+	go test -run '^$' -list "$match" "${patterns[@]}" |
 		awk '/^Fuzz/ { names[n++] = $1; next }
 		     /^ok/   { for (i = 0; i < n; i++) print $2, names[i]; n = 0 }'
 )
 
 if ((${#targets[@]} == 0)); then
-	echo "fuzz: no Fuzz targets in ${patterns[*]}"
+	echo "fuzz: no Fuzz targets matching $match in ${patterns[*]}"
 	exit 0
 fi
 

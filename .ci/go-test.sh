@@ -2,6 +2,7 @@
 # go-test.sh runs `go test ./...` for the host, with the race detector when it
 # can work (cgo enabled and a C compiler present); otherwise it says why not.
 # The fuzz targets' seed corpora run here as ordinary tests.
+# Env: GO_TEST_PKGS  the packages to test (default ./...)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -17,5 +18,6 @@ elif ! command -v "$cc" >/dev/null 2>&1; then
 	echo "go-test: without -race: C compiler '$cc' not found (install gcc for the race detector)"
 fi
 
-echo "go test ${race[*]} ./... $*"
-go test "${race[@]}" ./... "$@"
+read -ra pkgs <<<"${GO_TEST_PKGS:-./...}"
+echo "go test ${race[*]} ${pkgs[*]} $*"
+go test "${race[@]}" "${pkgs[@]}" "$@"

@@ -1,11 +1,13 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -92,6 +94,30 @@ type Config struct {
 	// same-origin only. Cross-origin publishes from other origins are
 	// refused (4403) whatever the CORS headers, against request forgery.
 	CORSOrigins []string
+
+	// Limits on what clients may hold (limits.go). Refusals happen before a
+	// stream starts or a WebSocket is upgraded.
+
+	// MaxConnections caps the open SSE and WebSocket connections of the
+	// hub; one more is refused with 503 (code 4503). Defaults to 10000.
+	// Negative: no limit.
+	MaxConnections int
+	// MaxConnectionsPerIP caps the open connections of one client address;
+	// one more is refused with 429 (code 4429). Defaults to 1000 (clients
+	// behind one NAT share an address). Negative: no limit.
+	MaxConnectionsPerIP int
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For header
+	// names the client for MaxConnectionsPerIP. Empty (the default): the
+	// TCP peer is the client and the header is ignored, since anyone can
+	// send it.
+	TrustedProxies []netip.Prefix
+	// IdleTimeout closes a WebSocket that holds no channel and has sent no
+	// frame for this long, with code 4004 (reconnect when needed). Defaults
+	// to 1 minute. Negative disables it.
+	IdleTimeout time.Duration
+	// BodyTimeout bounds how long a POST /rt/publish body may take to
+	// arrive. Defaults to 10s. Negative disables it.
+	BodyTimeout time.Duration
 }
 
 func (c *Config) withDefaults() Config {
@@ -126,6 +152,7 @@ func (c *Config) withDefaults() Config {
 		out.Logger = slog.Default()
 	}
 	out.authDefaults()
+	limitDefaults(&out)
 	return out
 }
 
@@ -136,6 +163,7 @@ type Hub struct {
 	ownBroker bool
 	metrics   metrics
 	guard     *guard // authentication, limits, CORS
+	limits    *connLimiter
 
 	mu      sync.Mutex // guards conns and closing
 	conns   map[*conn]struct{}
@@ -164,7 +192,7 @@ func NewHub(cfg *Config) (*Hub, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Hub{cfg: c, broker: c.Broker, conns: make(map[*conn]struct{}), guard: g}
+	h := &Hub{cfg: c, broker: c.Broker, conns: make(map[*conn]struct{}), guard: g, limits: newConnLimiter(&c)}
 	h.idle = sync.NewCond(&h.mu)
 	if h.broker == nil {
 		h.broker = NewMemoryBroker(nil)
@@ -227,6 +255,9 @@ func (h *Hub) publish(ctx context.Context, channel, event string, data []byte) (
 	if event == "" {
 		event = shared.DefaultEvent
 	}
+	// Own the bytes: data may alias a whole WebSocket read buffer (or a
+	// caller's reused buffer), which history would otherwise keep alive.
+	data = bytes.Clone(data)
 	m, err := h.broker.Publish(ctx, channel, event, data)
 	if err != nil {
 		return nil, err

@@ -23,6 +23,16 @@ type MemoryConfig struct {
 	Epoch uint64
 	// Now returns the current time. Defaults to time.Now.
 	Now func() time.Time
+	// MaxChannels bounds the channel records the broker keeps: past it,
+	// the least recently published channels without subscribers are
+	// forgotten with their history (resuming them reports a gap).
+	// Defaults to 100000. Negative: no bound.
+	MaxChannels int
+	// MaxHistoryBytes bounds the size of all retained messages together:
+	// past it, the oldest messages of any channel are evicted (resuming
+	// from before them reports a gap). Defaults to 256 MiB. Negative: no
+	// bound.
+	MaxHistoryBytes int64
 }
 
 // MemoryBroker keeps history and subscriptions in this process: the
@@ -43,6 +53,7 @@ type MemoryBroker struct {
 	// hole.
 	droppedThrough uint64
 	closed         bool
+	bound          channelBound
 }
 
 type memChannel struct {
@@ -76,6 +87,12 @@ func NewMemoryBroker(cfg *MemoryConfig) *MemoryBroker {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.MaxChannels == 0 {
+		c.MaxChannels = defaultMaxTrackedChannels
+	}
+	if c.MaxHistoryBytes == 0 {
+		c.MaxHistoryBytes = defaultMaxHistoryBytes
 	}
 	if c.Epoch == 0 {
 		c.Epoch = uint64(c.Now().UnixMilli())
@@ -153,6 +170,7 @@ func (b *MemoryBroker) publish(ctx context.Context, channel, event string, data 
 func (b *MemoryBroker) channel(name string) *memChannel {
 	ch := b.channels[name]
 	if ch == nil {
+		b.makeRoom()
 		ch = &memChannel{name: name, subIndex: make(map[Subscriber]int), evictedThrough: b.droppedThrough}
 		b.channels[name] = ch
 	}
@@ -177,6 +195,7 @@ func (b *MemoryBroker) retain(ch *memChannel, m *Message, now time.Time) {
 	}
 	ch.history[(ch.head+ch.n)%len(ch.history)] = m
 	ch.n++
+	b.retainedNew(ch, m)
 }
 
 func (b *MemoryBroker) evictOldest(ch *memChannel) {
@@ -185,6 +204,7 @@ func (b *MemoryBroker) evictOldest(ch *memChannel) {
 	ch.head = (ch.head + 1) % len(ch.history)
 	ch.n--
 	ch.evictedThrough = old.ID.Seq
+	b.released(old)
 }
 
 func (b *MemoryBroker) evictExpired(ch *memChannel, now time.Time) {

@@ -21,7 +21,7 @@ type publishRequest struct {
 
 // PublishHandler serves POST /rt/publish: body {"channel":"C","event":"E",
 // "data":<JSON>} answered by 200 {"id":"ID"} once the message is stored.
-func (h *Hub) PublishHandler() http.Handler { return http.HandlerFunc(h.servePublish) }
+func (h *Hub) PublishHandler() http.Handler { return h.bodyDeadline(http.HandlerFunc(h.servePublish)) }
 
 func (h *Hub) servePublish(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")

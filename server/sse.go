@@ -65,6 +65,11 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	release, ok := h.admit(w, r)
+	if !ok {
+		return
+	}
+	defer release()
 	c, ctx, err := h.register(r.Context(), "sse")
 	if err != nil {
 		writeError(w, protocolError(err))

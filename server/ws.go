@@ -43,6 +43,8 @@ type wsConn struct {
 
 	pinging atomic.Bool
 	pings   sync.WaitGroup // the outstanding ping, waited for on the way out
+
+	idle idleWatch
 }
 
 func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
@@ -53,6 +55,11 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		writeErrorStatus(w, http.StatusMethodNotAllowed, shared.NewError(shared.CodeBadRequest, "method "+r.Method+" not allowed: use GET"))
 		return
 	}
+	release, ok := h.admit(w, r)
+	if !ok {
+		return
+	}
+	defer release()
 	c, ctx, err := h.register(r.Context(), "ws")
 	if err != nil {
 		writeError(w, protocolError(err))
@@ -98,6 +105,8 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 	defer wc.ob.close()
 	defer h.broker.Unsubscribe(wc.ob)
 
+	wc.startIdleWatch()
+	defer wc.stopIdleWatch()
 	wc.ob.push(item{frame: h.helloFrame()})
 	readDone := make(chan struct{})
 	go func() {
@@ -302,6 +311,7 @@ func (wc *wsConn) readLoop() {
 				return
 			}
 		}
+		wc.touchIdle()
 	}
 }
 

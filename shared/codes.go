@@ -42,6 +42,9 @@ const (
 	CodeShutdown Code = 4002
 	// CodeBrokerUnavailable: the server lost its broker; retry later.
 	CodeBrokerUnavailable Code = 4003
+	// CodeIdle: a WebSocket held no channel and sent nothing for the
+	// server's idle timeout. Reconnect when there is something to do.
+	CodeIdle Code = 4004
 
 	// CodeBadRequest: a malformed frame or request. A client bug: stop.
 	CodeBadRequest Code = 4400
@@ -65,6 +68,9 @@ const (
 	CodeRateLimited Code = 4429
 	// CodeInternal: the server failed; retry with backoff.
 	CodeInternal Code = 4500
+	// CodeOverloaded: the server holds as many connections as it may;
+	// retry with backoff (another node may have room).
+	CodeOverloaded Code = 4503
 )
 
 // Action is what a client does when a connection ends with a code.
@@ -128,6 +134,7 @@ var codeNames = map[Code]string{
 	CodeHeartbeatTimeout:  "heartbeat timeout",
 	CodeShutdown:          "server shutdown",
 	CodeBrokerUnavailable: "broker unavailable",
+	CodeIdle:              "idle",
 	CodeBadRequest:        "bad request",
 	CodeUnauthorized:      "unauthorized",
 	CodeForbidden:         "forbidden",
@@ -138,6 +145,7 @@ var codeNames = map[Code]string{
 	CodeBadID:             "bad event id",
 	CodeRateLimited:       "rate limited",
 	CodeInternal:          "internal error",
+	CodeOverloaded:        "overloaded",
 }
 
 func (c Code) String() string {
@@ -161,7 +169,7 @@ func (c Code) HTTPStatus() int {
 		return 413
 	case CodeRateLimited:
 		return 429
-	case CodeShutdown, CodeBrokerUnavailable, CodeTryAgainLater, CodeServiceRestart:
+	case CodeShutdown, CodeBrokerUnavailable, CodeTryAgainLater, CodeServiceRestart, CodeOverloaded:
 		return 503
 	}
 	return 500

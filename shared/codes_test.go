@@ -38,6 +38,7 @@ var codeTable = []struct {
 	{"CodeHeartbeatTimeout", CodeHeartbeatTimeout, 4001, "heartbeat timeout", ActionReconnect, 500},
 	{"CodeShutdown", CodeShutdown, 4002, "server shutdown", ActionReconnect, 503},
 	{"CodeBrokerUnavailable", CodeBrokerUnavailable, 4003, "broker unavailable", ActionReconnect, 503},
+	{"CodeIdle", CodeIdle, 4004, "idle", ActionReconnect, 500},
 	{"CodeBadRequest", CodeBadRequest, 4400, "bad request", ActionStop, 400},
 	{"CodeUnauthorized", CodeUnauthorized, 4401, "unauthorized", ActionRefresh, 401},
 	{"CodeForbidden", CodeForbidden, 4403, "forbidden", ActionStop, 403},
@@ -48,6 +49,7 @@ var codeTable = []struct {
 	{"CodeBadID", CodeBadID, 4424, "bad event id", ActionStop, 400},
 	{"CodeRateLimited", CodeRateLimited, 4429, "rate limited", ActionReconnect, 429},
 	{"CodeInternal", CodeInternal, 4500, "internal error", ActionReconnect, 500},
+	{"CodeOverloaded", CodeOverloaded, 4503, "overloaded", ActionReconnect, 503},
 }
 
 func TestCodes(t *testing.T) {
@@ -102,7 +104,7 @@ func TestUnknownCodes(t *testing.T) {
 		want Action
 	}{
 		// Unknown Duet codes: the hundreds decide.
-		{4004, ActionReconnect},
+		{4005, ActionReconnect},
 		{4100, ActionReconnect},
 		{4399, ActionReconnect},
 		{4402, ActionStop},
@@ -110,7 +112,7 @@ func TestUnknownCodes(t *testing.T) {
 		{4430, ActionStop},
 		{4499, ActionStop},
 		{4501, ActionReconnect},
-		{4503, ActionReconnect},
+		{4502, ActionReconnect},
 		{4999, ActionReconnect},
 		// Unknown standard, registered and private codes: reconnect.
 		{0, ActionReconnect},

@@ -335,7 +335,11 @@ type goWire struct {
 	ws     *websocket.Conn
 }
 
-func (w *goWire) Send(p []byte) error {
+func (w *goWire) Send(p []byte) error { return w.write(websocket.MessageText, p) }
+
+func (w *goWire) SendBinary(p []byte) error { return w.write(websocket.MessageBinary, p) }
+
+func (w *goWire) write(typ websocket.MessageType, p []byte) error {
 	w.mu.Lock()
 	ws := w.ws
 	w.mu.Unlock()
@@ -344,7 +348,7 @@ func (w *goWire) Send(p []byte) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	return ws.Write(ctx, websocket.MessageText, p)
+	return ws.Write(ctx, typ, p)
 }
 
 func (w *goWire) Close(shared.Code, string) { w.cancel() }
@@ -371,7 +375,7 @@ func (d *goDialer) DialWebSocket(url string, ev transport.WireEvents) transport.
 		w.mu.Unlock()
 		ev.Opened()
 		for {
-			_, p, err := ws.Read(ctx)
+			typ, p, err := ws.Read(ctx)
 			if err != nil {
 				if ctx.Err() != nil {
 					return // closed by the Conn
@@ -383,7 +387,11 @@ func (d *goDialer) DialWebSocket(url string, ev transport.WireEvents) transport.
 				d.closed(ev, code, err.Error())
 				return
 			}
-			ev.Received(p)
+			if typ == websocket.MessageBinary {
+				ev.ReceivedBinary(p)
+			} else {
+				ev.Received(p)
+			}
 		}
 	}()
 	return w

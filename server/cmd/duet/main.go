@@ -14,9 +14,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -41,6 +43,9 @@ func run(args []string) error {
 	historySize := fs.Int("history", 1000, "messages kept per channel for resume")
 	historyTTL := fs.Duration("history-ttl", 10*time.Minute, "how long messages are kept for resume")
 	queue := fs.Int("queue", 1024, "per-connection queue length before a slow client is disconnected")
+	maxConns := fs.Int("max-conns", 10000, "most open SSE and WebSocket connections (negative: no limit)")
+	maxConnsPerIP := fs.Int("max-conns-per-ip", 1000, "most open connections per client address (negative: no limit)")
+	trusted := fs.String("trusted-proxies", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For names the client, e.g. 127.0.0.1/32")
 	verbose := fs.Bool("v", false, "log connection-level events")
 	natsURL := fs.String("nats", os.Getenv("DUET_NATS_URL"), "NATS server URL(s), e.g. nats://127.0.0.1:4222: run as one node of a cluster over NATS JetStream instead of with the in-memory broker (default $DUET_NATS_URL)")
 	var af authFlags
@@ -54,6 +59,10 @@ func run(args []string) error {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
+	proxies, err := parsePrefixes(*trusted)
+	if err != nil {
+		return err
+	}
 	broker, epoch, err := newBroker(*natsURL, *historySize, *historyTTL, log)
 	if err != nil {
 		return err
@@ -65,6 +74,10 @@ func run(args []string) error {
 		WriteTimeout: *writeTimeout,
 		QueueSize:    *queue,
 		Logger:       log,
+
+		MaxConnections:      *maxConns,
+		MaxConnectionsPerIP: *maxConnsPerIP,
+		TrustedProxies:      proxies,
 	}
 	devTokens, err := af.apply(cfg, log)
 	if err != nil {
@@ -92,14 +105,9 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{
-		Handler: mux,
-		// No WriteTimeout: it would cut every SSE stream off. Streams set
-		// per-write deadlines instead; these bound the request phase.
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	// Slowloris and idle-connection timeouts; no server-wide read or write
+	// timeout, which would cut SSE streams off (see server.NewHTTPServer).
+	srv := server.NewHTTPServer(mux, log)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -145,4 +153,20 @@ func newBroker(natsURL string, historySize int, historyTTL time.Duration, log *s
 	}
 	log.Info("duet: broker is NATS JetStream", "stream", b.Stream())
 	return b, b.Epoch(), nil
+}
+
+// parsePrefixes parses a comma-separated list of CIDRs ("" is none).
+func parsePrefixes(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			return nil, fmt.Errorf("-trusted-proxies: %w", err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }

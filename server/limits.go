@@ -1,0 +1,193 @@
+package server
+
+import (
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/duet-rt/duet/shared"
+)
+
+// Connection limits: how many SSE and WebSocket connections the hub holds
+// in all and per client IP. They are checked before a stream starts or a
+// WebSocket is upgraded, so a refused client costs one small HTTP answer.
+
+// Defaults of the limit fields of Config.
+const (
+	defaultMaxConnections      = 10000
+	defaultMaxConnectionsPerIP = 1000
+	defaultIdleTimeout         = time.Minute
+	defaultBodyTimeout         = 10 * time.Second
+)
+
+// limitDefaults fills the limit fields of c that are zero.
+func limitDefaults(c *Config) {
+	if c.MaxConnections == 0 {
+		c.MaxConnections = defaultMaxConnections
+	}
+	if c.MaxConnectionsPerIP == 0 {
+		c.MaxConnectionsPerIP = defaultMaxConnectionsPerIP
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = defaultIdleTimeout
+	}
+	if c.BodyTimeout == 0 {
+		c.BodyTimeout = defaultBodyTimeout
+	}
+}
+
+// connLimiter counts open connections in all and per client IP.
+type connLimiter struct {
+	max, perIP int // ≤ 0: no limit
+	trusted    []netip.Prefix
+
+	mu    sync.Mutex // guards total and byIP
+	total int
+	// byIP holds only addresses with at least one open connection, so it
+	// is bounded by total.
+	byIP map[netip.Addr]int
+}
+
+func newConnLimiter(c *Config) *connLimiter {
+	return &connLimiter{max: c.MaxConnections, perIP: c.MaxConnectionsPerIP, trusted: c.TrustedProxies, byIP: make(map[netip.Addr]int)}
+}
+
+// acquire counts a connection from r's client, or refuses it: 4503 when the
+// hub is full, 4429 when that client holds too many. release must be called
+// exactly once after a nil error.
+func (l *connLimiter) acquire(r *http.Request) (release func(), err error) {
+	ip := l.clientIP(r)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.max > 0 && l.total >= l.max {
+		return nil, shared.NewError(shared.CodeOverloaded, "the server holds its maximum of "+itoa(int64(l.max))+" connections: retry later or on another node")
+	}
+	if l.perIP > 0 && l.byIP[ip] >= l.perIP {
+		return nil, shared.NewError(shared.CodeRateLimited, "too many connections from "+ip.String()+": the limit is "+itoa(int64(l.perIP))+" per client address")
+	}
+	l.total++
+	l.byIP[ip]++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			l.total--
+			if n := l.byIP[ip] - 1; n > 0 {
+				l.byIP[ip] = n
+			} else {
+				delete(l.byIP, ip)
+			}
+		})
+	}, nil
+}
+
+// clientIP returns the address per-IP limits count r against: the TCP peer,
+// or, when the peer is a trusted proxy, the rightmost X-Forwarded-For entry
+// that is not itself a trusted proxy. Headers from untrusted peers are
+// ignored: anyone can write them.
+func (l *connLimiter) clientIP(r *http.Request) netip.Addr {
+	ip := peerAddr(r.RemoteAddr)
+	if !l.isTrusted(ip) {
+		return ip
+	}
+	hops := r.Header.Values("X-Forwarded-For")
+	// Walk right to left: each trusted proxy appended the address it saw.
+	for i := len(hops) - 1; i >= 0; i-- {
+		parts := strings.Split(hops[i], ",")
+		for j := len(parts) - 1; j >= 0; j-- {
+			a, err := netip.ParseAddr(strings.TrimSpace(parts[j]))
+			if err != nil {
+				return ip // a malformed hop: trust nothing left of it
+			}
+			ip = a.Unmap()
+			if !l.isTrusted(ip) {
+				return ip
+			}
+		}
+	}
+	return ip
+}
+
+func (l *connLimiter) isTrusted(ip netip.Addr) bool {
+	for _, p := range l.trusted {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// peerAddr parses an http.Request's RemoteAddr; anything unparsable (a unix
+// socket, a test's made-up address) counts as one shared zero address.
+func peerAddr(remote string) netip.Addr {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		host = remote
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return a.Unmap()
+}
+
+// admit counts a new SSE or WebSocket connection against the limits, or
+// answers the refusal (503 or 429 with a JSON body) and returns false.
+func (h *Hub) admit(w http.ResponseWriter, r *http.Request) (release func(), ok bool) {
+	release, err := h.limits.acquire(r)
+	if err != nil {
+		h.metrics.badRequests.Add(1)
+		if e, _ := err.(*shared.Error); e != nil && e.Code == shared.CodeOverloaded {
+			w.Header().Set("Retry-After", "5")
+		} else {
+			w.Header().Set("Retry-After", "1")
+		}
+		writeError(w, protocolError(err))
+		return nil, false
+	}
+	return release, true
+}
+
+// idleWatch closes a WebSocket that holds no channel and has sent nothing
+// for Config.IdleTimeout, so a client cannot park connections that cost
+// memory and count against the limits while doing nothing. Any frame from
+// the client or any subscription keeps the connection.
+type idleWatch struct {
+	timer *time.Timer // nil when the limit is off
+}
+
+func (wc *wsConn) startIdleWatch() {
+	d := wc.h.cfg.IdleTimeout
+	if d <= 0 {
+		return
+	}
+	wc.idle.timer = time.AfterFunc(d, func() {
+		wc.closeWith(shared.CodeIdle, "idle: no channel subscribed and nothing sent for "+d.String(), errIdle)
+	})
+}
+
+// touchIdle is called by the reader after each client frame: the idle clock
+// restarts while the connection holds no channel, and stops once it holds
+// one.
+func (wc *wsConn) touchIdle() {
+	t := wc.idle.timer
+	if t == nil {
+		return
+	}
+	t.Stop()
+	if len(wc.channels) == 0 {
+		t.Reset(wc.h.cfg.IdleTimeout)
+	}
+}
+
+func (wc *wsConn) stopIdleWatch() {
+	if t := wc.idle.timer; t != nil {
+		t.Stop()
+	}
+}
+
+var errIdle = shared.NewError(shared.CodeIdle, "idle connection closed")

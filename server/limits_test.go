@@ -1,0 +1,235 @@
+package server
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/duet-rt/duet/shared"
+)
+
+// TestConnectionLimits: past the per-address and the total limit, SSE
+// requests and WebSocket upgrades are refused with 429/4429 and 503/4503
+// before anything streams, and a freed slot is usable again.
+func TestConnectionLimits(t *testing.T) {
+	t.Parallel()
+	t.Run("per address", func(t *testing.T) {
+		t.Parallel()
+		cfg := testConfig()
+		cfg.MaxConnectionsPerIP = 2
+		ts := newTestServer(t, cfg, MemoryConfig{})
+		first := ts.openSSE(t, "channel=a", nil)
+		ts.openWS(t)
+		resp, body := ts.do(t, http.MethodGet, "/rt/sse?channel=a", nil, "")
+		assertEqual(t, "SSE status", http.StatusTooManyRequests, resp.StatusCode)
+		assertEqual(t, "SSE code", shared.CodeRateLimited, errorBody(t, body))
+		assertTrue(t, "Retry-After", resp.Header.Get("Retry-After") != "")
+		_, wresp, err := ts.dialWS(t, nil)
+		assertTrue(t, "WebSocket refused", err != nil && wresp != nil)
+		assertEqual(t, "WS status", http.StatusTooManyRequests, wresp.StatusCode)
+
+		first.close()
+		ts.waitMetric(t, `duet_connections{wire="sse"}`, waitTimeout, equals(0))
+		ts.openSSE(t, "channel=a", nil)
+	})
+	t.Run("total", func(t *testing.T) {
+		t.Parallel()
+		cfg := testConfig()
+		cfg.MaxConnections = 1
+		ts := newTestServer(t, cfg, MemoryConfig{})
+		ts.openWS(t)
+		resp, body := ts.do(t, http.MethodGet, "/rt/sse?channel=a", nil, "")
+		assertEqual(t, "SSE status", http.StatusServiceUnavailable, resp.StatusCode)
+		assertEqual(t, "SSE code", shared.CodeOverloaded, errorBody(t, body))
+	})
+}
+
+// TestClientIP: X-Forwarded-For counts only when the peer is a trusted
+// proxy, and then the rightmost untrusted hop is the client.
+func TestClientIP(t *testing.T) {
+	t.Parallel()
+	proxies := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	tests := []struct {
+		name, remote string
+		xff          []string
+		trusted      []netip.Prefix
+		want         string
+	}{
+		{"no proxy configured", "192.0.2.1:5000", []string{"198.51.100.7"}, nil, "192.0.2.1"},
+		{"untrusted peer", "192.0.2.1:5000", []string{"198.51.100.7"}, proxies, "192.0.2.1"},
+		{"trusted peer", "10.1.2.3:5000", []string{"198.51.100.7"}, proxies, "198.51.100.7"},
+		{"forged left entries", "10.1.2.3:5000", []string{"203.0.113.9, 198.51.100.7"}, proxies, "198.51.100.7"},
+		{"chain of proxies", "10.1.2.3:5000", []string{"198.51.100.7, 10.9.9.9", "10.5.5.5"}, proxies, "198.51.100.7"},
+		{"garbage hop", "10.1.2.3:5000", []string{"198.51.100.7, nonsense"}, proxies, "10.1.2.3"},
+		{"no header", "[::1]:5000", nil, proxies, "::1"},
+		{"mapped v4", "[::ffff:192.0.2.1]:5000", nil, nil, "192.0.2.1"},
+		{"unparsable peer", "@sock", nil, nil, "invalid IP"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := newConnLimiter(&Config{TrustedProxies: tt.trusted})
+			r := httptest.NewRequest(http.MethodGet, "/rt/sse", nil)
+			r.RemoteAddr = tt.remote
+			for _, v := range tt.xff {
+				r.Header.Add("X-Forwarded-For", v)
+			}
+			assertEqual(t, "client IP", tt.want, l.clientIP(r).String())
+		})
+	}
+}
+
+// TestIdleWebSocket: a WebSocket that subscribes to nothing and sends
+// nothing is closed with 4004; one that subscribes is kept past the limit.
+func TestIdleWebSocket(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.IdleTimeout = 300 * time.Millisecond
+	ts := newTestServer(t, cfg, MemoryConfig{})
+	idle := ts.openWS(t)
+	busy := ts.openWS(t)
+	busy.subscribe("s", "", "a")
+	code, _ := idle.closeStatus(waitTimeout)
+	assertEqual(t, "idle close code", websocket.StatusCode(shared.CodeIdle), code)
+	// Three idle periods later the subscribed one still answers.
+	time.Sleep(3 * cfg.IdleTimeout)
+	busy.send(`{"type":"ping","ref":"alive"}`)
+	assertEqual(t, "pong", "alive", busy.expect("pong").Ref)
+}
+
+// TestMemoryBrokerChannelBound: publishing to ever new channel names keeps
+// the number of channel records under MaxChannels; subscribed channels are
+// kept; resuming a forgotten channel reports a gap instead of a hole.
+func TestMemoryBrokerChannelBound(t *testing.T) {
+	t.Parallel()
+	b := NewMemoryBroker(&MemoryConfig{Epoch: testEpoch, MaxChannels: 64})
+	t.Cleanup(func() { _ = b.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	keep := newOutbox(1 << 16)
+	assertSuccess(t, b.Subscribe(ctx, keep, []string{"kept"}, shared.ID{}))
+	first, err := b.Publish(ctx, "early", "message", []byte("1"))
+	assertSuccess(t, err)
+	for i := range 5000 {
+		_, err := b.Publish(ctx, "storm-"+strconv.Itoa(i), "message", []byte("1"))
+		assertSuccess(t, err)
+		if n, _ := b.TrackedChannels(); n > 64 {
+			t.Fatalf("after %d publishes the broker tracks %d channels, limit 64", i+1, n)
+		}
+	}
+	_, forgotten := b.TrackedChannels()
+	assertTrue(t, "channels were forgotten", forgotten > 0)
+	_, err = b.Publish(ctx, "kept", "message", []byte("2"))
+	assertSuccess(t, err)
+	batch, _ := keep.take()
+	assertEqual(t, "kept channel still delivers", 2, len(batch)) // the resume, then the message
+
+	rec := newOutbox(16)
+	assertSuccess(t, b.Subscribe(ctx, rec, []string{"early"}, shared.ID{Epoch: testEpoch, Seq: first.ID.Seq - 1}))
+	batch, _ = rec.take()
+	assertEqual(t, "items", 1, len(batch))
+	r := batch[0].resume
+	assertTrue(t, "gap reported for the forgotten channel", r != nil && r.Gap != nil && r.Gap.Reason == shared.GapExpired)
+}
+
+// TestMemoryBrokerHistoryBytes: retained history stays under
+// MaxHistoryBytes by evicting the oldest messages of any channel, a resume
+// from before them reports the gap, and history evicted by count leaves no
+// bookkeeping behind.
+func TestMemoryBrokerHistoryBytes(t *testing.T) {
+	t.Parallel()
+	const limit = 1 << 20
+	b := NewMemoryBroker(&MemoryConfig{Epoch: testEpoch, MaxHistoryBytes: limit})
+	t.Cleanup(func() { _ = b.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	data := []byte(`"` + strings.Repeat("x", 32<<10) + `"`)
+	var ids []shared.ID
+	for i := range 200 {
+		m, err := b.Publish(ctx, "c"+strconv.Itoa(i%10), "message", data)
+		assertSuccess(t, err)
+		ids = append(ids, m.ID)
+		if n := b.HistoryBytes(); n > limit {
+			t.Fatalf("after %d publishes history holds %d bytes, limit %d", i+1, n, limit)
+		}
+	}
+	rec := newOutbox(16)
+	assertSuccess(t, b.Subscribe(ctx, rec, []string{"c9"}, ids[0]))
+	batch, _ := rec.take()
+	r := batch[0].resume
+	assertTrue(t, "gap reported for evicted history", r.Gap != nil && r.Gap.Reason == shared.GapExpired)
+	assertTrue(t, "the newest messages are still replayed", len(r.Messages) > 0 && r.Messages[len(r.Messages)-1].ID == ids[199])
+
+	small := NewMemoryBroker(&MemoryConfig{Epoch: testEpoch, HistorySize: 10})
+	t.Cleanup(func() { _ = small.Close() })
+	for range 10000 {
+		_, err := small.Publish(ctx, "one", "message", []byte("1"))
+		assertSuccess(t, err)
+	}
+	small.mu.Lock()
+	entries := len(small.bound.retained) - small.bound.retainedHead
+	small.mu.Unlock()
+	assertTrue(t, "bookkeeping of 10 retained messages stays small, got "+strconv.Itoa(entries), entries <= 200)
+}
+
+// TestSlowRequests: NewHTTPServer closes a connection whose headers trickle
+// in past ReadHeaderTimeout, and the publish handler one whose body
+// trickles in past BodyTimeout, while an SSE stream on the same server
+// outlives both (no server-wide read or write timeout).
+func TestSlowRequests(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.BodyTimeout = 300 * time.Millisecond
+	cfg.Broker = NewMemoryBroker(&MemoryConfig{Epoch: testEpoch})
+	t.Cleanup(func() { _ = cfg.Broker.Close() })
+	h, err := NewHub(&cfg)
+	assertSuccess(t, err)
+	srv := httptest.NewUnstartedServer(h.Handler())
+	hs := NewHTTPServer(h.Handler(), quietLogger())
+	hs.ReadHeaderTimeout = 300 * time.Millisecond
+	srv.Config = hs
+	srv.Start()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		defer cancel()
+		assertSuccess(t, h.Shutdown(ctx))
+		srv.Close()
+	})
+	ts := &testServer{hub: h, srv: srv, url: srv.URL}
+	stream := ts.openSSE(t, "channel=a", nil)
+
+	// closedWithin writes prefix, then one more byte every 50 ms, and
+	// reports how long the server took to close the connection.
+	closedWithin := func(prefix string) time.Duration {
+		c, err := net.Dial("tcp", ts.addr())
+		assertSuccess(t, err)
+		defer c.Close()
+		start := time.Now()
+		_, _ = c.Write([]byte(prefix))
+		buf := make([]byte, 4096)
+		for time.Since(start) < waitTimeout {
+			if _, err := c.Write([]byte("a")); err != nil {
+				return time.Since(start)
+			}
+			_ = c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+			if _, err := c.Read(buf); err != nil {
+				if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+					return time.Since(start)
+				}
+			}
+		}
+		t.Fatalf("a trickled request (%q…) was still open after %v", prefix, waitTimeout)
+		return 0
+	}
+	t.Logf("slow headers closed after %v", closedWithin("GET /rt/healthz HTTP/1.1\r\nHost: x\r\nX-Slow: "))
+	t.Logf("slow body closed after %v", closedWithin("POST /rt/publish HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{\"channel\":\"a\",\"data\":\""))
+
+	id := ts.publish(t, "a", "", "1")
+	stream.expectIDs(id)
+}
