@@ -98,6 +98,7 @@ type Hub struct {
 	broker    Broker
 	ownBroker bool
 	metrics   metrics
+	beats     heartbeats // every connection's heartbeat, from one goroutine
 
 	mu      sync.Mutex // guards conns and closing
 	conns   map[*conn]struct{}
