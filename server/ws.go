@@ -190,54 +190,7 @@ func (wc *wsConn) writeLoop() {
 		if wc.ctx.Err() != nil {
 			continue // drain without writing: finish closes the connection
 		}
-		bp := writeBufs.Get().(*[]byte)
-		buf := (*bp)[:0]
-		if wk.ping {
-			buf = append(buf, `{"type":"ping"}`...)
-		}
-		var err error
-		delivered := 0
-		add := func(frame []byte) {
-			if err != nil {
-				return
-			}
-			if len(buf) > 0 && len(buf)+1+len(frame) > h.cfg.MaxBatchBytes {
-				err = wc.write(buf)
-				buf = buf[:0]
-			}
-			if len(buf) > 0 {
-				buf = append(buf, '\n')
-			}
-			buf = append(buf, frame...)
-		}
-		for _, it := range wk.batch {
-			switch {
-			case it.msg != nil:
-				add(it.msg.WS())
-				delivered++
-			case it.frame != nil:
-				add(it.frame)
-			case it.resume != nil:
-				r := it.resume
-				sub := shared.Frame{Type: shared.TypeSubscribed, Ref: it.ref, Channels: r.Channels}
-				if sub.Channels == nil {
-					sub.Channels = []string{} // all were held already: say so explicitly
-				}
-				add(shared.AppendFrame(nil, &sub))
-				if r.Gap != nil {
-					g := gapFrame(r.Gap, it.ref)
-					add(shared.AppendFrame(nil, &g))
-				}
-				for _, m := range r.Messages {
-					add(m.WS())
-					delivered++
-				}
-			}
-		}
-		if err == nil && len(buf) > 0 {
-			err = wc.write(buf)
-		}
-		putWriteBuf(bp, buf)
+		delivered, err := h.wsBatch(wk, wc.write)
 		h.metrics.delivered("ws", delivered)
 		wc.ob.wrote()
 		if err != nil {
@@ -250,6 +203,60 @@ func (wc *wsConn) writeLoop() {
 			wc.closeWith(shared.CodeSlowConsumer, "client fell behind: reconnect and resume", errSlowConsumer)
 		}
 	}
+}
+
+// wsBatch encodes wk's frames into WebSocket text frames, several protocol
+// frames per WebSocket frame separated by '\n', and hands each to write: one
+// per batch, or more when a batch would pass MaxBatchBytes. It returns how
+// many messages it wrote.
+func (h *Hub) wsBatch(wk work, write func(p []byte) error) (delivered int, err error) {
+	bp := writeBufs.Get().(*[]byte)
+	buf := (*bp)[:0]
+	if wk.ping {
+		buf = append(buf, `{"type":"ping"}`...)
+	}
+	add := func(frame []byte) {
+		if err != nil {
+			return
+		}
+		if len(buf) > 0 && len(buf)+1+len(frame) > h.cfg.MaxBatchBytes {
+			err = write(buf)
+			buf = buf[:0]
+		}
+		if len(buf) > 0 {
+			buf = append(buf, '\n')
+		}
+		buf = append(buf, frame...)
+	}
+	for _, it := range wk.batch {
+		switch {
+		case it.msg != nil:
+			add(it.msg.WS())
+			delivered++
+		case it.frame != nil:
+			add(it.frame)
+		case it.resume != nil:
+			r := it.resume
+			sub := shared.Frame{Type: shared.TypeSubscribed, Ref: it.ref, Channels: r.Channels}
+			if sub.Channels == nil {
+				sub.Channels = []string{} // all were held already: say so explicitly
+			}
+			add(shared.AppendFrame(nil, &sub))
+			if r.Gap != nil {
+				g := gapFrame(r.Gap, it.ref)
+				add(shared.AppendFrame(nil, &g))
+			}
+			for _, m := range r.Messages {
+				add(m.WS())
+				delivered++
+			}
+		}
+	}
+	if err == nil && len(buf) > 0 {
+		err = write(buf)
+	}
+	putWriteBuf(bp, buf)
+	return delivered, err
 }
 
 // write sends one frame within WriteTimeout. The deadline is set on the
