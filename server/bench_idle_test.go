@@ -24,33 +24,29 @@ import (
 
 // What an idle subscriber costs the server: BenchmarkIdleConnections opens
 // idleConns connections per wire from a child process (so that the clients'
-// memory is not counted), each subscribed to its own channel, waits until
+// memory is not counted), waits until
 // every one has its hello, and reports the server's growth per connection:
 // RSS (what the target "≤ 20 KiB per idle subscriber" is about), Go heap in
-// use, goroutine stacks, and goroutines. Heartbeats run at their default
-// period. The numbers are reported, never asserted.
+// use, goroutine stacks, and goroutines. The connections are spread over 64
+// channels; "mixed" is half SSE, half WebSocket. Heartbeats run at their
+// default period. The numbers are reported, never asserted.
 //
 //	go test -run '^$' -bench IdleConnections -benchtime 1x ./server/
-//	DUET_IDLE_CONNS=25000 go test -run '^$' -bench IdleConnections -benchtime 1x -timeout 20m ./server/
+//	DUET_IDLE_CONNS=50000 DUET_IDLE_HOLD=40s go test -run '^$' -bench IdleConnections/mixed -benchtime 1x -timeout 20m ./server/
 
 // idleConns is how many connections per wire; DUET_IDLE_CONNS overrides it.
-func idleConns() int {
-	if n, err := strconv.Atoi(os.Getenv("DUET_IDLE_CONNS")); err == nil && n > 0 {
-		return n
-	}
-	return 2000
-}
+func idleConns() int { return envInt("DUET_IDLE_CONNS", 2000) }
 
 // idleClientEnv tells the re-executed test binary to act as the client
 // process: "wire addr n".
 const idleClientEnv = "DUET_IDLE_CLIENT"
 
 func BenchmarkIdleConnections(b *testing.B) {
-	for _, wire := range []string{"sse", "ws"} {
+	for _, wire := range []string{"sse", "ws", "mixed"} {
 		b.Run(wire, func(b *testing.B) {
 			n := idleConns()
 			if limit, ok := raiseHardFileLimit(uint64(n) + 512); !ok {
-				b.Skipf("needs %d file descriptors, the limit is %d", n+512, limit)
+				b.Skipf("needs %d file descriptors, the limit is %d (raising the hard limit needs CAP_SYS_RESOURCE)", n+512, limit)
 			}
 			ts := newTestServer(b, Config{Logger: quietLogger()}, MemoryConfig{})
 			for range b.N { // one measurement takes seconds: run with -benchtime 1x
@@ -98,13 +94,30 @@ func measureIdle(b *testing.B, ts *testServer, wire string, n int) {
 	}
 	established := time.Since(start)
 	go func() { _, _ = io.Copy(io.Discard, stdout) }()
-	connsMetric := sseConnsMetric
-	if wire == "ws" {
-		connsMetric = wsConnsMetric
+	wantSSE, wantWS := int64(n), int64(0)
+	switch wire {
+	case "ws":
+		wantSSE, wantWS = 0, int64(n)
+	case "mixed":
+		wantSSE, wantWS = int64(n/2), int64(n-n/2)
 	}
-	ts.waitMetric(b, connsMetric, time.Minute, equals(int64(n)))
+	ts.waitMetric(b, sseConnsMetric, time.Minute, equals(wantSSE))
+	ts.waitMetric(b, wsConnsMetric, time.Minute, equals(wantWS))
 	time.Sleep(time.Second) // let the last handshakes' garbage become garbage
 	after := idleSnapshot()
+	// DUET_IDLE_HOLD keeps the connections open for a while with heartbeats
+	// running (try it past the 15s heartbeat): every one must survive.
+	if hold, err := time.ParseDuration(os.Getenv("DUET_IDLE_HOLD")); err == nil && hold > 0 {
+		time.Sleep(hold)
+		m := ts.metrics(b)
+		if m[sseConnsMetric] != wantSSE || m[wsConnsMetric] != wantWS {
+			b.Fatalf("after %v: %d SSE and %d WebSocket connections, want %d and %d", hold, m[sseConnsMetric], m[wsConnsMetric], wantSSE, wantWS)
+		}
+		b.ReportMetric(float64(m["duet_heartbeat_timeouts_total"]+m["duet_write_errors_total"]), "lost-conns")
+		if rss, ok := residentBytes(); ok {
+			b.ReportMetric(float64(rss)/(1<<20), "held-rss-MiB")
+		}
+	}
 	if dir := os.Getenv("DUET_IDLE_HEAPPROFILE"); dir != "" { // a directory: where the idle heap goes
 		writeHeapProfile(b, dir+"/idle-"+wire+".pprof")
 	}
@@ -188,8 +201,12 @@ func TestIdleClientProcess(t *testing.T) {
 		hello := sync.OnceFunc(hellos.Done)
 		var conn net.Conn
 		var read func()
-		channel := "idle-" + strconv.Itoa(i)
-		switch wire {
+		channel := "idle-" + strconv.Itoa(i%64)
+		w := wire
+		if w == "mixed" {
+			w = [2]string{"sse", "ws"}[i%2]
+		}
+		switch w {
 		case "sse":
 			c, resp, err := rawSSE(ctx, d, addr, "channel="+channel)
 			if err != nil {

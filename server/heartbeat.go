@@ -17,7 +17,6 @@ const heartbeatSlots = 16
 // value is ready to use.
 type heartbeats struct {
 	mu      sync.Mutex // guards the fields below
-	period  time.Duration
 	slots   [heartbeatSlots]map[*beat]struct{}
 	next    int // the slot the next connection joins
 	count   int
@@ -44,7 +43,6 @@ func (hb *heartbeats) add(period time.Duration, fn func(now time.Time)) *beat {
 	hb.slots[b.slot][b] = struct{}{}
 	hb.count++
 	if hb.stop == nil {
-		hb.period = period
 		hb.stop = make(chan struct{})
 		go hb.run(hb.stop, period/heartbeatSlots)
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -31,9 +32,11 @@ type sseConn struct {
 	ob     *outbox
 	remote string
 
-	wmu     sync.Mutex // serialises writes to nc: batches, and the closing event
-	writers sync.WaitGroup
-	rbuf    [64]byte
+	wmu      sync.Mutex // serialises writes to nc: batches, and the closing event
+	writers  sync.WaitGroup
+	beat     *beat
+	stopWake func() bool // stops the read deadline that ends run
+	rbuf     [64]byte
 }
 
 // sseChunkReserve is room kept in front of a batch for its chunk header
@@ -73,6 +76,12 @@ func (h *Hub) hijackSSE(w http.ResponseWriter, r *http.Request, c *conn, ctx con
 		c.cancel(err)
 	}
 	ob.onDemand(&s.writers, s.writeLoop)
+	// Set up here, on the handler's large stack, so that the resident
+	// goroutine's stays at its 2 KiB minimum.
+	s.beat = h.beats.add(h.cfg.Heartbeat, func(now time.Time) { ob.heartbeat(now, h.cfg.Heartbeat/2) })
+	s.stopWake = context.AfterFunc(ctx, func() {
+		_ = nc.SetReadDeadline(time.Unix(1, 0)) // wake the read in run
+	})
 	go s.run()
 }
 
@@ -80,28 +89,24 @@ func (h *Hub) hijackSSE(w http.ResponseWriter, r *http.Request, c *conn, ctx con
 // client leaves or the stream is ended, then tears the stream down.
 func (s *sseConn) run() {
 	h := s.h
-	hb := h.beats.add(h.cfg.Heartbeat, func(now time.Time) { s.ob.heartbeat(now, h.cfg.Heartbeat/2) })
-	stop := context.AfterFunc(s.ctx, func() {
-		_ = s.nc.SetReadDeadline(time.Unix(1, 0)) // wake the read below
-	})
 	var err error
 	for err == nil {
 		_, err = s.nc.Read(s.rbuf[:]) // a client sends nothing more: this waits for it to leave
 	}
-	stop()
+	s.stopWake()
 	clientLeft := s.ctx.Err() == nil
 	if errors.Is(err, io.EOF) {
 		err = nil // a client that closes its end just left: context.Canceled
 	}
 	s.conn.cancel(err)
-	h.beats.remove(hb)
+	h.beats.remove(s.beat)
 	s.ob.close()
 	h.broker.Unsubscribe(s.ob)
 
 	s.wmu.Lock()
-	if !clientLeft {
-		// The server ends the stream: say why if it is a shutdown, and end
-		// the chunked body properly.
+	if !clientLeft && !errors.Is(context.Cause(s.ctx), os.ErrDeadlineExceeded) {
+		// The server ends the stream (not a client that stopped reading):
+		// say why if it is a shutdown, and end the chunked body properly.
 		var last []byte
 		if errors.Is(context.Cause(s.ctx), errShutdown) {
 			last = appendChunk(nil, sseCloseBytes(shared.CodeShutdown, "the server is shutting down: reconnect"))

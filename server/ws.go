@@ -49,6 +49,7 @@ type wsConn struct {
 	finished    chan struct{} // closed once finish has run
 
 	writers sync.WaitGroup // the on-demand writer, waited for on the way out
+	beat    *beat          // the connection's place on the heartbeat wheel
 
 	pingMu  sync.Mutex // guards pinging and ended, and pings.Add
 	pinging bool
@@ -109,6 +110,7 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 	wc.ob.push(item{frame: h.helloFrame()})
 	wc.ob.onDemand(&wc.writers, wc.writeLoop)
 	context.AfterFunc(ctx, wc.finish)
+	wc.beat = h.beats.add(h.cfg.Heartbeat, wc.heartbeat)
 	go wc.run()
 }
 
@@ -116,11 +118,10 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 // tears the connection down.
 func (wc *wsConn) run() {
 	h := wc.h
-	hb := h.beats.add(h.cfg.Heartbeat, wc.heartbeat)
 	err := wc.readLoop()
 	wc.conn.cancel(err) // finish runs, if nothing else ended the connection first
 	<-wc.finished
-	h.beats.remove(hb)
+	h.beats.remove(wc.beat)
 	wc.ob.close()
 	h.broker.Unsubscribe(wc.ob)
 	wc.writers.Wait()
