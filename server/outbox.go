@@ -103,13 +103,14 @@ func (o *outbox) heartbeat(now time.Time, quiet time.Duration) {
 // counted by running, and starts one at once if work is waiting. loop must
 // return once take gives it nothing.
 func (o *outbox) onDemand(running *sync.WaitGroup, loop func()) {
+	writer := func() { // made once: each start is then allocation-free
+		defer running.Done()
+		loop()
+	}
 	o.mu.Lock()
 	o.startWriter = func() {
 		running.Add(1)
-		go func() {
-			defer running.Done()
-			loop()
-		}()
+		go writer()
 	}
 	if len(o.items) > 0 || o.ping || o.overflow {
 		o.kickLocked()
