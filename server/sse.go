@@ -73,8 +73,18 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request) {
 		writeError(w, protocolError(err))
 		return
 	}
+	subCtx := ctx
+	if hijack {
+		// Until the stream is taken over, a client that leaves ends the
+		// request's context: let that abort a long replay, as it would on
+		// the in-handler path.
+		var stop context.CancelFunc
+		subCtx, stop = context.WithCancel(ctx)
+		defer stop()
+		defer context.AfterFunc(r.Context(), stop)()
+	}
 	ob := newOutbox(h.cfg.QueueSize)
-	if err := h.broker.Subscribe(ctx, ob, channels, from); err != nil {
+	if err := h.broker.Subscribe(subCtx, ob, channels, from); err != nil {
 		ob.close()
 		h.unregister(c)
 		h.metrics.badRequests.Add(1)
