@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 
-	"github.com/coder/websocket"
 	"github.com/duet-rt/duet/shared"
 )
 
@@ -141,14 +140,6 @@ func (wc *wsConn) handleBinary(p []byte) {
 		return
 	}
 	wc.reply(shared.Frame{Type: shared.TypeAck, Ref: f.Ref, ID: m.Envelope.ID})
-}
-
-// writeBinary writes one binary message's frame as a binary WebSocket
-// message.
-func (wc *wsConn) writeBinary(m *Message) error {
-	ctx, cancel := context.WithTimeout(wc.io, wc.h.cfg.WriteTimeout)
-	defer cancel()
-	return wc.ws.Write(ctx, websocket.MessageBinary, m.WS())
 }
 
 // PublishBinary implements BinaryBroker.

@@ -164,6 +164,7 @@ type Hub struct {
 	metrics   metrics
 	guard     *guard // authentication, limits, CORS
 	limits    *connLimiter
+	beats     heartbeats // every connection's heartbeat, from one goroutine
 
 	mu      sync.Mutex // guards conns and closing
 	conns   map[*conn]struct{}
@@ -175,7 +176,14 @@ type Hub struct {
 type conn struct {
 	wire   string
 	cancel context.CancelCauseFunc
+	// atEnd holds what to undo when the connection ends (a connection
+	// slot, a credential-expiry timer, an observer's goodbye): connections
+	// outlive their handlers, so defers in the handler cannot do it.
+	atEnd []func()
 }
+
+// onEnd adds f to what unregister runs.
+func (c *conn) onEnd(f func()) { c.atEnd = append(c.atEnd, f) }
 
 // errShutdown is the cancellation cause of connections ended by Shutdown.
 var errShutdown = errors.New("duet/server: hub is shutting down")
@@ -278,11 +286,15 @@ func (h *Hub) register(parent context.Context, wire string) (*conn, context.Cont
 	}
 	h.conns[c] = struct{}{}
 	h.metrics.connect(wire)
+	c.observe(parent)
 	return c, ctx, nil
 }
 
 func (h *Hub) unregister(c *conn) {
 	c.cancel(nil)
+	for i := len(c.atEnd) - 1; i >= 0; i-- {
+		c.atEnd[i]()
+	}
 	h.mu.Lock()
 	delete(h.conns, c)
 	h.metrics.disconnect(c.wire)

@@ -127,12 +127,12 @@ func TestMemoryBrokerChannelBound(t *testing.T) {
 	assertTrue(t, "channels were forgotten", forgotten > 0)
 	_, err = b.Publish(ctx, "kept", "message", []byte("2"))
 	assertSuccess(t, err)
-	batch, _ := keep.take()
+	batch := keep.take().batch
 	assertEqual(t, "kept channel still delivers", 2, len(batch)) // the resume, then the message
 
 	rec := newOutbox(16)
 	assertSuccess(t, b.Subscribe(ctx, rec, []string{"early"}, shared.ID{Epoch: testEpoch, Seq: first.ID.Seq - 1}))
-	batch, _ = rec.take()
+	batch = rec.take().batch
 	assertEqual(t, "items", 1, len(batch))
 	r := batch[0].resume
 	assertTrue(t, "gap reported for the forgotten channel", r != nil && r.Gap != nil && r.Gap.Reason == shared.GapExpired)
@@ -161,7 +161,7 @@ func TestMemoryBrokerHistoryBytes(t *testing.T) {
 	}
 	rec := newOutbox(16)
 	assertSuccess(t, b.Subscribe(ctx, rec, []string{"c9"}, ids[0]))
-	batch, _ := rec.take()
+	batch := rec.take().batch
 	r := batch[0].resume
 	assertTrue(t, "gap reported for evicted history", r.Gap != nil && r.Gap.Reason == shared.GapExpired)
 	assertTrue(t, "the newest messages are still replayed", len(r.Messages) > 0 && r.Messages[len(r.Messages)-1].ID == ids[199])

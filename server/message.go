@@ -1,6 +1,9 @@
 package server
 
 import (
+	"bytes"
+	"sync"
+
 	"github.com/duet-rt/duet/shared"
 	sse "github.com/tmaxmax/go-sse"
 )
@@ -18,8 +21,17 @@ type Message struct {
 	ws []byte
 }
 
+// envelopeBufs pools the scratch buffers NewMessage encodes envelopes into.
+var envelopeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1<<10); return &b }}
+
+// wsMessagePrefix is what a message frame has before the envelope's fields:
+// the frame is the envelope with its type in front.
+const wsMessagePrefix = `{"type":"message",`
+
 // NewMessage builds a Message and its encodings. data must be valid JSON
-// (brokers receive it from the hub, which validates it).
+// (brokers receive it from the hub, which validates it). Both encodings share
+// one allocation of exactly their size: a message costs three allocations
+// (the Message, its id string, the encodings) whatever its size.
 func NewMessage(id shared.ID, channel, event string, data []byte, ts int64) *Message {
 	if event == "" {
 		event = shared.DefaultEvent
@@ -34,10 +46,42 @@ func NewMessage(id shared.ID, channel, event string, data []byte, ts int64) *Mes
 			TS:      ts,
 		},
 	}
-	env := shared.AppendEnvelope(make([]byte, 0, 64+len(channel)+len(event)+len(data)), &m.Envelope)
-	m.sse = encodeSSE(m.Envelope.ID, event, env)
-	f := shared.MessageFrame(&m.Envelope)
-	m.ws = shared.AppendFrame(make([]byte, 0, len(env)+20), &f)
+	bp := envelopeBufs.Get().(*[]byte)
+	env := shared.AppendEnvelope((*bp)[:0], &m.Envelope)
+
+	// The SSE event is written by hand: compact JSON has no line breaks, and
+	// ids and event names cannot hold one (ValidateEvent), so "data:" is one
+	// line. Anything else (a caller's invalid JSON) goes through go-sse,
+	// which splits lines safely.
+	sseLen := len("id: \nevent: \ndata: \n\n") + len(m.Envelope.ID) + len(event) + len(env)
+	if m.Envelope.ID == "" {
+		sseLen -= len("id: \n")
+	}
+	wsLen := len(wsMessagePrefix) + len(env) - 1
+	out := make([]byte, 0, sseLen+wsLen)
+	if bytes.ContainsAny(env, "\r\n") || bytes.ContainsAny([]byte(event), "\r\n") {
+		out = append(out, encodeSSE(m.Envelope.ID, event, env)...)
+	} else {
+		if m.Envelope.ID != "" {
+			out = append(out, "id: "...)
+			out = append(out, m.Envelope.ID...)
+			out = append(out, '\n')
+		}
+		out = append(out, "event: "...)
+		out = append(out, event...)
+		out = append(out, "\ndata: "...)
+		out = append(out, env...)
+		out = append(out, "\n\n"...)
+	}
+	m.sse = out[:len(out):len(out)]
+	out = append(out, wsMessagePrefix...)
+	out = append(out, env[1:]...)
+	m.ws = out[len(m.sse):]
+
+	if cap(env) <= 256<<10 { // keep the default MaxPublishBytes, drop outliers
+		*bp = env[:0]
+		envelopeBufs.Put(bp)
+	}
 	return m
 }
 

@@ -177,8 +177,9 @@ func FuzzWSFrames(f *testing.F) {
 				t.Fatalf("the connection holds %d channels, limit %d", len(wc.channels), h.cfg.MaxChannels)
 			}
 		}
-		batch, overflow := wc.ob.take()
-		if overflow {
+		wk := wc.ob.take()
+		batch := wk.batch
+		if wk.overflow {
 			t.Fatalf("replies overflowed a %d-item queue", wc.ob.limit)
 		}
 		for _, it := range batch {

@@ -2,21 +2,35 @@ package server
 
 import (
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // outbox is one connection's bounded queue: the Subscriber the broker
 // delivers into, drained in batches by the connection's writer. It never
 // blocks the publisher: when it is full it marks itself overflowed and the
 // writer disconnects the client with CodeSlowConsumer (it will resume).
+//
+// The writer is either a loop that waits on wake, or (with startWriter) a
+// goroutine started on demand when work arrives and gone as soon as the
+// queue is empty, so that an idle connection has no writer at all.
 type outbox struct {
 	limit int
 	wake  chan struct{} // capacity 1: "there is something to write"
+	// lastWrite is when the writer last wrote (Unix nanoseconds); the
+	// heartbeat skips connections written to recently.
+	lastWrite atomic.Int64
 
 	mu       sync.Mutex // guards the fields below
 	items    []item
 	spare    []item // the previous batch's backing array, reused
+	ping     bool   // a heartbeat is due
 	overflow bool
 	closed   bool
+	// startWriter, when set, starts a writer goroutine; writing says one
+	// runs (it clears writing when it finds nothing left to do).
+	startWriter func()
+	writing     bool
 	// refs are the client refs of Subscribe calls in flight, oldest first:
 	// each Resumed takes the next one (calls are serialised per connection).
 	refs []string
@@ -31,7 +45,9 @@ type item struct {
 }
 
 func newOutbox(limit int) *outbox {
-	return &outbox{limit: limit, wake: make(chan struct{}, 1)}
+	o := &outbox{limit: limit, wake: make(chan struct{}, 1)}
+	o.lastWrite.Store(time.Now().UnixNano())
+	return o
 }
 
 func (o *outbox) push(it item) bool {
@@ -42,21 +58,65 @@ func (o *outbox) push(it item) bool {
 	}
 	if len(o.items) >= o.limit {
 		o.overflow = true
-		o.mu.Unlock()
-		o.signal()
+		o.kickLocked()
 		return false
 	}
 	o.items = append(o.items, it)
-	o.mu.Unlock()
-	o.signal()
+	o.kickLocked()
 	return true
 }
 
-func (o *outbox) signal() {
+// kickLocked makes the writer look at the queue, starting one if it must;
+// it unlocks o.mu.
+func (o *outbox) kickLocked() {
+	start := o.startWriter != nil && !o.writing && !o.closed
+	if start {
+		o.writing = true
+	}
+	o.mu.Unlock()
+	if start {
+		o.startWriter()
+		return
+	}
 	select {
 	case o.wake <- struct{}{}:
 	default:
 	}
+}
+
+// heartbeat asks the writer for a heartbeat if nothing was written for
+// quiet: a connection with traffic needs none.
+func (o *outbox) heartbeat(now time.Time, quiet time.Duration) {
+	if now.UnixNano()-o.lastWrite.Load() < int64(quiet) {
+		return
+	}
+	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
+		return
+	}
+	o.ping = true
+	o.kickLocked()
+}
+
+// onDemand switches the outbox to writers that run loop in a goroutine
+// counted by running, and starts one at once if work is waiting. loop must
+// return once take gives it nothing.
+func (o *outbox) onDemand(running *sync.WaitGroup, loop func()) {
+	writer := func() { // made once: each start is then allocation-free
+		defer running.Done()
+		loop()
+	}
+	o.mu.Lock()
+	o.startWriter = func() {
+		running.Add(1)
+		go writer()
+	}
+	if len(o.items) > 0 || o.ping || o.overflow {
+		o.kickLocked()
+		return
+	}
+	o.mu.Unlock()
 }
 
 // Deliver implements Subscriber.
@@ -92,16 +152,37 @@ func (o *outbox) cancelResume() {
 	o.mu.Unlock()
 }
 
-// take returns everything queued so far; the slice is valid until the next
-// take. overflow reports that messages were dropped after those returned.
-func (o *outbox) take() (batch []item, overflow bool) {
+// work is what a writer takes in one go.
+type work struct {
+	batch    []item // valid until the next take
+	ping     bool   // a heartbeat is due
+	overflow bool   // messages were dropped after those in batch
+}
+
+func (w *work) empty() bool { return len(w.batch) == 0 && !w.ping && !w.overflow }
+
+// take returns everything queued so far. An on-demand writer that gets
+// nothing must return: take has recorded that no writer runs.
+func (o *outbox) take() work {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	clear(o.spare) // the writer is done with the previous batch: let its messages be collected
-	batch, o.items = o.items, o.spare[:0]
-	o.spare = batch
-	return batch, o.overflow
+	w := work{batch: o.items, ping: o.ping, overflow: o.overflow}
+	o.items, o.spare, o.ping = o.spare[:0], o.items, false
+	if o.closed {
+		w = work{}
+	}
+	if w.empty() {
+		o.writing = false
+		if cap(o.spare) > 64 { // an idle connection keeps no large queue
+			o.items, o.spare = nil, nil
+		}
+	}
+	return w
 }
+
+// wrote records that the writer has just written.
+func (o *outbox) wrote() { o.lastWrite.Store(time.Now().UnixNano()) }
 
 // close makes later pushes fail and drops what is queued.
 func (o *outbox) close() {

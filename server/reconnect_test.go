@@ -13,30 +13,46 @@ import (
 	"github.com/duet-rt/duet/shared"
 )
 
-// kicker is a middleware that remembers each request's cancel function, so
-// a test can end the connections with a cause of its choice.
+// kicker is a middleware that observes each connection (WithConnObserver),
+// so a test can end the live ones with a cause of its choice.
 type kicker struct {
-	next    http.Handler
-	mu      sync.Mutex // guards cancels
-	cancels []context.CancelCauseFunc
+	next http.Handler
+	mu   sync.Mutex // guards ends
+	ends map[int]func(error)
+	n    int
 }
 
 func (k *kicker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithCancelCause(r.Context())
-	defer cancel(nil)
-	k.mu.Lock()
-	k.cancels = append(k.cancels, cancel)
-	k.mu.Unlock()
+	ctx := WithConnObserver(r.Context(), func(end func(error)) func() {
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		if k.ends == nil {
+			k.ends = make(map[int]func(error))
+		}
+		k.n++
+		i := k.n
+		k.ends[i] = end
+		return func() {
+			k.mu.Lock()
+			delete(k.ends, i)
+			k.mu.Unlock()
+		}
+	})
 	k.next.ServeHTTP(w, r.WithContext(ctx))
 }
 
-func (k *kicker) kick(cause error) {
+// kick ends every live connection with cause and returns how many.
+func (k *kicker) kick(cause error) int {
 	k.mu.Lock()
-	defer k.mu.Unlock()
-	for _, c := range k.cancels {
-		c(cause)
+	ends := make([]func(error), 0, len(k.ends))
+	for _, end := range k.ends {
+		ends = append(ends, end)
 	}
-	k.cancels = nil
+	k.mu.Unlock()
+	for _, end := range ends {
+		end(cause)
+	}
+	return len(ends)
 }
 
 // serveKicked serves a hub behind a kicker.
@@ -69,7 +85,7 @@ func TestErrReconnect(t *testing.T) {
 	ws.subscribe("s", "", "a")
 	ts.waitMetric(t, wsConnsMetric, waitTimeout, equals(1))
 
-	k.kick(ErrReconnect)
+	assertEqual(t, "connections ended", 2, k.kick(ErrReconnect))
 
 	rest := sse.end(waitTimeout)
 	assertTrue(t, "SSE got a close event", len(rest) > 0)
@@ -89,7 +105,7 @@ func TestErrReconnect(t *testing.T) {
 	again.close()
 }
 
-// TestPlainCancelDrops: without ErrReconnect a cancelled request ends with no
+// TestPlainCancelDrops: ended with another cause, a connection ends with no
 // close event or frame, as a dropped network would.
 func TestPlainCancelDrops(t *testing.T) {
 	t.Parallel()
@@ -98,7 +114,7 @@ func TestPlainCancelDrops(t *testing.T) {
 	ws := ts.openWS(t)
 	ts.waitMetric(t, wsConnsMetric, waitTimeout, equals(1))
 
-	k.kick(errors.New("dropped"))
+	assertEqual(t, "connections ended", 2, k.kick(errors.New("dropped")))
 
 	for _, ev := range sse.end(waitTimeout) {
 		if ev.Type == sseCloseEvent {

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -290,7 +291,11 @@ func TestGoSSEReconnect(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig()
 	cfg.SSERetry = 10 * time.Millisecond // go-sse waits what the server's retry field says
-	ts := newTestServer(t, cfg, MemoryConfig{})
+	var tracker *connTracker
+	ts := newTestServerOn(t, cfg, MemoryConfig{}, func(ln net.Listener) net.Listener {
+		tracker = &connTracker{Listener: ln}
+		return tracker
+	})
 	retrying := make(chan struct{}, 1)
 	proceed := make(chan struct{})
 	client := &sse.Client{
@@ -338,7 +343,7 @@ func TestGoSSEReconnect(t *testing.T) {
 
 	assertEqual(t, "first event", sseHelloEvent, next().Type)
 	expect(ts.publish(t, "c", "", `1`), ts.publish(t, "c", "", `2`))
-	ts.srv.CloseClientConnections()
+	tracker.closeAll() // the stream is hijacked: httptest no longer tracks it
 	select {
 	case <-retrying:
 	case <-time.After(waitTimeout):

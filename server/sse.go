@@ -26,6 +26,14 @@ var ssePing = []byte(":ping\n\n")
 // connection holds none.
 var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
 
+// putWriteBuf returns buf, taken from writeBufs as bp, unless it grew huge.
+func putWriteBuf(bp *[]byte, buf []byte) {
+	*bp = buf[:0]
+	if cap(buf) <= 256<<10 {
+		writeBufs.Put(bp)
+	}
+}
+
 // SSEHandler serves GET /rt/sse?channel=C[&channel=C2…][&lastEventId=ID].
 func (h *Hub) SSEHandler() http.Handler { return http.HandlerFunc(h.serveSSE) }
 
@@ -69,22 +77,49 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	defer release()
-	c, ctx, err := h.register(r.Context(), "sse")
+	// An HTTP/1.1 stream is taken over from net/http (see sseConn); other
+	// streams (HTTP/2, writers that cannot hijack) stay in this handler.
+	hijack := r.ProtoMajor == 1 && r.ProtoMinor >= 1 && canHijack(w)
+	parent := r.Context()
+	if hijack {
+		parent = context.WithoutCancel(parent) // the stream outlives the handler
+	}
+	c, ctx, err := h.register(parent, "sse")
 	if err != nil {
+		release()
 		writeError(w, protocolError(err))
 		return
 	}
-	defer h.unregister(c)
-	defer h.expireAt(c, &id)()
-
+	c.onEnd(release)
+	c.onEnd(h.expireAt(c, &id))
+	subCtx := ctx
+	if hijack {
+		// Until the stream is taken over, a client that leaves ends the
+		// request's context: let that abort a long replay, as it would on
+		// the in-handler path.
+		var stop context.CancelFunc
+		subCtx, stop = context.WithCancel(ctx)
+		defer stop()
+		defer context.AfterFunc(r.Context(), stop)()
+	}
 	ob := newOutbox(h.cfg.QueueSize)
-	defer ob.close()
-	if err := h.broker.Subscribe(ctx, ob, channels, from); err != nil {
+	if err := h.broker.Subscribe(subCtx, ob, channels, from); err != nil {
+		ob.close()
+		h.unregister(c)
 		h.metrics.badRequests.Add(1)
 		writeError(w, protocolError(err))
 		return
 	}
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/event-stream")
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("X-Accel-Buffering", "no") // tell nginx not to buffer the stream
+	if hijack {
+		h.hijackSSE(w, r, c, ctx, ob)
+		return
+	}
+	defer h.unregister(c)
+	defer ob.close()
 	defer h.broker.Unsubscribe(ob)
 
 	sess, err := sse.Upgrade(w, r)
@@ -92,22 +127,24 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request) {
 		writeError(w, shared.NewError(shared.CodeInternal, "this response writer cannot stream"))
 		return
 	}
-	hdr := w.Header()
-	hdr.Set("Cache-Control", "no-store")
-	hdr.Set("X-Accel-Buffering", "no") // tell nginx not to buffer the stream
 	rc := http.NewResponseController(w)
 	_ = rc.SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout))
-	hello := &sse.Message{Type: sse.Type(sseHelloEvent), Retry: h.sseRetry()}
-	hello.AppendData(string(h.helloFrame()))
-	if err := sess.Send(hello); err != nil {
+	if err := sess.Send(h.sseHello()); err != nil {
 		return
 	}
 	if err := sess.Flush(); err != nil {
 		return
 	}
-
+	hb := h.beats.add(h.cfg.Heartbeat, func(now time.Time) { ob.heartbeat(now, h.cfg.Heartbeat/2) })
+	defer h.beats.remove(hb)
 	err = h.streamSSE(ctx, w, rc, ob)
-	h.logEnd(r, "sse", err)
+	h.logEnd(r.RemoteAddr, "sse", err)
+}
+
+func (h *Hub) sseHello() *sse.Message {
+	hello := &sse.Message{Type: sse.Type(sseHelloEvent), Retry: h.sseRetry()}
+	hello.AppendData(string(h.helloFrame()))
+	return hello
 }
 
 // sseRetry returns a jittered reconnection delay for one connection.
@@ -116,12 +153,10 @@ func (h *Hub) sseRetry() time.Duration {
 	return base/2 + time.Duration(rand.Int64N(int64(base)))
 }
 
+// streamSSE writes the stream of a connection net/http keeps (HTTP/2, or a
+// writer that cannot hijack) from the handler's goroutine.
 func (h *Hub) streamSSE(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, ob *outbox) error {
-	heartbeat := time.NewTicker(h.cfg.Heartbeat)
-	defer heartbeat.Stop()
-	lastWrite := time.Now()
 	for {
-		var pending []byte
 		select {
 		case <-ctx.Done():
 			cause := context.Cause(ctx)
@@ -132,72 +167,75 @@ func (h *Hub) streamSSE(ctx context.Context, w http.ResponseWriter, rc *http.Res
 				_ = h.writeSSE(w, rc, sseCloseBytes(code, reason))
 			}
 			return cause
-		case now := <-heartbeat.C:
-			// A connection written to recently needs no heartbeat; the
-			// longest silence is then 1.5 heartbeats.
-			if now.Sub(lastWrite) >= h.cfg.Heartbeat/2 {
-				pending = ssePing
-			}
 		case <-ob.wake:
 		}
-
-		batch, overflow := ob.take()
-		if len(batch) == 0 && !overflow && pending == nil {
+		wk := ob.take()
+		if wk.empty() {
 			continue
 		}
-		bp := writeBufs.Get().(*[]byte)
-		buf := append((*bp)[:0], pending...)
-		var err error
-		delivered := 0
-		// add appends one event, first writing out what is buffered when the
-		// event would take it past MaxBatchBytes (a long replay goes out in
-		// bounded writes; one flush ends the batch).
-		add := func(event []byte) {
-			if err != nil {
-				return
+		delivered, err := h.sseBatch(wk, 0, func(p []byte, last bool) error {
+			if !last {
+				return h.writeSSENoFlush(w, rc, p)
 			}
-			if len(buf) > 0 && len(buf)+len(event) > h.cfg.MaxBatchBytes {
-				err = h.writeSSENoFlush(w, rc, buf)
-				buf = buf[:0]
-			}
-			buf = append(buf, event...)
-		}
-		for _, it := range batch {
-			switch {
-			case it.msg != nil:
-				add(it.msg.SSE())
-				delivered++
-			case it.resume != nil:
-				if g := it.resume.Gap; g != nil {
-					add(sseGapBytes(g))
-				}
-				for _, m := range it.resume.Messages {
-					add(m.SSE())
-					delivered++
-				}
-			}
-		}
-		if overflow {
-			h.metrics.slowConsumers.Add(1)
-			add(sseCloseBytes(shared.CodeSlowConsumer, "client fell behind: reconnect and resume"))
-		}
-		if err == nil {
-			err = h.writeSSE(w, rc, buf)
-		}
-		*bp = buf[:0]
-		if cap(buf) <= 256<<10 {
-			writeBufs.Put(bp)
-		}
+			return h.writeSSE(w, rc, p)
+		})
 		h.metrics.delivered("sse", delivered)
-		lastWrite = time.Now()
+		ob.wrote()
 		if err != nil {
 			h.metrics.writeErrors.Add(1)
 			return err
 		}
-		if overflow {
+		if wk.overflow {
 			return errSlowConsumer
 		}
 	}
+}
+
+// sseBatch encodes wk's events after reserve bytes of a pooled buffer and
+// hands them to write: in one call, or in several when they would pass
+// MaxBatchBytes (a long replay goes out in bounded writes); last marks the
+// final call. It returns how many messages it wrote. A batch that
+// overflowed ends with the slow-consumer close event.
+func (h *Hub) sseBatch(wk work, reserve int, write func(p []byte, last bool) error) (delivered int, err error) {
+	bp := writeBufs.Get().(*[]byte)
+	buf := append((*bp)[:0], make([]byte, reserve)...)
+	if wk.ping {
+		buf = append(buf, ssePing...)
+	}
+	add := func(event []byte) {
+		if err != nil {
+			return
+		}
+		if len(buf) > reserve && len(buf)+len(event) > h.cfg.MaxBatchBytes+reserve {
+			err = write(buf, false)
+			buf = buf[:reserve]
+		}
+		buf = append(buf, event...)
+	}
+	for _, it := range wk.batch {
+		switch {
+		case it.msg != nil:
+			add(it.msg.SSE())
+			delivered++
+		case it.resume != nil:
+			if g := it.resume.Gap; g != nil {
+				add(sseGapBytes(g))
+			}
+			for _, m := range it.resume.Messages {
+				add(m.SSE())
+				delivered++
+			}
+		}
+	}
+	if wk.overflow {
+		h.metrics.slowConsumers.Add(1)
+		add(sseCloseBytes(shared.CodeSlowConsumer, "client fell behind: reconnect and resume"))
+	}
+	if err == nil && len(buf) > reserve {
+		err = write(buf, true)
+	}
+	putWriteBuf(bp, buf)
+	return delivered, err
 }
 
 var errSlowConsumer = errors.New("duet/server: slow consumer disconnected")
@@ -246,9 +284,9 @@ func (h *Hub) helloFrame() []byte {
 	return shared.AppendFrame(nil, &f)
 }
 
-func (h *Hub) logEnd(r *http.Request, wire string, err error) {
+func (h *Hub) logEnd(remote, wire string, err error) {
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, errShutdown) {
 		return
 	}
-	h.cfg.Logger.Debug("duet: connection ended", "wire", wire, "remote", r.RemoteAddr, "err", err)
+	h.cfg.Logger.Debug("duet: connection ended", "wire", wire, "remote", remote, "err", err)
 }

@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -17,31 +17,45 @@ import (
 func (h *Hub) WSHandler() http.Handler { return http.HandlerFunc(h.serveWS) }
 
 // wsConn is the state of one WebSocket connection.
+//
+// An idle connection holds one goroutine, its reader (the handler's
+// goroutine returns once the connection is set up, which frees net/http's
+// per-request state). Its writer runs only while there is something to
+// write, its pinger only while a ping is outstanding, and heartbeats come
+// from the hub's heartbeat wheel.
 type wsConn struct {
 	h   *Hub
 	ws  *websocket.Conn
+	nc  net.Conn // the hijacked connection, for write deadlines
 	ob  *outbox
 	ctx context.Context // cancelled when the connection must end
 	// io is ctx without its cancellation, for reads, writes and pings:
 	// coder/websocket drops the TCP connection at once when the context of
 	// a read or write ends, which would lose the close frame that tells the
 	// client why (4000, 4001, 4002). The connection ends with Close instead.
-	io   context.Context
-	conn *conn
+	io     context.Context
+	conn   *conn
+	remote string
 
 	// channels is the set the client holds. Only the reader goroutine
 	// touches it.
 	channels map[string]struct{}
 
 	// closeCode and closeReason are set once, by whoever decides to close
-	// the connection first, and read by the writer on its way out.
+	// the connection first, and read by finish.
 	closeOnce   sync.Once
 	closeCode   shared.Code
 	closeReason string
+	finished    chan struct{} // closed once finish has run
 
 	auth connAuth // who the client is, its publish limits
 
-	pinging atomic.Bool
+	writers sync.WaitGroup // the on-demand writer, waited for on the way out
+	beat    *beat          // the connection's place on the heartbeat wheel
+
+	pingMu  sync.Mutex // guards pinging and ended, and pings.Add
+	pinging bool
+	ended   bool
 	pings   sync.WaitGroup // the outstanding ping, waited for on the way out
 
 	idle idleWatch
@@ -59,27 +73,35 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	defer release()
-	c, ctx, err := h.register(r.Context(), "ws")
+	// The connection outlives this handler: its context must not end with
+	// the request's. The reader notices a client that goes away.
+	c, ctx, err := h.register(context.WithoutCancel(r.Context()), "ws")
 	if err != nil {
 		writeError(w, protocolError(err))
 		return
 	}
-	defer h.unregister(c)
+	c.onEnd(release)
 	id, aerr := h.authenticate(r)
 
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	hj := &wsHijacker{ResponseWriter: w}
+	ws, err := websocket.Accept(hj, r, &websocket.AcceptOptions{
 		Subprotocols:   []string{shared.Protocol},
 		OriginPatterns: h.guard.wsOrigins,
+		// permessage-deflate stays off (the library's default): it would
+		// cost a flate writer per connection (hundreds of KiB with context
+		// takeover) and compress each batch once per subscriber, where the
+		// encode-once fan-out otherwise copies bytes.
+		CompressionMode: websocket.CompressionDisabled,
 	})
 	if err != nil {
 		h.metrics.badRequests.Add(1)
+		h.unregister(c)
 		return // Accept has written the HTTP error
 	}
-	defer ws.CloseNow()
 	if ws.Subprotocol() != shared.Protocol {
 		h.metrics.badRequests.Add(1)
 		_ = ws.Close(websocket.StatusCode(shared.CodeBadRequest), "subprotocol "+shared.Protocol+" required")
+		h.unregister(c)
 		return
 	}
 	if aerr != nil {
@@ -87,37 +109,51 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		// of a refused upgrade, and the close code tells the client to
 		// refresh its credentials (4401) or stop (4403).
 		_ = ws.Close(websocket.StatusCode(aerr.Code), truncateReason(aerr.Message))
+		h.unregister(c)
 		return
 	}
-	defer h.expireAt(c, &id)()
+	c.onEnd(h.expireAt(c, &id))
 	ws.SetReadLimit(h.cfg.MaxFrameBytes)
 
 	wc := &wsConn{
 		h:        h,
 		ws:       ws,
+		nc:       hj.conn,
 		ob:       newOutbox(h.cfg.QueueSize),
 		ctx:      ctx,
 		io:       context.WithoutCancel(ctx),
 		conn:     c,
+		remote:   r.RemoteAddr,
 		channels: make(map[string]struct{}),
 		auth:     connAuth{id: id, pub: h.guard.newPublisher(&id, r, true)},
+		finished: make(chan struct{}),
 	}
-	defer wc.ob.close()
-	defer h.broker.Unsubscribe(wc.ob)
-
 	wc.startIdleWatch()
-	defer wc.stopIdleWatch()
 	wc.ob.push(item{frame: h.helloFrame()})
-	readDone := make(chan struct{})
-	go func() {
-		defer close(readDone)
-		wc.readLoop()
-	}()
-	err = wc.writeLoop()
-	wc.finish(err)
-	<-readDone
+	wc.ob.onDemand(&wc.writers, wc.writeLoop)
+	context.AfterFunc(ctx, wc.finish)
+	wc.beat = h.beats.add(h.cfg.Heartbeat, wc.heartbeat)
+	go wc.run()
+}
+
+// run is the connection's resident goroutine: it reads client frames, then
+// tears the connection down.
+func (wc *wsConn) run() {
+	h := wc.h
+	err := wc.readLoop()
+	wc.conn.cancel(err) // finish runs, if nothing else ended the connection first
+	<-wc.finished
+	wc.stopIdleWatch()
+	h.beats.remove(wc.beat)
+	wc.ob.close()
+	h.broker.Unsubscribe(wc.ob)
+	wc.writers.Wait()
+	wc.pingMu.Lock()
+	wc.ended = true
+	wc.pingMu.Unlock()
 	wc.pings.Wait()
-	h.logEnd(r, "ws", err)
+	h.unregister(wc.conn)
+	h.logEnd(wc.remote, "ws", context.Cause(wc.ctx))
 }
 
 // closeWith records why the connection ends and cancels it.
@@ -128,20 +164,23 @@ func (wc *wsConn) closeWith(code shared.Code, reason string, cause error) {
 	wc.conn.cancel(cause)
 }
 
-// finish sends the close frame the connection ends with, if any.
-func (wc *wsConn) finish(err error) {
-	if errors.Is(context.Cause(wc.ctx), errShutdown) {
+// finish sends the close frame the connection ends with, if any, and closes
+// it. It runs once the connection's context is cancelled.
+func (wc *wsConn) finish() {
+	defer close(wc.finished)
+	cause := context.Cause(wc.ctx)
+	if errors.Is(cause, errShutdown) {
 		wc.closeWith(shared.CodeShutdown, "server shutting down: reconnect", errShutdown)
 	}
 	if code, reason, ok := authCloseNotice(wc.ctx); ok {
 		wc.closeWith(code, reason, errCredentialsExpired)
 	}
 	// Spend the once: closeCode and closeReason may have been set by the
-	// ping goroutine; after this they can no longer change, and Do's
-	// guarantee makes them visible here.
+	// ping goroutine or the writer; after this they can no longer change,
+	// and Do's guarantee makes them visible here.
 	wc.closeOnce.Do(func() {})
 	var ce websocket.CloseError
-	if wc.closeCode == 0 || errors.As(err, &ce) {
+	if wc.closeCode == 0 || errors.As(cause, &ce) {
 		// Nothing to tell the peer, or the peer closed first.
 		_ = wc.ws.CloseNow()
 		return
@@ -151,114 +190,128 @@ func (wc *wsConn) finish(err error) {
 		reason = reason[:123]
 	}
 	_ = wc.ws.Close(websocket.StatusCode(wc.closeCode), reason)
+	_ = wc.ws.CloseNow() // Close may give up on a peer that never answers
+}
+
+// heartbeat is the connection's turn on the hub's heartbeat wheel: a
+// protocol ping always (it checks the peer reads), an application-level
+// ping frame only if nothing was written for half a period.
+func (wc *wsConn) heartbeat(now time.Time) {
+	if wc.ctx.Err() != nil {
+		return
+	}
+	wc.protocolPing()
+	wc.ob.heartbeat(now, wc.h.cfg.Heartbeat/2)
 }
 
 // writeLoop drains the outbox into WebSocket text frames, several protocol
-// frames per WebSocket frame, separated by '\n'.
-func (wc *wsConn) writeLoop() error {
+// frames per WebSocket frame, separated by '\n'. It returns when the
+// outbox is empty; the outbox starts it again when work arrives.
+func (wc *wsConn) writeLoop() {
 	h := wc.h
-	heartbeat := time.NewTicker(h.cfg.Heartbeat)
-	defer heartbeat.Stop()
-	lastWrite := time.Now()
 	for {
-		var ping bool
-		select {
-		case <-wc.ctx.Done():
-			return context.Cause(wc.ctx)
-		case now := <-heartbeat.C:
-			ping = now.Sub(lastWrite) >= h.cfg.Heartbeat/2
-			wc.protocolPing()
-		case <-wc.ob.wake:
+		wk := wc.ob.take()
+		if wk.empty() {
+			return
 		}
-
-		batch, overflow := wc.ob.take()
-		if len(batch) == 0 && !ping && !overflow {
-			continue
+		if wc.ctx.Err() != nil {
+			continue // drain without writing: finish closes the connection
 		}
-		bp := writeBufs.Get().(*[]byte)
-		buf := (*bp)[:0]
-		if ping {
-			buf = append(buf, `{"type":"ping"}`...)
-		}
-		var err error
-		delivered := 0
-		add := func(frame []byte) {
-			if err != nil {
-				return
-			}
-			if len(buf) > 0 && len(buf)+1+len(frame) > h.cfg.MaxBatchBytes {
-				err = wc.write(buf)
-				buf = buf[:0]
-			}
-			if len(buf) > 0 {
-				buf = append(buf, '\n')
-			}
-			buf = append(buf, frame...)
-		}
-		// addMsg adds a message; a binary one goes out as its own binary
-		// WebSocket message, after the text buffered before it.
-		addMsg := func(m *Message) {
-			if !m.Binary() {
-				add(m.WS())
-				return
-			}
-			if err == nil && len(buf) > 0 {
-				err = wc.write(buf)
-				buf = buf[:0]
-			}
-			if err == nil {
-				err = wc.writeBinary(m)
-			}
-		}
-		for _, it := range batch {
-			switch {
-			case it.msg != nil:
-				addMsg(it.msg)
-				delivered++
-			case it.frame != nil:
-				add(it.frame)
-			case it.resume != nil:
-				r := it.resume
-				sub := shared.Frame{Type: shared.TypeSubscribed, Ref: it.ref, Channels: r.Channels}
-				if sub.Channels == nil {
-					sub.Channels = []string{} // all were held already: say so explicitly
-				}
-				add(shared.AppendFrame(nil, &sub))
-				if r.Gap != nil {
-					g := gapFrame(r.Gap, it.ref)
-					add(shared.AppendFrame(nil, &g))
-				}
-				for _, m := range r.Messages {
-					addMsg(m)
-					delivered++
-				}
-			}
-		}
-		if err == nil && len(buf) > 0 {
-			err = wc.write(buf)
-		}
-		*bp = buf[:0]
-		if cap(buf) <= 256<<10 {
-			writeBufs.Put(bp)
-		}
+		delivered, err := h.wsBatch(wk, wc.write)
 		h.metrics.delivered("ws", delivered)
-		lastWrite = time.Now()
+		wc.ob.wrote()
 		if err != nil {
 			h.metrics.writeErrors.Add(1)
-			return err
+			wc.conn.cancel(err)
+			continue
 		}
-		if overflow {
+		if wk.overflow {
 			h.metrics.slowConsumers.Add(1)
 			wc.closeWith(shared.CodeSlowConsumer, "client fell behind: reconnect and resume", errSlowConsumer)
-			return errSlowConsumer
 		}
 	}
 }
 
-func (wc *wsConn) write(p []byte) error {
-	ctx, cancel := context.WithTimeout(wc.io, wc.h.cfg.WriteTimeout)
-	defer cancel()
-	return wc.ws.Write(ctx, websocket.MessageText, p)
+// wsBatch encodes wk's frames into WebSocket text frames, several protocol
+// frames per WebSocket frame separated by '\n', and hands each to write: one
+// per batch, or more when a batch would pass MaxBatchBytes. A binary message
+// goes to write on its own (binary true), after the text buffered before
+// it, so id order holds. It returns how many messages it wrote.
+func (h *Hub) wsBatch(wk work, write func(p []byte, binary bool) error) (delivered int, err error) {
+	bp := writeBufs.Get().(*[]byte)
+	buf := (*bp)[:0]
+	if wk.ping {
+		buf = append(buf, `{"type":"ping"}`...)
+	}
+	add := func(frame []byte) {
+		if err != nil {
+			return
+		}
+		if len(buf) > 0 && len(buf)+1+len(frame) > h.cfg.MaxBatchBytes {
+			err = write(buf, false)
+			buf = buf[:0]
+		}
+		if len(buf) > 0 {
+			buf = append(buf, '\n')
+		}
+		buf = append(buf, frame...)
+	}
+	addMsg := func(m *Message) {
+		if !m.Binary() {
+			add(m.WS())
+			return
+		}
+		if err == nil && len(buf) > 0 {
+			err = write(buf, false)
+			buf = buf[:0]
+		}
+		if err == nil {
+			err = write(m.WS(), true)
+		}
+	}
+	for _, it := range wk.batch {
+		switch {
+		case it.msg != nil:
+			addMsg(it.msg)
+			delivered++
+		case it.frame != nil:
+			add(it.frame)
+		case it.resume != nil:
+			r := it.resume
+			sub := shared.Frame{Type: shared.TypeSubscribed, Ref: it.ref, Channels: r.Channels}
+			if sub.Channels == nil {
+				sub.Channels = []string{} // all were held already: say so explicitly
+			}
+			add(shared.AppendFrame(nil, &sub))
+			if r.Gap != nil {
+				g := gapFrame(r.Gap, it.ref)
+				add(shared.AppendFrame(nil, &g))
+			}
+			for _, m := range r.Messages {
+				addMsg(m)
+				delivered++
+			}
+		}
+	}
+	if err == nil && len(buf) > 0 {
+		err = write(buf, false)
+	}
+	putWriteBuf(bp, buf)
+	return delivered, err
+}
+
+// write sends one text frame, or a binary one, within WriteTimeout. The
+// deadline is set on the connection itself: a context with a timeout would
+// cost a timer and an allocation per write.
+func (wc *wsConn) write(p []byte, binary bool) error {
+	typ := websocket.MessageText
+	if binary {
+		typ = websocket.MessageBinary
+	}
+	_ = wc.nc.SetWriteDeadline(time.Now().Add(wc.h.cfg.WriteTimeout))
+	err := wc.ws.Write(wc.io, typ, p)
+	_ = wc.nc.SetWriteDeadline(time.Time{}) // pings and closes bring their own
+	return err
 }
 
 // protocolPing sends a WebSocket ping that the browser answers by itself; no
@@ -266,31 +319,40 @@ func (wc *wsConn) write(p []byte) error {
 // that writes alone would not notice for many minutes). The goroutine lives
 // only while a ping is outstanding.
 func (wc *wsConn) protocolPing() {
-	if !wc.pinging.CompareAndSwap(false, true) {
+	wc.pingMu.Lock()
+	if wc.pinging || wc.ended {
+		wc.pingMu.Unlock()
 		return
 	}
+	wc.pinging = true
 	wc.pings.Add(1)
+	wc.pingMu.Unlock()
 	go func() {
 		defer wc.pings.Done()
-		defer wc.pinging.Store(false)
+		defer func() {
+			wc.pingMu.Lock()
+			wc.pinging = false
+			wc.pingMu.Unlock()
+		}()
 		ctx, cancel := context.WithTimeout(wc.io, wc.h.cfg.WriteTimeout)
 		defer cancel()
-		if err := wc.ws.Ping(ctx); err != nil && wc.ctx.Err() == nil {
+		// A ping that fails because the connection closed meanwhile (the
+		// client said goodbye) is no timeout.
+		if err := wc.ws.Ping(ctx); err != nil && wc.ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
 			wc.h.metrics.heartbeatTimeouts.Add(1)
 			wc.closeWith(shared.CodeHeartbeatTimeout, "no pong within the write timeout", err)
 		}
 	}()
 }
 
-// readLoop reads client frames until the connection ends.
-func (wc *wsConn) readLoop() {
+// readLoop reads client frames until the connection ends, and returns why.
+func (wc *wsConn) readLoop() error {
 	for {
 		typ, p, err := wc.ws.Read(wc.io)
 		if err != nil {
 			// A frame over MaxFrameBytes ends up here too: the library has
 			// already closed the connection with 1009 (message too big).
-			wc.conn.cancel(err)
-			return
+			return err
 		}
 		if typ == websocket.MessageBinary {
 			wc.handleBinary(p) // binary.go
@@ -308,7 +370,7 @@ func (wc *wsConn) readLoop() {
 				continue
 			}
 			if !wc.handle(line) {
-				return
+				return context.Cause(wc.ctx)
 			}
 		}
 		wc.touchIdle()

@@ -37,6 +37,10 @@ type Config struct {
 	// client to reconnect (server.ErrReconnect). Without it the lab's
 	// "restart" drops connections like "drop" does.
 	ReconnectCause error
+	// Observe lets the lab follow the connections requests open:
+	// server.WithConnObserver, wrapped to take a plain function. Without it
+	// the lab can neither count nor end connections.
+	Observe func(ctx context.Context, opened func(end func(cause error)) (closed func())) context.Context
 	// Logger receives the generators' publish errors. Defaults to
 	// slog.Default().
 	Logger *slog.Logger
@@ -67,7 +71,7 @@ func New(cfg Config) (*Demo, error) {
 	return &Demo{
 		hub:    cfg.Hub,
 		log:    log,
-		conns:  newTracker(cfg.ReconnectCause),
+		conns:  newTracker(cfg.ReconnectCause, cfg.Observe),
 		users:  newUsers(),
 		feed:   newTicker(),
 		lab:    &labStream{},

@@ -274,18 +274,31 @@ func TestUsersBounded(t *testing.T) {
 func TestWrap(t *testing.T) {
 	reconnect := fmt.Errorf("reconnect")
 	h := &memHub{}
-	d, err := New(Config{Hub: h, ReconnectCause: reconnect})
+	type openedKey struct{}
+	observe := func(ctx context.Context, opened func(end func(error)) func()) context.Context {
+		return context.WithValue(ctx, openedKey{}, opened)
+	}
+	d, err := New(Config{Hub: h, ReconnectCause: reconnect, Observe: observe})
 	if err != nil {
 		t.Fatal(err)
 	}
 	causes := make(chan error, 4)
 	started := make(chan struct{}, 4)
-	// A stand-in for the hub's streams: it holds the request until its
-	// context ends and reports why.
+	// A stand-in for the hub's streams: like the hub, it tells the observer
+	// of the connection and when it ends, holds the request until the
+	// connection is ended and reports why.
 	rt := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		opened, _ := r.Context().Value(openedKey{}).(func(func(error)) func())
+		if opened == nil {
+			t.Error("no observer in the request's context")
+			return
+		}
+		ctx, end := context.WithCancelCause(r.Context())
+		closed := opened(end)
 		started <- struct{}{}
-		<-r.Context().Done()
-		causes <- context.Cause(r.Context())
+		<-ctx.Done()
+		closed()
+		causes <- context.Cause(ctx)
 	})
 	srv := httptest.NewServer(d.Wrap(rt))
 	defer srv.Close()
@@ -363,7 +376,7 @@ func TestWrap(t *testing.T) {
 }
 
 func TestBlockBounded(t *testing.T) {
-	tr := newTracker(nil)
+	tr := newTracker(nil, nil)
 	now := time.Now()
 	for i := range maxBlocked {
 		if err := tr.block(fmt.Sprint("page-", i), true, now); err != nil {

@@ -25,11 +25,13 @@ const (
 	blockFor   = 10 * time.Minute // a block lapses after this
 )
 
-// tracker follows the live /rt/sse and /rt/ws requests that pass through
-// Wrap, so that the lab can end a page's connections, and refuses
+// tracker follows the live connections opened by /rt/sse and /rt/ws
+// requests that pass through Wrap, so that the lab can end a page's
+// connections and count them, and refuses
 // WebSocket upgrades for pages that asked for it.
 type tracker struct {
-	reconnect error // cause that makes the hub say "reconnect"; nil: drop
+	reconnect error       // cause that makes the hub say "reconnect"; nil: drop
+	observe   observeFunc // nil: connections are not tracked
 
 	mu      sync.Mutex // guards the fields below
 	pages   map[string]map[*tracked]struct{}
@@ -38,12 +40,18 @@ type tracker struct {
 }
 
 type tracked struct {
-	cancel context.CancelCauseFunc
+	cancel func(cause error)
 }
 
-func newTracker(reconnect error) *tracker {
+// observeFunc puts in ctx a function the hub calls when the request's
+// connection opens (server.WithConnObserver): it gets the connection's end
+// function and returns what the hub calls when the connection ends.
+type observeFunc func(ctx context.Context, opened func(end func(cause error)) (closed func())) context.Context
+
+func newTracker(reconnect error, observe observeFunc) *tracker {
 	return &tracker{
 		reconnect: reconnect,
+		observe:   observe,
 		pages:     make(map[string]map[*tracked]struct{}),
 		blocked:   make(map[string]time.Time),
 	}
@@ -79,11 +87,17 @@ func (t *tracker) serve(next http.Handler, w http.ResponseWriter, r *http.Reques
 		http.Error(w, "duet/demo: WebSocket blocked by the transport lab", http.StatusForbidden)
 		return
 	}
-	ctx, cancel := context.WithCancelCause(r.Context())
-	defer cancel(nil)
-	c := &tracked{cancel: cancel}
-	t.add(page, wire, c)
-	defer t.remove(page, wire, c)
+	if t.observe == nil {
+		next.ServeHTTP(w, r)
+		return
+	}
+	// The hub tells when the connection opens and ends: it outlives this
+	// handler (streams are taken over from net/http).
+	ctx := t.observe(r.Context(), func(end func(cause error)) func() {
+		c := &tracked{cancel: end}
+		t.add(page, wire, c)
+		return func() { t.remove(page, wire, c) }
+	})
 	next.ServeHTTP(w, r.WithContext(ctx))
 }
 

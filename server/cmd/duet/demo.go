@@ -69,7 +69,13 @@ func (c *collector) Resumed(r *server.Resume) bool {
 
 // newDemo returns the demo app over hub.
 func newDemo(hub *server.Hub) (*demo.Demo, error) {
-	d, err := demo.New(demo.Config{Hub: demoHub{hub}, ReconnectCause: server.ErrReconnect})
+	d, err := demo.New(demo.Config{
+		Hub:            demoHub{hub},
+		ReconnectCause: server.ErrReconnect,
+		Observe: func(ctx context.Context, opened func(end func(error)) func()) context.Context {
+			return server.WithConnObserver(ctx, opened)
+		},
+	})
 	if err != nil {
 		return nil, errors.Join(errors.New("cannot start the demo"), err)
 	}
