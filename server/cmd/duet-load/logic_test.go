@@ -271,6 +271,11 @@ func TestReport(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", s, table.String())
 		}
 	}
+	var md strings.Builder
+	rep.writeMarkdown(&md)
+	if !strings.Contains(md.String(), "| fanout-1k-sse | centrifugo | 1000 | 300k |") || !strings.Contains(md.String(), "2.00× deliveries/s, 0.50× p99") || !strings.Contains(md.String(), "0.50× RSS/conn") {
+		t.Errorf("markdown:\n%s", md.String())
+	}
 	svg := renderSVG(rep)
 	d := xml.NewDecoder(strings.NewReader(string(svg)))
 	rects := 0

@@ -67,12 +67,13 @@ func run(args []string) error {
 	duration := fs.Duration("duration", 0, "measured time of each scenario (0: the scenario's own)")
 	warmup := fs.Duration("warmup", 0, "publishing before measuring (0: the scenario's own)")
 	window := fs.Int("window", 256, "messages a channel's publisher may run ahead of its slowest subscriber (below every server's queue)")
-	publishers := fs.Int("publishers", 4, "publisher goroutines (each one keep-alive HTTP connection)")
+	publishers := fs.Int("publishers", 0, "publisher goroutines, each with one keep-alive HTTP connection and its own channels (0: one per channel, at most 16)")
 	soak := fs.Duration("soak", 0, "soak mode: sustained mixed load for this long (targets default to duet)")
 	soakInterval := fs.Duration("interval", 10*time.Second, "soak: report interval")
 	soakReconnect := fs.Float64("reconnect", 0.01, "soak: share of subscribers dropped each interval; they reconnect and resume")
 	rounds := fs.Int("rounds", 1, "run each scenario this many times, the servers interleaved, and report the median round (losses: the sum of all rounds)")
 	jsonOut := fs.String("json", "", "write the results as JSON to this file")
+	mdOut := fs.String("md", "", "write the results as a Markdown table to this file")
 	svgOut := fs.String("svg", "", "write a chart of the results as SVG to this file")
 	duetBin := fs.String("duet-bin", "bin/duet", "the Duet server binary (go tool task build)")
 	duetURL := fs.String("duet-url", "", "measure an already running Duet at host:port instead of starting bin/duet (no /proc figures)")
@@ -135,6 +136,9 @@ func run(args []string) error {
 		if sc.Publishers == 0 {
 			sc.Publishers = *publishers
 		}
+		if sc.Publishers == 0 {
+			sc.Publishers = min(sc.Channels, 16)
+		}
 		if sc.Subs > maxConns {
 			return fmt.Errorf("scenario %s: %d subscribers is over the cap of %d", sc.Name, sc.Subs, maxConns)
 		}
@@ -180,14 +184,9 @@ func run(args []string) error {
 		}
 	}
 
+	// Each connection is a descriptor here and one in the server, which
+	// inherits the limit.
 	limit := raiseFileLimit(1 << 20)
-	need := 0
-	for _, sc := range scs {
-		need = max(need, sc.Subs)
-	}
-	if limit < uint64(need)+1000 {
-		return fmt.Errorf("RLIMIT_NOFILE is %d, below the %d connections asked for (run as root, or raise the hard limit)", limit, need)
-	}
 	dir, err := os.MkdirTemp("", "duet-load-")
 	if err != nil {
 		return err
@@ -203,6 +202,14 @@ func run(args []string) error {
 	}
 	for _, sc := range scs {
 		fmt.Fprintf(os.Stderr, "%s: %s\n", sc.Name, describe(sc))
+		if need := uint64(sc.Subs) + 1000; limit < need {
+			why := fmt.Sprintf("skipped: RLIMIT_NOFILE is %d here, %d needed (raising the hard limit needs root with CAP_SYS_RESOURCE)", limit, need)
+			fmt.Fprintln(os.Stderr, "  "+why)
+			for _, t := range ts {
+				rep.Results = append(rep.Results, &result{Scenario: sc.Name, Target: t.Name, Wire: sc.wire(), scenario: sc, FirstError: why})
+			}
+			continue
+		}
 		// Rounds interleave the servers, so a burst of noise from a
 		// neighbour on the machine hits one round, not one server.
 		perTarget := make([][]*result, len(ts))
@@ -244,6 +251,13 @@ func run(args []string) error {
 	if *jsonOut != "" {
 		b, _ := json.MarshalIndent(rep, "", "  ")
 		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	if *mdOut != "" {
+		var b strings.Builder
+		rep.writeMarkdown(&b)
+		if err := os.WriteFile(*mdOut, []byte(b.String()), 0o644); err != nil {
 			return err
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"time"
 )
@@ -55,6 +56,7 @@ type result struct {
 	ServerCPUPct      float64 `json:"serverCPUPercent"`    // of one core, over the measured time
 	GeneratorCPUPct   float64 `json:"generatorCPUPercent"` // this process: subscribers and publishers
 	Round             int     `json:"round,omitempty"`
+	LoadAvg           string  `json:"loadavg"` // the machine's, after the measured time: how noisy it was
 
 	Intervals []interval `json:"intervals,omitempty"`
 }
@@ -275,6 +277,9 @@ func measure(ctx context.Context, sc scenario, t *target, o options) (res *resul
 		res.CPUPerMillion = res.CPUSeconds / (float64(res.Deliveries) / 1e6)
 	}
 	res.ServerRSSPeakKiB = p1.RSSKiB
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		res.LoadAvg = strings.Join(strings.Fields(string(b))[:3], " ")
+	}
 	res.Heartbeats = r.totalHeartbeats()
 
 	stopPub()
