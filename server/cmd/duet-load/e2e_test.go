@@ -38,21 +38,23 @@ func TestMeasureEndToEnd(t *testing.T) {
 	bare.url = strings.TrimPrefix(bareSrv.URL, "http://")
 
 	for _, c := range []struct {
-		name string
-		t    *target
-		sc   scenario
+		name  string
+		t     *target
+		sc    scenario
+		coder bool
 	}{
-		{"bare mixed, as fast as possible", bare, scenario{Subs: 40, SSEFraction: 0.5, Channels: 4}},
-		{"duet mixed, as fast as possible", duet, scenario{Subs: 40, SSEFraction: 0.5, Channels: 4}},
-		{"duet SSE at a fixed rate", duet, scenario{Subs: 20, SSEFraction: 1, Channels: 2, Rate: 2000}},
-		{"duet WebSocket, reconnecting with resume", duet, scenario{Subs: 20, SSEFraction: 0, Channels: 2, Rate: 2000, Reconnect: 0.25, Interval: 150 * time.Millisecond}},
-		{"duet idle", duet, scenario{Subs: 30, SSEFraction: 0.5, Channels: 3, Idle: true}},
+		{"bare mixed, as fast as possible", bare, scenario{Subs: 40, SSEFraction: 0.5, Channels: 4}, false},
+		{"duet mixed, as fast as possible", duet, scenario{Subs: 40, SSEFraction: 0.5, Channels: 4}, false},
+		{"duet SSE at a fixed rate", duet, scenario{Subs: 20, SSEFraction: 1, Channels: 2, Rate: 2000}, false},
+		{"duet WebSocket as fast as possible, reconnecting with resume", duet, scenario{Subs: 20, SSEFraction: 0, Channels: 2, Reconnect: 0.25, Interval: 150 * time.Millisecond}, false},
+		{"duet idle", duet, scenario{Subs: 30, SSEFraction: 0.5, Channels: 3, Idle: true}, false},
+		{"duet WebSocket read with coder/websocket", duet, scenario{Subs: 20, SSEFraction: 0, Channels: 2}, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			sc := c.sc
 			sc.Name, sc.Payload, sc.Window, sc.Publishers = "test", 110, 64, 2
 			sc.Warmup, sc.Duration = 100*time.Millisecond, 400*time.Millisecond
-			o := options{connectPar: 8, srcIPs: 4, settle: 50 * time.Millisecond, logf: t.Logf}
+			o := options{connectPar: 8, srcIPs: 4, settle: 50 * time.Millisecond, coderWS: c.coder, logf: t.Logf}
 			res, err := measure(t.Context(), sc, c.t, o)
 			if err != nil {
 				t.Fatal(err)

@@ -78,16 +78,17 @@ type channelState struct {
 
 // run is the state of one scenario against one target.
 type loadRun struct {
-	sc     scenario
-	t      *target
-	host   string // host:port
-	subs   []*subscriber
-	chans  []*channelState
-	hist   *shardedHistogram
-	histMu sync.Mutex   // guards swapping hist in soak mode
-	winLo  atomic.Int64 // messages sent in [winLo, winHi) count towards latency
-	winHi  atomic.Int64
-	srcIPs int
+	sc      scenario
+	t       *target
+	host    string // host:port
+	subs    []*subscriber
+	chans   []*channelState
+	hist    *shardedHistogram
+	histMu  sync.Mutex   // guards swapping hist in soak mode
+	winLo   atomic.Int64 // messages sent in [winLo, winHi) count towards latency
+	winHi   atomic.Int64
+	srcIPs  int
+	coderWS bool // read WebSocket with coder/websocket instead of wsConn
 
 	publishErrors atomic.Int64
 	publishedMsgs atomic.Int64
@@ -157,7 +158,12 @@ func (r *loadRun) connect(ctx context.Context, s *subscriber) (func() error, err
 		ok = true
 		return func() error { return r.readSSE(s, sr) }, nil
 	}
-	ws, err := wsHandshake(conn, r.host, r.t.wsPath, r.t.wsProto, readBuf)
+	var ws wsMessages
+	if r.coderWS {
+		ws, err = dialCoderWS(ctx, conn, r.host, r.t.wsPath, r.t.wsProto)
+	} else {
+		ws, err = wsHandshake(conn, r.host, r.t.wsPath, r.t.wsProto, readBuf)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -231,7 +237,7 @@ func (r *loadRun) readSSE(s *subscriber, sr *sseReader) error {
 	}
 }
 
-func (r *loadRun) readWS(s *subscriber, ws *wsConn) error {
+func (r *loadRun) readWS(s *subscriber, ws wsMessages) error {
 	hb := func() { s.heartbeats.Add(1) }
 	for {
 		msg, err := ws.ReadMessage(hb)

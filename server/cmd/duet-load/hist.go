@@ -121,3 +121,10 @@ func (s *shardedHistogram) Merged() *histogram {
 	}
 	return h
 }
+
+// merge adds o's shards to s's.
+func (s *shardedHistogram) merge(o *shardedHistogram) {
+	for i := range o.shards {
+		s.shards[i].Merge(&o.shards[i])
+	}
+}

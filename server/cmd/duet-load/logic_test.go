@@ -199,6 +199,16 @@ func TestPayloads(t *testing.T) {
 	if id := stringField([]byte(`{"id":"5-6","data":{}}`), idKey); string(id) != "5-6" {
 		t.Errorf("id %q", id)
 	}
+	// A batched WebSocket message resumes after its last message.
+	var rp resumePoint
+	duetTarget("").resume([]byte(`{"type":"message","id":"1-7","data":{"seq":1,"t":1}}`+"\n"+`{"type":"message","id":"1-8","data":{"seq":2,"t":2}}`), &rp)
+	if rp.id != "1-8" {
+		t.Errorf("resume from %q, want 1-8", rp.id)
+	}
+	centrifugoTarget("").resume([]byte(`{"channel":"c","pub":{"data":{"seq":1,"t":1},"offset":4}}`+"\n"+`{"channel":"c","pub":{"data":{"seq":2,"t":2},"offset":5}}`), &rp)
+	if rp.offset != 5 {
+		t.Errorf("resume from offset %d, want 5", rp.offset)
+	}
 }
 
 func FuzzScanPayloads(f *testing.F) {

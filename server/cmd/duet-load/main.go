@@ -23,6 +23,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -73,11 +74,13 @@ func run(args []string) error {
 	soakReconnect := fs.Float64("reconnect", 0.01, "soak: share of subscribers dropped each interval; they reconnect and resume")
 	rounds := fs.Int("rounds", 1, "run each scenario this many times, the servers interleaved, and report the median round (losses: the sum of all rounds)")
 	jsonOut := fs.String("json", "", "write the results as JSON to this file")
+	from := fs.String("from", "", "run nothing: read the JSON of an earlier run and write its table, -md and -svg")
 	mdOut := fs.String("md", "", "write the results as a Markdown table to this file")
 	svgOut := fs.String("svg", "", "write a chart of the results as SVG to this file")
 	duetBin := fs.String("duet-bin", "bin/duet", "the Duet server binary (go tool task build)")
 	duetURL := fs.String("duet-url", "", "measure an already running Duet at host:port instead of starting bin/duet (no /proc figures)")
 	centrifugoBin := fs.String("centrifugo-bin", "", "the Centrifugo binary (default: installed "+centrifugoVersion+" in the user cache dir, installed with go install when missing)")
+	wsClient := fs.String("ws-client", "raw", "WebSocket client of the subscribers: raw (a minimal RFC 6455 reader) or coder (coder/websocket), to compare their cost")
 	connectPar := fs.Int("connect-concurrency", 200, "connections being opened at once")
 	srcIPs := fs.Int("source-ips", 64, "loopback source addresses (127.0.0.2 on) to spread connections over, 1-250; each has about 28k ephemeral ports")
 	if err := fs.Parse(args); err != nil {
@@ -90,6 +93,18 @@ func run(args []string) error {
 		fmt.Println("presets: bench =", strings.Join(presets["bench"], ","))
 		fmt.Println("         full  =", strings.Join(presets["full"], ","))
 		return nil
+	}
+
+	if *from != "" {
+		b, err := os.ReadFile(*from)
+		if err != nil {
+			return err
+		}
+		rep := new(report)
+		if err := json.Unmarshal(b, rep); err != nil {
+			return fmt.Errorf("%s: %w", *from, err)
+		}
+		return rep.write(os.Stdout, "", *mdOut, *svgOut)
 	}
 
 	var scs []scenario
@@ -192,7 +207,10 @@ func run(args []string) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	o := options{dir: dir, connectPar: *connectPar, srcIPs: *srcIPs,
+	if *wsClient != "raw" && *wsClient != "coder" {
+		return fmt.Errorf("-ws-client %q: want raw or coder", *wsClient)
+	}
+	o := options{dir: dir, connectPar: *connectPar, srcIPs: *srcIPs, coderWS: *wsClient == "coder",
 		logf: func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }}
 
 	rep := &report{
@@ -247,26 +265,34 @@ func run(args []string) error {
 	rep.Finished = time.Now().UTC().Format(time.RFC3339)
 	rep.computeRatios()
 	rep.computeChecks()
-	rep.writeTable(os.Stdout)
-	if *jsonOut != "" {
-		b, _ := json.MarshalIndent(rep, "", "  ")
-		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
-			return err
-		}
-	}
-	if *mdOut != "" {
-		var b strings.Builder
-		rep.writeMarkdown(&b)
-		if err := os.WriteFile(*mdOut, []byte(b.String()), 0o644); err != nil {
-			return err
-		}
-	}
-	if *svgOut != "" {
-		if err := os.WriteFile(*svgOut, renderSVG(rep), 0o644); err != nil {
-			return err
-		}
+	if err := rep.write(os.Stdout, *jsonOut, *mdOut, *svgOut); err != nil {
+		return err
 	}
 	return ctx.Err()
+}
+
+// write prints the table to w and writes the files whose names are given.
+func (r *report) write(w io.Writer, jsonOut, mdOut, svgOut string) error {
+	r.writeTable(w)
+	if jsonOut != "" {
+		b, _ := json.MarshalIndent(r, "", "  ")
+		if err := os.WriteFile(jsonOut, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	if mdOut != "" {
+		var b strings.Builder
+		r.writeMarkdown(&b)
+		if err := os.WriteFile(mdOut, []byte(b.String()), 0o644); err != nil {
+			return err
+		}
+	}
+	if svgOut != "" {
+		if err := os.WriteFile(svgOut, renderSVG(r), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func flagSet(fs *flag.FlagSet, name string) bool {

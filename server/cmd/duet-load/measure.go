@@ -78,6 +78,7 @@ type options struct {
 	dir        string // where child servers' logs and configs go
 	connectPar int    // connections opened at once
 	srcIPs     int
+	coderWS    bool
 	settle     time.Duration // wait before taking the cost of the connections (0: 2 s, 4 s when idle)
 	logf       func(format string, args ...any)
 }
@@ -131,7 +132,7 @@ func measure(ctx context.Context, sc scenario, t *target, o options) (res *resul
 	res.ServerRSSBaseKiB = proc().RSSKiB
 	res.GoroutinesBase = goroutines()
 
-	r := &loadRun{sc: sc, t: t, host: host, hist: new(shardedHistogram), srcIPs: o.srcIPs}
+	r := &loadRun{sc: sc, t: t, host: host, hist: new(shardedHistogram), srcIPs: o.srcIPs, coderWS: o.coderWS}
 	r.winHi.Store(-1) // nothing counts until the window opens
 	for i := range max(sc.Channels, 1) {
 		r.chans = append(r.chans, &channelState{name: channelName(i)})
@@ -346,12 +347,20 @@ func (r *loadRun) drain(ctx context.Context, d time.Duration) {
 // subscribers and reporting a line every interval.
 func (r *loadRun) soakLoop(ctx context.Context, sc scenario, proc func() procStats, goroutines func() float64, o options) []interval {
 	var out []interval
+	// Each line has the percentiles of its interval; the run's result has
+	// those of all of them.
+	total := new(shardedHistogram)
+	defer func() {
+		r.histMu.Lock()
+		total.merge(r.hist)
+		r.hist = total
+		r.histMu.Unlock()
+	}()
 	start := time.Now()
 	lastD := r.totalDelivered()
 	lastT := start
 	for time.Since(start) < sc.Duration && ctx.Err() == nil {
 		sleepCtx(ctx, min(sc.Interval, sc.Duration-time.Since(start)))
-		// Swap the histogram so each line has its own percentiles.
 		r.histMu.Lock()
 		h := r.hist
 		r.hist = new(shardedHistogram)
@@ -375,12 +384,7 @@ func (r *loadRun) soakLoop(ctx context.Context, sc scenario, proc func() procSta
 		out = append(out, iv)
 		o.logf("  soak %6.0fs  live %6d  %9.0f deliveries/s  p50 %7.2f ms  p99 %7.2f ms  missing %d  reconnects %d  rss %7.1f MiB  goroutines %.0f",
 			iv.AtSeconds, iv.Live, iv.DeliveriesPerSec, iv.P50ms, iv.P99ms, iv.MissingNow, iv.Reconnects, float64(iv.RSSKiB)/1024, iv.Goroutines)
-		// Merge the interval into the run's total.
-		r.histMu.Lock()
-		for i := range h.shards {
-			r.hist.shards[i].Merge(&h.shards[i])
-		}
-		r.histMu.Unlock()
+		total.merge(h)
 		lastD, lastT = d, now
 		// Drop a share of the connections; their readers reconnect and resume.
 		if sc.Reconnect > 0 && time.Since(start) < sc.Duration {

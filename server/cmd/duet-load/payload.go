@@ -77,8 +77,16 @@ func parseInt(b []byte) (int64, []byte, bool) {
 // stringField returns the value after the first key (`"name":"`) in b, up
 // to the closing quote (no escapes: ids and epochs have none).
 func stringField(b, key []byte) []byte {
-	k := key
-	i := bytes.Index(b, k)
+	return stringFieldAt(b, key, bytes.Index(b, key))
+}
+
+// lastStringField is stringField for the last key in b: the id of the last
+// message of a batched WebSocket message.
+func lastStringField(b, key []byte) []byte {
+	return stringFieldAt(b, key, bytes.LastIndex(b, key))
+}
+
+func stringFieldAt(b, k []byte, i int) []byte {
 	if i < 0 {
 		return nil
 	}

@@ -34,7 +34,7 @@ func renderSVG(r *report) []byte {
 			targets = append(targets, x.Target)
 		}
 	}
-	const width, panelH, left, top = 960, 260, 70, 60
+	const width, panelH, left, top = 960, 260, 70, 86
 	var body bytes.Buffer
 	y := top
 	for _, p := range panels {
@@ -94,7 +94,7 @@ func renderSVG(r *report) []byte {
 	var legend bytes.Buffer
 	lx := left
 	for _, t := range targets {
-		fmt.Fprintf(&legend, `<rect x="%d" y="30" width="12" height="12" fill="%s"/><text x="%d" y="40" font-size="12">%s</text>`+"\n", lx, targetColors[t], lx+16, html.EscapeString(t))
+		fmt.Fprintf(&legend, `<rect x="%d" y="46" width="12" height="12" fill="%s"/><text x="%d" y="56" font-size="12">%s</text>`+"\n", lx, targetColors[t], lx+16, html.EscapeString(t))
 		lx += 110
 	}
 	var out bytes.Buffer
@@ -103,6 +103,16 @@ func renderSVG(r *report) []byte {
 	cpu, _ := r.Machine["cpu"].(string)
 	fmt.Fprintf(&out, `<text x="%d" y="18" font-size="12" fill="#374151">duet-load, %s: %v CPUs %s (server and load generator share them)</text>`+"\n",
 		left, html.EscapeString(r.Started), r.Machine["cpus"], html.EscapeString(cpu))
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, x := range r.Results {
+		var l float64
+		if _, err := fmt.Sscan(x.LoadAvg, &l); err == nil {
+			lo, hi = math.Min(lo, l), math.Max(hi, l)
+		}
+	}
+	if hi >= lo {
+		fmt.Fprintf(&out, `<text x="%d" y="%d" font-size="12" fill="#374151">1-minute load average after each measurement: %.1f to %.1f; read the ratios: the servers ran in turn under the same load</text>`+"\n", left, 34, lo, hi)
+	}
 	out.Write(legend.Bytes())
 	out.Write(body.Bytes())
 	out.WriteString("</svg>\n")

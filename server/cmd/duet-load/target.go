@@ -44,7 +44,8 @@ type target struct {
 	// publishFailed tells a 200 answer that still reports an error.
 	publishFailed func(body []byte) bool
 
-	// resume reads, from a frame that held messages, where to resume.
+	// resume reads, from a frame that held messages, where to resume: after
+	// the last of them.
 	resume func(line []byte, r *resumePoint)
 	// connected reads, from the first frame, what resume needs (an epoch).
 	connected func(frame []byte, r *resumePoint)
@@ -89,7 +90,7 @@ func duetTarget(bin string) *target {
 		publishPath: "/rt/publish",
 		publishBody: duetPublishBody,
 		resume: func(line []byte, r *resumePoint) {
-			if id := stringField(line, idKey); id != nil {
+			if id := lastStringField(line, idKey); id != nil {
 				r.id = string(id)
 			}
 		},
