@@ -46,7 +46,10 @@ func TestMeasureEndToEnd(t *testing.T) {
 		{"bare mixed, as fast as possible", bare, scenario{Subs: 40, SSEFraction: 0.5, Channels: 4}, false},
 		{"duet mixed, as fast as possible", duet, scenario{Subs: 40, SSEFraction: 0.5, Channels: 4}, false},
 		{"duet SSE at a fixed rate", duet, scenario{Subs: 20, SSEFraction: 1, Channels: 2, Rate: 2000}, false},
-		{"duet WebSocket as fast as possible, reconnecting with resume", duet, scenario{Subs: 20, SSEFraction: 0, Channels: 2, Reconnect: 0.25, Interval: 150 * time.Millisecond}, false},
+		// At a fixed rate: the window does not wait for a subscriber that is
+		// reconnecting, so at full speed a slow reconnect on a loaded
+		// machine could fall behind more than the history holds (a gap).
+		{"duet WebSocket at a fixed rate, reconnecting with resume", duet, scenario{Subs: 20, SSEFraction: 0, Channels: 2, Rate: 2000, Reconnect: 0.25, Interval: 150 * time.Millisecond}, false},
 		{"duet idle", duet, scenario{Subs: 30, SSEFraction: 0.5, Channels: 3, Idle: true}, false},
 		{"duet WebSocket read with coder/websocket", duet, scenario{Subs: 20, SSEFraction: 0, Channels: 2}, true},
 	} {

@@ -359,7 +359,8 @@ func (r *loadRun) publisher(ctx context.Context, chans []*channelState, rate flo
 }
 
 // windowOpen tells whether c's publisher may publish: no live subscriber of
-// c is more than the window behind.
+// c is more than the window behind. A subscriber that is reconnecting does
+// not hold the others back; it catches up through resume.
 func (r *loadRun) windowOpen(c *channelState) bool {
 	pub := c.published.Load()
 	if pub-c.minSeen < int64(r.sc.Window) {
