@@ -189,7 +189,10 @@ func (r *loadRun) connect(ctx context.Context, s *subscriber) (func() error, err
 	return func() error { return r.readWS(s, ws) }, nil
 }
 
-var gapMarker = []byte(`"reason":`)
+var (
+	gapMarker = []byte(`"reason":`)
+	gapType   = []byte(`"gap"`) // Duet's WebSocket gap frame; on SSE the event is duet.gap and its data a gap frame
+)
 
 // observe takes the messages of one frame (an SSE event's data or a
 // WebSocket message). A frame without messages counts as a heartbeat (or a
@@ -204,13 +207,13 @@ func (r *loadRun) observe(s *subscriber, frame []byte, live bool) {
 			hist.Record(s.idx, time.Duration(now-sent))
 		}
 	})
+	// A gap notice may share a batched WebSocket message with messages.
+	isGap := bytes.Contains(frame, gapMarker) && bytes.Contains(frame, gapType)
+	if isGap {
+		s.gaps++
+	}
 	if n == 0 {
-		if !live {
-			return
-		}
-		if bytes.Contains(frame, []byte(`gap`)) && bytes.Contains(frame, gapMarker) {
-			s.gaps++
-		} else if len(frame) > 0 {
+		if live && !isGap && len(frame) > 0 {
 			s.heartbeats.Add(1)
 		}
 		return

@@ -314,3 +314,22 @@ func TestShort(t *testing.T) {
 		}
 	}
 }
+
+func TestObserve(t *testing.T) {
+	r := &loadRun{t: duetTarget(""), hist: new(shardedHistogram)}
+	r.winHi.Store(1 << 62)
+	s := &subscriber{channel: &channelState{name: "c"}}
+	r.observe(s, []byte(`{"type":"hello","heartbeatMs":15000}`), false) // before the subscription: not a heartbeat
+	r.observe(s, []byte(`{"type":"gap","channels":["c"],"lastEventId":"1-1","id":"1-3","reason":"expired"}`+"\n"+
+		`{"type":"message","id":"1-4","channel":"c","data":{"seq":3,"t":1},"ts":1}`), true)
+	r.observe(s, []byte(`{"type":"ping"}`), true)
+	if s.gaps != 1 || s.heartbeats.Load() != 1 || s.delivered.Load() != 1 || s.last.Load() != 3 || s.resume.id != "1-4" {
+		t.Fatalf("gaps %d heartbeats %d delivered %d last %d resume %q", s.gaps, s.heartbeats.Load(), s.delivered.Load(), s.last.Load(), s.resume.id)
+	}
+	if lost := s.seq.Lost(3); lost != 2 {
+		t.Fatalf("lost %d, want 2 (1 and 2, behind the gap)", lost)
+	}
+	if r.hist.Merged().Count() != 1 {
+		t.Fatal("no latency recorded")
+	}
+}
