@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/duet-rt/duet/server"
+)
+
+// The whole measuring path (SSE reader, WebSocket client, publishers,
+// window, sequence checks, latency) against real servers in this process:
+// the bare baseline and a Duet hub. Nothing may be lost, duplicated or
+// reordered. The figures themselves are not asserted.
+func TestMeasureEndToEnd(t *testing.T) {
+	hub, err := server.NewHub(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/rt/", hub.Handler())
+	mux.Handle("/metrics", hub.Handler())
+	duetSrv := httptest.NewServer(mux)
+	bareSrv := httptest.NewServer(newBareHandler())
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = hub.Shutdown(ctx)
+		duetSrv.Close()
+		bareSrv.Close()
+	})
+	duet := duetTarget("")
+	duet.url = strings.TrimPrefix(duetSrv.URL, "http://")
+	bare := bareTarget("")
+	bare.url = strings.TrimPrefix(bareSrv.URL, "http://")
+
+	for _, c := range []struct {
+		name  string
+		t     *target
+		sc    scenario
+		coder bool
+	}{
+		{"bare mixed, as fast as possible", bare, scenario{Subs: 40, SSEFraction: 0.5, Channels: 4}, false},
+		{"duet mixed, as fast as possible", duet, scenario{Subs: 40, SSEFraction: 0.5, Channels: 4}, false},
+		{"duet SSE at a fixed rate", duet, scenario{Subs: 20, SSEFraction: 1, Channels: 2, Rate: 2000}, false},
+		// At a fixed rate: the window does not wait for a subscriber that is
+		// reconnecting, so at full speed a slow reconnect on a loaded
+		// machine could fall behind more than the history holds (a gap).
+		{"duet WebSocket at a fixed rate, reconnecting with resume", duet, scenario{Subs: 20, SSEFraction: 0, Channels: 2, Rate: 2000, Reconnect: 0.25, Interval: 150 * time.Millisecond}, false},
+		{"duet idle", duet, scenario{Subs: 30, SSEFraction: 0.5, Channels: 3, Idle: true}, false},
+		{"duet WebSocket read with coder/websocket", duet, scenario{Subs: 20, SSEFraction: 0, Channels: 2}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			sc := c.sc
+			sc.Name, sc.Payload, sc.Window, sc.Publishers = "test", 110, 64, 2
+			sc.Warmup, sc.Duration = 100*time.Millisecond, 400*time.Millisecond
+			o := options{connectPar: 8, srcIPs: 4, settle: 50 * time.Millisecond, coderWS: c.coder, logf: t.Logf}
+			res, err := measure(t.Context(), sc, c.t, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Log(oneLine(res))
+			if res.FirstError != "" || res.Connected != sc.Subs || res.StillConnected != sc.Subs {
+				t.Fatalf("connected %d, still %d of %d; error %q", res.Connected, res.StillConnected, sc.Subs, res.FirstError)
+			}
+			if res.Lost != 0 || res.Duplicated != 0 || res.Reordered != 0 || res.Gaps != 0 {
+				t.Fatalf("lost %d, duplicated %d, reordered %d, gaps %d", res.Lost, res.Duplicated, res.Reordered, res.Gaps)
+			}
+			if sc.Idle {
+				return
+			}
+			if res.Deliveries == 0 || res.LatencySamples == 0 || res.PublishedMsgs == 0 || res.PublishErrors != 0 {
+				t.Fatalf("deliveries %d, latency samples %d, published %d, publish errors %d", res.Deliveries, res.LatencySamples, res.PublishedMsgs, res.PublishErrors)
+			}
+			if sc.Reconnect > 0 && res.Reconnects == 0 {
+				t.Fatal("no subscriber reconnected")
+			}
+		})
+	}
+}

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// raiseFileLimit lifts RLIMIT_NOFILE as far as it goes (to want when the
+// process may raise its hard limit, as root can; else to the hard limit).
+// Child servers inherit it. It returns the soft limit in force.
+func raiseFileLimit(want uint64) uint64 {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+		return 0
+	}
+	if l.Cur >= want {
+		return l.Cur
+	}
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: want, Max: max(want, l.Max)}); err == nil {
+		return want
+	}
+	l.Cur = l.Max
+	_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+	_ = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l)
+	return l.Cur
+}
+
+// procStats is what /proc says of a process.
+type procStats struct {
+	RSSKiB  int64
+	Threads int64
+	CPU     time.Duration // user + system
+}
+
+var clockTick = 100 // USER_HZ; 100 on every Linux of interest
+
+// readProc reads /proc/<pid>/status and /proc/<pid>/stat.
+func readProc(pid int) (procStats, error) {
+	var s procStats
+	status, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return s, err
+	}
+	sc := bufio.NewScanner(bytes.NewReader(status))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 2 {
+			continue
+		}
+		switch f[0] {
+		case "VmRSS:":
+			s.RSSKiB, _ = strconv.ParseInt(f[1], 10, 64)
+		case "Threads:":
+			s.Threads, _ = strconv.ParseInt(f[1], 10, 64)
+		}
+	}
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return s, err
+	}
+	// The command name (field 2) may hold spaces: count from the last ')'.
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return s, fmt.Errorf("/proc/%d/stat: no ')'", pid)
+	}
+	f := strings.Fields(string(stat[i+1:]))
+	if len(f) < 13 { // f[0] is field 3 (state); utime is field 14, stime 15
+		return s, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	s.CPU = time.Duration(ut+st) * time.Second / time.Duration(clockTick)
+	return s, nil
+}
+
+// scrapeGauge fetches a Prometheus text endpoint and returns the value of
+// the first sample of name (without labels), e.g. go_goroutines.
+func scrapeGauge(ctx context.Context, url, name string) (float64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return 0, err
+	}
+	return parseGauge(body, name)
+}
+
+func parseGauge(body []byte, name string) (float64, error) {
+	sc := bufio.NewScanner(bytes.NewReader(body))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, name) {
+			continue
+		}
+		rest := line[len(name):]
+		if rest == "" || (rest[0] != ' ' && rest[0] != '{') {
+			continue // a longer name with this prefix
+		}
+		f := strings.Fields(rest)
+		if rest[0] == '{' {
+			f = strings.Fields(rest[strings.IndexByte(rest, '}')+1:])
+		}
+		if len(f) == 0 {
+			continue
+		}
+		return strconv.ParseFloat(f[0], 64)
+	}
+	return 0, fmt.Errorf("metric %s not found", name)
+}
