@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 
@@ -54,7 +55,7 @@ func (m *Message) Binary() bool { return m.Envelope.Binary }
 // PublishBinary publishes data (any bytes, empty included) to channel as
 // event ("" means "message") and returns the message's id once the broker
 // has stored it. The hub's broker must be a BinaryBroker. The message keeps
-// data: do not modify it afterwards.
+// its own copy of data.
 func (h *Hub) PublishBinary(ctx context.Context, channel, event string, data []byte) (shared.ID, error) {
 	m, err := h.publishBinary(ctx, channel, event, data)
 	if err != nil {
@@ -64,14 +65,8 @@ func (h *Hub) PublishBinary(ctx context.Context, channel, event string, data []b
 }
 
 func (h *Hub) publishBinary(ctx context.Context, channel, event string, data []byte) (*Message, error) {
-	if err := shared.ValidateChannel(channel); err != nil {
+	if err := h.checkPublish(channel, event, data); err != nil {
 		return nil, err
-	}
-	if err := shared.ValidateEvent(event); err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > h.cfg.MaxPublishBytes {
-		return nil, shared.NewError(shared.CodeTooLarge, "data is over the limit of "+itoa(h.cfg.MaxPublishBytes)+" bytes")
 	}
 	bb, ok := h.broker.(BinaryBroker)
 	if !ok {
@@ -80,7 +75,9 @@ func (h *Hub) publishBinary(ctx context.Context, channel, event string, data []b
 	if event == "" {
 		event = shared.DefaultEvent
 	}
-	m, err := bb.PublishBinary(ctx, channel, event, data)
+	// Own the bytes, as publish does: data may alias a read buffer or a
+	// caller's reused one.
+	m, err := bb.PublishBinary(ctx, channel, event, bytes.Clone(data))
 	if err != nil {
 		return nil, err
 	}

@@ -244,15 +244,23 @@ func (h *Hub) PublishJSON(ctx context.Context, channel, event string, v any) (sh
 	return h.Publish(ctx, channel, event, data)
 }
 
-func (h *Hub) publish(ctx context.Context, channel, event string, data []byte) (*Message, error) {
+// checkPublish checks what every publish must satisfy, JSON or binary.
+func (h *Hub) checkPublish(channel, event string, data []byte) error {
 	if err := shared.ValidateChannel(channel); err != nil {
-		return nil, err
+		return err
 	}
 	if err := shared.ValidateEvent(event); err != nil {
-		return nil, err
+		return err
 	}
 	if int64(len(data)) > h.cfg.MaxPublishBytes {
-		return nil, shared.NewError(shared.CodeTooLarge, "data is over the limit of "+itoa(h.cfg.MaxPublishBytes)+" bytes")
+		return shared.NewError(shared.CodeTooLarge, "data is over the limit of "+itoa(h.cfg.MaxPublishBytes)+" bytes")
+	}
+	return nil
+}
+
+func (h *Hub) publish(ctx context.Context, channel, event string, data []byte) (*Message, error) {
+	if err := h.checkPublish(channel, event, data); err != nil {
+		return nil, err
 	}
 	if len(data) == 0 {
 		return nil, shared.NewError(shared.CodeBadRequest, "data is missing: send a JSON value (null is fine)")
