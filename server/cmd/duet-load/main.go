@@ -15,6 +15,11 @@
 // Every run is bounded (a duration and a connection cap) and stops by
 // itself; the servers it starts are its children and are killed on exit.
 // It listens and dials on loopback only.
+//
+// It is an instrument, not a test: it asserts nothing about speed (the
+// issue's targets are reported as ok or MISS), and its own logic is tested
+// with go test. It is not a browser benchmark: its clients are minimal
+// readers, so that the servers, not the clients, are what is measured.
 package main
 
 import (
