@@ -98,7 +98,14 @@ func duetTarget(bin string) *target {
 		canResume: true,
 	}
 	t.start = func(ctx context.Context, addr, dir string) (*exec.Cmd, error) {
-		return startChild(ctx, dir, "duet", bin, "-addr", addr)
+		// Duet's client-facing limits are off, as Centrifugo's are in the
+		// configuration it gets: publishes per identity (anonymous: per IP,
+		// and every publisher is on 127.0.0.1) would cap the fan-out at
+		// 1000 messages/s, and the connection caps would refuse the large
+		// scenarios.
+		return startChild(ctx, dir, "duet", bin, "-addr", addr,
+			"-publish-rate", "-1", "-identity-publish-rate", "-1",
+			"-max-conns", "-1", "-max-conns-per-ip", "-1")
 	}
 	return t
 }
