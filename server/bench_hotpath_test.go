@@ -60,7 +60,7 @@ func benchmarkPublishFanout(b *testing.B, subs, batch int, wire string) {
 			if wire == "sse" {
 				n, err = h.sseBatch(wk, sseChunkReserve, discard)
 			} else {
-				n, err = h.wsBatch(wk, discard)
+				n, err = h.wsBatch(wk, wsFrameReserve, discard)
 			}
 			if err != nil || n != min(batch, b.N-i) {
 				b.Fatalf("wrote %d messages (%v), want %d", n, err, min(batch, b.N-i))

@@ -6,23 +6,21 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"time"
 )
 
-// Buffer sizes of a hijacked WebSocket connection. net/http's are 4 KiB
-// each and stay allocated for the connection's life; clients send little
-// (subscribe, publish), and a write bigger than the writer's buffer goes
-// straight to the socket, so small buffers cost an idle connection less and
-// a busy one at most a second write call per batch.
-const (
-	wsReadBuffer  = 1 << 10
-	wsWriteBuffer = 1 << 10
-)
+// wsReadBuffer is the read buffer of a hijacked WebSocket connection.
+// net/http's are 4 KiB each and stay allocated for the connection's life;
+// clients send little (subscribe, publish). The write side is a
+// wsControlBuffer (ws_wire.go): data frames bypass it.
+const wsReadBuffer = 1 << 10
 
 // wsHijacker hands websocket.Accept the hijacked connection with smaller
-// buffers than net/http's, and keeps the net.Conn for write deadlines.
+// buffers than net/http's, writing through a wsWire, which it keeps.
 type wsHijacker struct {
 	http.ResponseWriter
-	conn net.Conn
+	timeout time.Duration // the wire's write timeout
+	wire    *wsWire
 }
 
 func (w *wsHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -30,8 +28,8 @@ func (w *wsHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	w.conn = nc
-	return nc, bufio.NewReadWriter(carryOver(brw.Reader, nc, wsReadBuffer), bufio.NewWriterSize(nc, wsWriteBuffer)), nil
+	w.wire = &wsWire{nc: nc, timeout: w.timeout}
+	return nc, bufio.NewReadWriter(carryOver(brw.Reader, nc, wsReadBuffer), bufio.NewWriterSize(w.wire, wsControlBuffer)), nil
 }
 
 // Unwrap lets http.ResponseController reach the original writer.

@@ -69,15 +69,18 @@ func (o *outbox) push(it item) bool {
 // kickLocked makes the writer look at the queue, starting one if it must;
 // it unlocks o.mu.
 func (o *outbox) kickLocked() {
-	start := o.startWriter != nil && !o.writing && !o.closed
-	if start {
-		o.writing = true
-	}
-	o.mu.Unlock()
-	if start {
-		o.startWriter()
+	if o.startWriter != nil {
+		// An on-demand writer takes until the queue is empty: one that
+		// runs will see this push; none waits on wake.
+		start := !o.writing && !o.closed
+		o.writing = o.writing || start
+		o.mu.Unlock()
+		if start {
+			o.startWriter()
+		}
 		return
 	}
+	o.mu.Unlock()
 	select {
 	case o.wake <- struct{}{}:
 	default:

@@ -32,7 +32,8 @@ type sseConn struct {
 	ob     *outbox
 	remote string
 
-	wmu      sync.Mutex // serialises writes to nc: batches, and the closing event
+	wmu      sync.Mutex    // serialises writes to nc: batches, and the closing event
+	deadline writeDeadline // guarded by wmu
 	writers  sync.WaitGroup
 	beat     *beat
 	stopWake func() bool // stops the read deadline that ends run
@@ -155,7 +156,7 @@ func (s *sseConn) writeLoop() {
 }
 
 // writeChunk writes p, whose first sseChunkReserve bytes are free, as one
-// chunk within WriteTimeout.
+// chunk within WriteTimeout. The caller holds wmu.
 func (s *sseConn) writeChunk(p []byte, _ bool) error {
 	var hdr [sseChunkReserve]byte
 	h := strconv.AppendInt(hdr[:0], int64(len(p)-sseChunkReserve), 16)
@@ -163,7 +164,7 @@ func (s *sseConn) writeChunk(p []byte, _ bool) error {
 	out := p[sseChunkReserve-len(h):]
 	copy(out, h)
 	out = append(out, '\r', '\n')
-	_ = s.nc.SetWriteDeadline(time.Now().Add(s.h.cfg.WriteTimeout))
+	s.deadline.arm(s.nc, s.h.cfg.WriteTimeout)
 	_, err := s.nc.Write(out)
 	return err
 }

@@ -24,11 +24,11 @@ func (h *Hub) WSHandler() http.Handler { return http.HandlerFunc(h.serveWS) }
 // write, its pinger only while a ping is outstanding, and heartbeats come
 // from the hub's heartbeat wheel.
 type wsConn struct {
-	h   *Hub
-	ws  *websocket.Conn
-	nc  net.Conn // the hijacked connection, for write deadlines
-	ob  *outbox
-	ctx context.Context // cancelled when the connection must end
+	h    *Hub
+	ws   *websocket.Conn
+	wire *wsWire // the hijacked connection: data frames are written here
+	ob   *outbox
+	ctx  context.Context // cancelled when the connection must end
 	// io is ctx without its cancellation, for reads, writes and pings:
 	// coder/websocket drops the TCP connection at once when the context of
 	// a read or write ends, which would lose the close frame that tells the
@@ -83,7 +83,7 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 	c.onEnd(release)
 	id, aerr := h.authenticate(r)
 
-	hj := &wsHijacker{ResponseWriter: w}
+	hj := &wsHijacker{ResponseWriter: w, timeout: h.cfg.WriteTimeout}
 	ws, err := websocket.Accept(hj, r, &websocket.AcceptOptions{
 		Subprotocols:   []string{shared.Protocol},
 		OriginPatterns: h.guard.wsOrigins,
@@ -118,7 +118,7 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 	wc := &wsConn{
 		h:        h,
 		ws:       ws,
-		nc:       hj.conn,
+		wire:     hj.wire,
 		ob:       newOutbox(h.cfg.QueueSize),
 		ctx:      ctx,
 		io:       context.WithoutCancel(ctx),
@@ -217,7 +217,7 @@ func (wc *wsConn) writeLoop() {
 		if wc.ctx.Err() != nil {
 			continue // drain without writing: finish closes the connection
 		}
-		delivered, err := h.wsBatch(wk, wc.write)
+		delivered, err := h.wsBatch(wk, wsFrameReserve, wc.write)
 		h.metrics.delivered("ws", delivered)
 		wc.ob.wrote()
 		if err != nil {
@@ -234,12 +234,14 @@ func (wc *wsConn) writeLoop() {
 
 // wsBatch encodes wk's frames into WebSocket text frames, several protocol
 // frames per WebSocket frame separated by '\n', and hands each to write: one
-// per batch, or more when a batch would pass MaxBatchBytes. A binary message
-// goes to write on its own (binary true), after the text buffered before
-// it, so id order holds. It returns how many messages it wrote.
-func (h *Hub) wsBatch(wk work, write func(p []byte, binary bool) error) (delivered int, err error) {
+// per batch, or more when a batch would pass MaxBatchBytes. The first
+// reserve bytes of a text frame's p are free (for the frame header). A
+// binary message goes to write on its own (binary true, nothing reserved),
+// after the text buffered before it, so id order holds. It returns how many
+// messages it wrote.
+func (h *Hub) wsBatch(wk work, reserve int, write func(p []byte, binary bool) error) (delivered int, err error) {
 	bp := writeBufs.Get().(*[]byte)
-	buf := (*bp)[:0]
+	buf := append((*bp)[:0], make([]byte, reserve)...)
 	if wk.ping {
 		buf = append(buf, `{"type":"ping"}`...)
 	}
@@ -247,11 +249,11 @@ func (h *Hub) wsBatch(wk work, write func(p []byte, binary bool) error) (deliver
 		if err != nil {
 			return
 		}
-		if len(buf) > 0 && len(buf)+1+len(frame) > h.cfg.MaxBatchBytes {
+		if len(buf) > reserve && len(buf)+1+len(frame) > h.cfg.MaxBatchBytes+reserve {
 			err = write(buf, false)
-			buf = buf[:0]
+			buf = buf[:reserve]
 		}
-		if len(buf) > 0 {
+		if len(buf) > reserve {
 			buf = append(buf, '\n')
 		}
 		buf = append(buf, frame...)
@@ -261,9 +263,9 @@ func (h *Hub) wsBatch(wk work, write func(p []byte, binary bool) error) (deliver
 			add(m.WS())
 			return
 		}
-		if err == nil && len(buf) > 0 {
+		if err == nil && len(buf) > reserve {
 			err = write(buf, false)
-			buf = buf[:0]
+			buf = buf[:reserve]
 		}
 		if err == nil {
 			err = write(m.WS(), true)
@@ -293,25 +295,20 @@ func (h *Hub) wsBatch(wk work, write func(p []byte, binary bool) error) (deliver
 			}
 		}
 	}
-	if err == nil && len(buf) > 0 {
+	if err == nil && len(buf) > reserve {
 		err = write(buf, false)
 	}
 	putWriteBuf(bp, buf)
 	return delivered, err
 }
 
-// write sends one text frame, or a binary one, within WriteTimeout. The
-// deadline is set on the connection itself: a context with a timeout would
-// cost a timer and an allocation per write.
+// write sends one text frame (p after its wsFrameReserve free bytes), or a
+// binary one (all of p), within WriteTimeout.
 func (wc *wsConn) write(p []byte, binary bool) error {
-	typ := websocket.MessageText
 	if binary {
-		typ = websocket.MessageBinary
+		return wc.wire.writeBinary(p)
 	}
-	_ = wc.nc.SetWriteDeadline(time.Now().Add(wc.h.cfg.WriteTimeout))
-	err := wc.ws.Write(wc.io, typ, p)
-	_ = wc.nc.SetWriteDeadline(time.Time{}) // pings and closes bring their own
-	return err
+	return wc.wire.writeText(p)
 }
 
 // protocolPing sends a WebSocket ping that the browser answers by itself; no

@@ -48,6 +48,7 @@ func run(args []string) error {
 	trusted := fs.String("trusted-proxies", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For names the client, e.g. 127.0.0.1/32")
 	verbose := fs.Bool("v", false, "log connection-level events")
 	natsURL := fs.String("nats", os.Getenv("DUET_NATS_URL"), "NATS server URL(s), e.g. nats://127.0.0.1:4222: run as one node of a cluster over NATS JetStream instead of with the in-memory broker (default $DUET_NATS_URL)")
+	pprofAddr := fs.String("pprof", os.Getenv("DUET_PPROF"), "serve net/http/pprof on this loopback address, e.g. 127.0.0.1:6060 (default $DUET_PPROF; empty: off)")
 	var af authFlags
 	af.register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -59,6 +60,13 @@ func run(args []string) error {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
+	if *pprofAddr != "" {
+		stopPprof, err := servePprof(*pprofAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
+	}
 	proxies, err := parsePrefixes(*trusted)
 	if err != nil {
 		return err
