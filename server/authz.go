@@ -191,10 +191,15 @@ func (h *Hub) expireAt(c *conn, id *Identity) (stop func()) {
 	return func() { t.Stop() }
 }
 
-// authCloseNotice is the code and reason a connection ends with when its
-// cancellation cause is an authentication matter.
-func authCloseNotice(ctx context.Context) (shared.Code, string, bool) {
-	if errors.Is(context.Cause(ctx), errCredentialsExpired) {
+// closeNotice is the code and reason a connection the server ends tells
+// its client, by the connection's cancellation cause: a shutdown (or
+// ErrReconnect) or expired credentials. Other causes carry no notice.
+func closeNotice(ctx context.Context) (shared.Code, string, bool) {
+	cause := context.Cause(ctx)
+	switch {
+	case errors.Is(cause, errShutdown):
+		return shared.CodeShutdown, "the server is shutting down: reconnect", true
+	case errors.Is(cause, errCredentialsExpired):
 		return shared.CodeUnauthorized, "credentials expired: refresh them, then reconnect and resume", true
 	}
 	return 0, "", false

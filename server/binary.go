@@ -127,16 +127,7 @@ func (wc *wsConn) handleBinary(p []byte) {
 		wc.reply(shared.Frame{Type: shared.TypeError, Code: shared.CodeBadRequest, Message: "a client may send only binary publish frames (kind 0x01)"})
 		return
 	}
-	if err := wc.h.admitPublish(&wc.auth.id, &wc.auth.pub, f.Channel); err != nil {
-		wc.replyErr(f.Ref, err)
-		return
-	}
-	m, err := wc.h.publishBinary(wc.ctx, f.Channel, f.Event, f.Data)
-	if err != nil {
-		wc.replyErr(f.Ref, err)
-		return
-	}
-	wc.reply(shared.Frame{Type: shared.TypeAck, Ref: f.Ref, ID: m.Envelope.ID})
+	wc.publish(&f) // f.Binary is set: publishFrame publishes the bytes
 }
 
 // PublishBinary implements BinaryBroker.

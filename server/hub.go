@@ -316,7 +316,8 @@ func (h *Hub) unregister(c *conn) {
 // elsewhere (shared.CodeShutdown) and waits until their connections are
 // closed or ctx ends. Then it closes the broker if the hub created it.
 // Call it before http.Server.Shutdown, which does not wait for hijacked
-// WebSocket connections and would wait for SSE streams forever.
+// connections (WebSockets, HTTP/1.1 SSE streams) and would wait for the
+// SSE streams it still serves (HTTP/2) forever.
 func (h *Hub) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	h.closing = true

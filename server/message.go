@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"strings"
 	"sync"
 
 	"github.com/duet-rt/duet/shared"
@@ -59,7 +60,7 @@ func NewMessage(id shared.ID, channel, event string, data []byte, ts int64) *Mes
 	}
 	wsLen := len(wsMessagePrefix) + len(env) - 1
 	out := make([]byte, 0, sseLen+wsLen)
-	if bytes.ContainsAny(env, "\r\n") || bytes.ContainsAny([]byte(event), "\r\n") {
+	if bytes.ContainsAny(env, "\r\n") || strings.ContainsAny(event, "\r\n") {
 		out = append(out, encodeSSE(m.Envelope.ID, event, env)...)
 	} else {
 		if m.Envelope.ID != "" {

@@ -156,17 +156,14 @@ func (h *Hub) sseRetry() time.Duration {
 // streamSSE writes the stream of a connection net/http keeps (HTTP/2, or a
 // writer that cannot hijack) from the handler's goroutine.
 func (h *Hub) streamSSE(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, ob *outbox) error {
+	var d writeDeadline
 	for {
 		select {
 		case <-ctx.Done():
-			cause := context.Cause(ctx)
-			if errors.Is(cause, errShutdown) {
-				_ = h.writeSSE(w, rc, sseCloseBytes(shared.CodeShutdown, "the server is shutting down: reconnect"))
+			if code, reason, ok := closeNotice(ctx); ok {
+				_ = h.writeSSE(w, rc, &d, sseCloseBytes(code, reason))
 			}
-			if code, reason, ok := authCloseNotice(ctx); ok {
-				_ = h.writeSSE(w, rc, sseCloseBytes(code, reason))
-			}
-			return cause
+			return context.Cause(ctx)
 		case <-ob.wake:
 		}
 		wk := ob.take()
@@ -175,9 +172,9 @@ func (h *Hub) streamSSE(ctx context.Context, w http.ResponseWriter, rc *http.Res
 		}
 		delivered, err := h.sseBatch(wk, 0, func(p []byte, last bool) error {
 			if !last {
-				return h.writeSSENoFlush(w, rc, p)
+				return h.writeSSENoFlush(w, rc, &d, p)
 			}
-			return h.writeSSE(w, rc, p)
+			return h.writeSSE(w, rc, &d, p)
 		})
 		h.metrics.delivered("sse", delivered)
 		ob.wrote()
@@ -240,14 +237,17 @@ func (h *Hub) sseBatch(wk work, reserve int, write func(p []byte, last bool) err
 
 var errSlowConsumer = errors.New("duet/server: slow consumer disconnected")
 
-func (h *Hub) writeSSENoFlush(w http.ResponseWriter, rc *http.ResponseController, p []byte) error {
-	_ = rc.SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout))
+// writeSSENoFlush writes p within WriteTimeout; d is the stream's deadline.
+func (h *Hub) writeSSENoFlush(w http.ResponseWriter, rc *http.ResponseController, d *writeDeadline, p []byte) error {
+	if at, ok := d.next(h.cfg.WriteTimeout); ok {
+		_ = rc.SetWriteDeadline(at)
+	}
 	_, err := w.Write(p)
 	return err
 }
 
-func (h *Hub) writeSSE(w http.ResponseWriter, rc *http.ResponseController, p []byte) error {
-	if err := h.writeSSENoFlush(w, rc, p); err != nil {
+func (h *Hub) writeSSE(w http.ResponseWriter, rc *http.ResponseController, d *writeDeadline, p []byte) error {
+	if err := h.writeSSENoFlush(w, rc, d, p); err != nil {
 		return err
 	}
 	return rc.Flush()

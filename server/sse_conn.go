@@ -109,10 +109,7 @@ func (s *sseConn) run() {
 		// The server ends the stream (not a client that stopped reading):
 		// say why if it is a shutdown, and end the chunked body properly.
 		var last []byte
-		if errors.Is(context.Cause(s.ctx), errShutdown) {
-			last = appendChunk(nil, sseCloseBytes(shared.CodeShutdown, "the server is shutting down: reconnect"))
-		}
-		if code, reason, ok := authCloseNotice(s.ctx); ok {
+		if code, reason, ok := closeNotice(s.ctx); ok {
 			last = appendChunk(nil, sseCloseBytes(code, reason))
 		}
 		last = append(last, sseChunkEnd...)

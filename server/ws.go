@@ -77,6 +77,7 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 	// the request's. The reader notices a client that goes away.
 	c, ctx, err := h.register(context.WithoutCancel(r.Context()), "ws")
 	if err != nil {
+		release()
 		writeError(w, protocolError(err))
 		return
 	}
@@ -169,11 +170,8 @@ func (wc *wsConn) closeWith(code shared.Code, reason string, cause error) {
 func (wc *wsConn) finish() {
 	defer close(wc.finished)
 	cause := context.Cause(wc.ctx)
-	if errors.Is(cause, errShutdown) {
-		wc.closeWith(shared.CodeShutdown, "server shutting down: reconnect", errShutdown)
-	}
-	if code, reason, ok := authCloseNotice(wc.ctx); ok {
-		wc.closeWith(code, reason, errCredentialsExpired)
+	if code, reason, ok := closeNotice(wc.ctx); ok {
+		wc.closeWith(code, reason, cause)
 	}
 	// Spend the once: closeCode and closeReason may have been set by the
 	// ping goroutine or the writer; after this they can no longer change,
@@ -185,11 +183,7 @@ func (wc *wsConn) finish() {
 		_ = wc.ws.CloseNow()
 		return
 	}
-	reason := wc.closeReason
-	if len(reason) > 123 {
-		reason = reason[:123]
-	}
-	_ = wc.ws.Close(websocket.StatusCode(wc.closeCode), reason)
+	_ = wc.ws.Close(websocket.StatusCode(wc.closeCode), truncateReason(wc.closeReason))
 	_ = wc.ws.CloseNow() // Close may give up on a peer that never answers
 }
 
@@ -388,16 +382,7 @@ func (wc *wsConn) handle(line []byte) bool {
 	case shared.TypeUnsubscribe:
 		wc.unsubscribe(&f)
 	case shared.TypePublish:
-		if err := wc.h.admitPublish(&wc.auth.id, &wc.auth.pub, f.Channel); err != nil {
-			wc.replyErr(f.Ref, err)
-			break
-		}
-		m, err := wc.h.publishFrame(wc.ctx, &f)
-		if err != nil {
-			wc.replyErr(f.Ref, err)
-			break
-		}
-		wc.reply(shared.Frame{Type: shared.TypeAck, Ref: f.Ref, ID: m.Envelope.ID})
+		wc.publish(&f)
 	case shared.TypePing:
 		wc.reply(shared.Frame{Type: shared.TypePong, Ref: f.Ref})
 	case shared.TypePong:
@@ -408,6 +393,21 @@ func (wc *wsConn) handle(line []byte) bool {
 		wc.reply(shared.Frame{Type: shared.TypeError, Ref: f.Ref, Code: shared.CodeUnknownType, Message: "unknown frame type " + quote(f.Type)})
 	}
 	return wc.ctx.Err() == nil
+}
+
+// publish acts on a publish frame, JSON or binary, and answers it with an
+// ack or an error frame.
+func (wc *wsConn) publish(f *shared.Frame) {
+	if err := wc.h.admitPublish(&wc.auth.id, &wc.auth.pub, f.Channel); err != nil {
+		wc.replyErr(f.Ref, err)
+		return
+	}
+	m, err := wc.h.publishFrame(wc.ctx, f)
+	if err != nil {
+		wc.replyErr(f.Ref, err)
+		return
+	}
+	wc.reply(shared.Frame{Type: shared.TypeAck, Ref: f.Ref, ID: m.Envelope.ID})
 }
 
 func (wc *wsConn) subscribe(f *shared.Frame) {

@@ -102,10 +102,18 @@ func appendFrameHeader(dst []byte, op byte, n int) []byte {
 type writeDeadline struct{ at int64 } // Unix nanoseconds; 0: none set
 
 func (d *writeDeadline) arm(nc net.Conn, timeout time.Duration) {
+	if at, ok := d.next(timeout); ok {
+		_ = nc.SetWriteDeadline(at)
+	}
+}
+
+// next returns the deadline to set before a write, and false when the one
+// set is still far enough ahead.
+func (d *writeDeadline) next(timeout time.Duration) (time.Time, bool) {
 	now := time.Now().UnixNano()
 	if d.at-now >= int64(timeout) {
-		return
+		return time.Time{}, false
 	}
 	d.at = now + int64(timeout) + int64(timeout/16)
-	_ = nc.SetWriteDeadline(time.Unix(0, d.at))
+	return time.Unix(0, d.at), true
 }

@@ -181,14 +181,6 @@ func uvarintLen(v uint64) int {
 	return n
 }
 
-// appendBinaryData appends a "data" field holding binary bytes as a base64
-// string, followed by the encoding marker.
-func appendBinaryData(dst []byte, data []byte) []byte {
-	dst = append(dst, `,"data":"`...)
-	dst = base64.StdEncoding.AppendEncode(dst, data)
-	return append(dst, `","encoding":"base64"`...)
-}
-
 // decodeDataEncoding turns the raw JSON "data" of a frame or envelope whose
 // "encoding" field was enc into its bytes: the raw JSON itself when there is
 // no encoding, the decoded bytes of a base64 string for "base64".
@@ -215,7 +207,9 @@ func decodeDataEncoding(raw []byte, enc string) (data []byte, binary bool, err e
 // binary data a base64 string and the encoding marker.
 func appendDataField(dst []byte, data []byte, binary bool) []byte {
 	if binary {
-		return appendBinaryData(dst, data)
+		dst = append(dst, `,"data":"`...)
+		dst = base64.StdEncoding.AppendEncode(dst, data)
+		return append(dst, `","encoding":"base64"`...)
 	}
 	dst = append(dst, `,"data":`...)
 	return appendRaw(dst, data)

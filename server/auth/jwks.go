@@ -32,7 +32,7 @@ type keySet struct {
 
 	load1 sync.Mutex // one load at a time
 
-	mu      sync.Mutex // guards keys, loaded, tried
+	mu      sync.Mutex // guards keys, loaded, tried, lastErr
 	keys    []jwk
 	loaded  time.Time // the last successful load
 	tried   time.Time // the last load, successful or not

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -113,7 +114,7 @@ func NewJWT(cfg JWTConfig) (*JWT, error) {
 	switch {
 	case cfg.HS256Secret != nil:
 		if len(cfg.HS256Secret) < 32 {
-			return nil, errors.New("duet/auth: HS256Secret is " + itoa(len(cfg.HS256Secret)) + " bytes; it must be at least 32")
+			return nil, errors.New("duet/auth: HS256Secret is " + strconv.Itoa(len(cfg.HS256Secret)) + " bytes; it must be at least 32")
 		}
 		j.secret = cfg.HS256Secret
 		natural = []string{"HS256"}
@@ -167,7 +168,7 @@ func checkKey(key crypto.PublicKey) error {
 	switch k := key.(type) {
 	case *rsa.PublicKey:
 		if k.N.BitLen() < 2048 {
-			return errors.New("duet/auth: RSA key of " + itoa(k.N.BitLen()) + " bits; at least 2048 are required")
+			return errors.New("duet/auth: RSA key of " + strconv.Itoa(k.N.BitLen()) + " bits; at least 2048 are required")
 		}
 		return nil
 	case *ecdsa.PublicKey:

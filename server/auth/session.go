@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -54,7 +55,7 @@ func NewSessions(cfg SessionConfig) (*Sessions, error) {
 	}
 	for i, k := range cfg.Keys {
 		if len(k) < 32 {
-			return nil, errors.New("duet/auth: session key " + itoa(i) + " is " + itoa(len(k)) + " bytes; it must be at least 32")
+			return nil, errors.New("duet/auth: session key " + strconv.Itoa(i) + " is " + strconv.Itoa(len(k)) + " bytes; it must be at least 32")
 		}
 	}
 	if cfg.Cookie == "" {
@@ -139,15 +140,14 @@ func (s *Sessions) Decode(value string) (server.Identity, error) {
 // Issue sets the session cookie for id on w: call it once the application
 // has checked who the user is.
 func (s *Sessions) Issue(w http.ResponseWriter, id server.Identity) error {
+	if id.Expires.IsZero() {
+		id.Expires = time.Now().Add(s.cfg.TTL)
+	}
 	v, err := s.Encode(id)
 	if err != nil {
 		return err
 	}
-	exp := id.Expires
-	if exp.IsZero() {
-		exp = time.Now().Add(s.cfg.TTL)
-	}
-	http.SetCookie(w, s.cookie(v, exp))
+	http.SetCookie(w, s.cookie(v, id.Expires))
 	return nil
 }
 

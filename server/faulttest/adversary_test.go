@@ -295,7 +295,7 @@ func TestAdversaries(t *testing.T) {
 			close int // expected close code; 0: an error frame, connection kept
 		}{
 			{"over the frame limit", opText, bytes.Repeat([]byte("x"), 17<<10), 1009},
-			{"binary", opBinary, []byte{0, 1, 2}, 0},
+			{"undecodable binary", opBinary, []byte{0, 1, 2}, 0},
 			{"not JSON", opText, []byte("{oops"), 0},
 			{"invalid UTF-8", opText, []byte("{\"type\":\"ping\",\"ref\":\"\xff\"}"), 0},
 			{"deep nesting", opText, []byte(`{"type":"publish","channel":"a","data":` + strings.Repeat("[", 200) + strings.Repeat("]", 200) + `}`), 0},

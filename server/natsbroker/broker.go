@@ -464,11 +464,15 @@ func (b *Broker) publish(ctx context.Context, channel, event string, data []byte
 	b.acked = max(b.acked, ack.Sequence)
 	epoch := b.epoch
 	b.mu.Unlock()
-	id := shared.ID{Epoch: epoch, Seq: ack.Sequence}
+	return newMessage(shared.ID{Epoch: epoch, Seq: ack.Sequence}, channel, event, data, ts, binary), nil
+}
+
+// newMessage is server.NewBinaryMessage or server.NewMessage.
+func newMessage(id shared.ID, channel, event string, data []byte, ts int64, binary bool) *server.Message {
 	if binary {
-		return server.NewBinaryMessage(id, channel, event, data, ts), nil
+		return server.NewBinaryMessage(id, channel, event, data, ts)
 	}
-	return server.NewMessage(id, channel, event, data, ts), nil
+	return server.NewMessage(id, channel, event, data, ts)
 }
 
 // toMessage turns a stored message into a server.Message. It fails for
@@ -491,10 +495,7 @@ func (b *Broker) toMessage(epoch uint64, subject string, hdr nats.Header, data [
 	if err != nil {
 		ts = stored.UnixMilli()
 	}
-	if binary {
-		return server.NewBinaryMessage(shared.ID{Epoch: epoch, Seq: seq}, channel, event, data, ts), nil
-	}
-	return server.NewMessage(shared.ID{Epoch: epoch, Seq: seq}, channel, event, data, ts), nil
+	return newMessage(shared.ID{Epoch: epoch, Seq: seq}, channel, event, data, ts, binary), nil
 }
 
 // Head implements server.Broker: the newest id this node has seen, from its

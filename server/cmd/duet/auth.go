@@ -74,6 +74,15 @@ func (f *authFlags) apply(cfg *server.Config, log *slog.Logger) (devTokens http.
 		DefaultSubscribe: splitList(f.subscribe),
 		DefaultPublish:   splitList(f.publish),
 	}
+	keys := 0
+	for _, k := range []string{f.hs256SecretFile, f.publicKeyFile, f.jwks} {
+		if k != "" {
+			keys++
+		}
+	}
+	if keys > 1 {
+		return nil, errors.New("give one JWT key: -jwt-hs256-secret-file, -jwt-public-key or -jwt-jwks")
+	}
 	switch {
 	case f.hs256SecretFile != "":
 		secret, err := os.ReadFile(f.hs256SecretFile)
