@@ -22,7 +22,7 @@ type GameData struct {
 
 // DefaultGame is the game page's data as the demo serves it.
 func DefaultGame() GameData {
-	return GameData{Page: Page{Title: "Game", Path: "/game"}, Channel: "game:arena", MaxPlayers: 16, RateHz: 30}
+	return GameData{Page: Page{Title: "Game", Path: "/game", Script: "game.js"}, Channel: "game:arena", MaxPlayers: 16, RateHz: 30}
 }
 
 func Game(d GameData) templ.Component {
@@ -166,7 +166,7 @@ func Game(d GameData) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 10, ")</code>; the server relays it untouched as a binary frame (<code>0x02</code>, id, channel, event, ts, then these bytes).</p><table><thead><tr><th scope=\"col\">bytes</th><th scope=\"col\">field</th></tr></thead> <tbody><tr><td>0</td><td>format version (1)</td></tr><tr><td>1–4</td><td>player id, uint32 little-endian</td></tr><tr><td>5–6, 7–8</td><td>x and y in a 1000 × 600 arena, uint16</td></tr><tr><td>9</td><td>hue (0–255)</td></tr><tr><td>10</td><td>flags: 1 = leaving</td></tr><tr><td>11, 12…</td><td>name length, then the name (UTF-8, at most 16 bytes)</td></tr></tbody></table></details><script type=\"module\" src=\"/static/game.js\"></script>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 10, ")</code>; the server relays it untouched as a binary frame (<code>0x02</code>, id, channel, event, ts, then these bytes).</p><table><thead><tr><th scope=\"col\">bytes</th><th scope=\"col\">field</th></tr></thead> <tbody><tr><td>0</td><td>format version (1)</td></tr><tr><td>1–4</td><td>player id, uint32 little-endian</td></tr><tr><td>5–6, 7–8</td><td>x and y in a 1000 × 600 arena, uint16</td></tr><tr><td>9</td><td>hue (0–255)</td></tr><tr><td>10</td><td>flags: 1 = leaving</td></tr><tr><td>11, 12…</td><td>name length, then the name (UTF-8, at most 16 bytes)</td></tr></tbody></table></details>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

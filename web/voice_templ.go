@@ -28,7 +28,7 @@ type VoiceData struct {
 
 // DefaultVoice is the voice room's data as the demo serves it.
 func DefaultVoice() VoiceData {
-	return VoiceData{Page: Page{Title: "Voice / video room", Path: "/voice"}, Channel: "voice:room", MaxPeers: 6, ChunkMs: 250, SegmentMs: 4000, MaxChunkBytes: 60000}
+	return VoiceData{Page: Page{Title: "Voice / video room", Path: "/voice", Script: "voice.js"}, Channel: "voice:room", MaxPeers: 6, ChunkMs: 250, SegmentMs: 4000, MaxChunkBytes: 60000}
 }
 
 func Voice(d VoiceData) templ.Component {
@@ -224,7 +224,7 @@ func Voice(d VoiceData) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 14, " s, is one more thing WebRTC does better.</p></details><script type=\"module\" src=\"/static/voice.js\"></script>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 14, " s, is one more thing WebRTC does better.</p></details>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

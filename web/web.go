@@ -12,8 +12,8 @@ import (
 type HeadFunc func() string
 
 // Handler serves the demo pages at / and the static assets. head may be
-// nil; so may app, the demo's server side, and then only the home page is
-// served.
+// nil; so may app, the demo's server side, and then the pages that need it
+// (chat, notifications, feed, lab) are not served.
 func Handler(head HeadFunc, app *demo.Demo) http.Handler {
 	mux := http.NewServeMux()
 	assets := Assets()

@@ -9,8 +9,8 @@ export const demoPages = [
   { path: '/chat', name: 'chat', heading: /Text chat/ },
   { path: '/notifications', name: 'notifications', heading: /Notifications/ },
   { path: '/feed', name: 'feed', heading: /Live feed/ },
-  { path: '/game', name: 'game', heading: /./ },
-  { path: '/voice', name: 'voice', heading: /./ },
+  { path: '/game', name: 'game', heading: /Arena/ },
+  { path: '/voice', name: 'voice', heading: /Voice \/ video room/ },
   { path: '/lab', name: 'lab', heading: /Transport lab/ },
 ];
 

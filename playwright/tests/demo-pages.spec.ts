@@ -11,7 +11,7 @@ for (const p of demoPages) {
     await expect(page.locator('h1')).toHaveText(p.heading);
     // The navigation marks the current page.
     await expect(page.getByTestId('nav').locator('a[aria-current="page"]')).toHaveAttribute('href', p.path);
-    if (await page.getByTestId('conn-status').count()) await waitConnected(page);
+    await waitConnected(page);
     await screenshot(page, testInfo, p.name);
   });
 }

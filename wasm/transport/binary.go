@@ -38,15 +38,3 @@ func (a *attempt) ReceivedBinary(p []byte) {
 	}
 	c.frameLocked(a, &f)
 }
-
-// sendBinaryLocked sends p on a's WebSocket as a binary message.
-func (c *Conn) sendBinaryLocked(a *attempt, p []byte) {
-	c.later(func() {
-		c.lock()
-		w := a.wire
-		c.unlock()
-		if w != nil {
-			_ = w.SendBinary(p) // a failed send is followed by the close event
-		}
-	})
-}

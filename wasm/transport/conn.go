@@ -418,16 +418,24 @@ func (c *Conn) dropLocked(a *attempt, code shared.Code, reason string) {
 
 // sendLocked sends f on a's WebSocket.
 func (c *Conn) sendLocked(a *attempt, f *shared.Frame) {
-	c.sendRawLocked(a, shared.AppendFrame(nil, f))
+	c.sendRawLocked(a, shared.AppendFrame(nil, f), false)
 }
 
-func (c *Conn) sendRawLocked(a *attempt, p []byte) {
+// sendRawLocked sends p on a's WebSocket: a text message, or a binary one
+// (a binary publish frame).
+func (c *Conn) sendRawLocked(a *attempt, p []byte, binary bool) {
 	c.later(func() {
 		c.lock()
 		w := a.wire
 		c.unlock()
-		if w != nil {
-			_ = w.Send(p) // a failed send is followed by the close event
+		if w == nil {
+			return
+		}
+		// A failed send is followed by the close event.
+		if binary {
+			_ = w.SendBinary(p)
+		} else {
+			_ = w.Send(p)
 		}
 	})
 }
@@ -1010,11 +1018,7 @@ func (c *Conn) routeLocked(p *publication) {
 			return
 		}
 		c.pending[p.ref] = p
-		if p.binary {
-			c.sendBinaryLocked(a, f)
-		} else {
-			c.sendRawLocked(a, f)
-		}
+		c.sendRawLocked(a, f, p.binary)
 	case len(c.queue) >= c.cfg.MaxQueue:
 		c.settleLocked(p, "", errQueueFull)
 	default:

@@ -25,8 +25,8 @@ var userIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{22}$`)
 // User returns the demo user's id from the request's cookie, setting a new
 // one on w when there is none (or a malformed one).
 func (d *Demo) User(w http.ResponseWriter, r *http.Request) string {
-	if c, err := r.Cookie(userCookie); err == nil && userIDPattern.MatchString(c.Value) {
-		return c.Value
+	if u := userOf(r); u != "" {
+		return u
 	}
 	id := newID()
 	http.SetCookie(w, &http.Cookie{

@@ -3,7 +3,7 @@
 // side: at most data-max-players players drawn, one silent for STALE_MS is
 // removed, and a page sends at most data-hz updates a second.
 
-import { showConnection, statusLine } from "./demo.js";
+import { loadDuet, showConnection, statusLine } from "./demo.js";
 const root = document.querySelector('[data-testid="game"]');
 const channel = root.dataset.channel;
 const maxPlayers = Number(root.dataset.maxPlayers) || 16;
@@ -148,7 +148,8 @@ function renderList() {
 }
 
 async function main() {
-  const Duet = await (await import("/duet.js")).loadDuet();
+  const status = statusLine();
+  const Duet = await loadDuet(status);
   // ?transport=sse (or websocket) pins the wire; by default auto picks WebSocket.
   const wire = new URLSearchParams(location.search).get("transport");
   const conn = Duet.connect("/", ["auto", "websocket", "sse"].includes(wire) ? { transport: wire } : {});
@@ -158,7 +159,7 @@ async function main() {
     root.dataset.state = state;
   });
   conn.on("error", (err) => { $("game-status").textContent = `Error ${err.code}: ${err.message}`; });
-  showConnection(conn, statusLine(), "Arena connection");
+  showConnection(conn, status, "Arena connection");
   conn.subscribe(channel, onMove);
 
   let last = performance.now(), lastSent = 0, inFlight = 0;

@@ -4,7 +4,7 @@
 // chunk over data-max-chunk-bytes is not sent, each player keeps at most
 // ~20 s of buffer, and a participant silent for PEER_STALE_MS is removed.
 
-import { showConnection, statusLine } from "./demo.js";
+import { loadDuet, showConnection, statusLine } from "./demo.js";
 const root = document.querySelector('[data-testid="voice"]');
 const channel = root.dataset.channel;
 const maxPeers = Number(root.dataset.maxPeers) || 6;
@@ -239,14 +239,15 @@ function onMessage(msg) {
 }
 
 async function main() {
-  const Duet = await (await import("/duet.js")).loadDuet();
+  const connStatus = statusLine();
+  const Duet = await loadDuet(connStatus);
   conn = Duet.connect("/");
   conn.on("state", (state, wire) => {
     $("voice-wire").textContent = wire || "–";
     root.dataset.state = state;
     if (!joined) status(state === "open" ? `Connected over ${wire}. Join to send; you receive the others already.` : `Connection ${state}…`);
   });
-  showConnection(conn, statusLine(), "Room connection");
+  showConnection(conn, connStatus, "Room connection");
   conn.subscribe(channel, onMessage);
   const canRecord = typeof MediaRecorder === "function" && navigator.mediaDevices?.getUserMedia;
   if (!canRecord) status("This browser cannot record: you can watch and listen only.");

@@ -13,32 +13,13 @@ import (
 // Uint8Array, another ArrayBuffer view or an ArrayBuffer; it is copied once
 // into Go, so the caller may reuse it at once.
 func (c *conn) jsPublishBinary(args []js.Value) any {
-	ch, data, opts := jsw.Arg(args, 0), jsw.Arg(args, 1), jsw.Arg(args, 2)
-	if ch.Type() != js.TypeString {
-		return jsw.RejectedWith(jsw.NewTypeError("duet: publishBinary(channel, bytes): channel must be a string"))
-	}
-	event := ""
-	if ev := jsw.Prop(opts, "event"); !jsw.Nullish(ev) {
-		if ev.Type() != js.TypeString {
-			return jsw.RejectedWith(jsw.NewTypeError("duet: publishBinary: event must be a string"))
+	return c.publishCall("publishBinary", "bytes", args, func(data js.Value) ([]byte, js.Value) {
+		b := jsw.Bytes(data)
+		if b == nil {
+			return nil, jsw.NewTypeError("duet: publishBinary(channel, bytes): bytes must be a Uint8Array, an ArrayBuffer view or an ArrayBuffer")
 		}
-		event = ev.String()
-	}
-	b := jsw.Bytes(data)
-	if b == nil {
-		return jsw.RejectedWith(jsw.NewTypeError("duet: publishBinary(channel, bytes): bytes must be a Uint8Array, an ArrayBuffer view or an ArrayBuffer"))
-	}
-	d := jsw.NewDeferred()
-	c.cl.PublishBinary(ch.String(), event, b, func(id string, err error) {
-		if err != nil {
-			d.RejectWith(errorValue(err, false))
-			return
-		}
-		res := jsw.NewObject()
-		res.Set("id", id)
-		d.Resolve(res)
-	})
-	return d.Promise
+		return b, js.Undefined()
+	}, c.cl.PublishBinary)
 }
 
 // binaryMessage is the message object of a binary message: data is a

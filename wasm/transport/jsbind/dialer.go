@@ -253,23 +253,30 @@ func (w *wsWire) removeListeners() {
 }
 
 func (w *wsWire) Send(p []byte) error {
-	w.mu.Lock()
-	ws := w.ws
-	w.mu.Unlock()
-	if ws == nil {
-		return errors.New("duet/transport: websocket not open")
+	ws, err := w.socket()
+	if err != nil {
+		return err
 	}
 	return ws.SendText(string(p))
 }
 
 func (w *wsWire) SendBinary(p []byte) error {
+	ws, err := w.socket()
+	if err != nil {
+		return err
+	}
+	return ws.SendBinary(p)
+}
+
+// socket returns the open WebSocket.
+func (w *wsWire) socket() (*jsw.WebSocket, error) {
 	w.mu.Lock()
 	ws := w.ws
 	w.mu.Unlock()
 	if ws == nil {
-		return errors.New("duet/transport: websocket not open")
+		return nil, errors.New("duet/transport: websocket not open")
 	}
-	return ws.SendBinary(p)
+	return ws, nil
 }
 
 func (w *wsWire) Close(code shared.Code, reason string) {

@@ -129,29 +129,44 @@ func (c *conn) removeSub(name string, match func(js.Value) bool) {
 
 // publish(channel, data, {event}?) → Promise<{id}>
 func (c *conn) jsPublish(args []js.Value) any {
+	return c.publishCall("publish", "data", args, func(data js.Value) ([]byte, js.Value) {
+		raw := []byte("null")
+		if !data.IsUndefined() {
+			var s js.Value
+			if err := jsw.Try("JSON.stringify", func() { s = jsonObj.Call("stringify", data) }); err != nil {
+				return nil, jsw.NewTypeError("duet: publish: data cannot be encoded as JSON: " + err.Error())
+			}
+			if s.Type() == js.TypeString {
+				raw = []byte(s.String())
+			}
+		}
+		return raw, js.Undefined()
+	}, c.cl.Publish)
+}
+
+// publishCall is publish and publishBinary: it checks the channel and the
+// event option of args, turns args[1] (named param in errors) into bytes
+// with encode, which returns the error to reject with or undefined, and
+// publishes them with send.
+func (c *conn) publishCall(name, param string, args []js.Value, encode func(js.Value) ([]byte, js.Value),
+	send func(channel, event string, data []byte, done func(id string, err error))) any {
 	ch, data, opts := jsw.Arg(args, 0), jsw.Arg(args, 1), jsw.Arg(args, 2)
 	if ch.Type() != js.TypeString {
-		return jsw.RejectedWith(jsw.NewTypeError("duet: publish(channel, data): channel must be a string"))
+		return jsw.RejectedWith(jsw.NewTypeError("duet: " + name + "(channel, " + param + "): channel must be a string"))
 	}
 	event := ""
 	if ev := jsw.Prop(opts, "event"); !jsw.Nullish(ev) {
 		if ev.Type() != js.TypeString {
-			return jsw.RejectedWith(jsw.NewTypeError("duet: publish: event must be a string"))
+			return jsw.RejectedWith(jsw.NewTypeError("duet: " + name + ": event must be a string"))
 		}
 		event = ev.String()
 	}
-	raw := []byte("null")
-	if !data.IsUndefined() {
-		var s js.Value
-		if err := jsw.Try("JSON.stringify", func() { s = jsonObj.Call("stringify", data) }); err != nil {
-			return jsw.RejectedWith(jsw.NewTypeError("duet: publish: data cannot be encoded as JSON: " + err.Error()))
-		}
-		if s.Type() == js.TypeString {
-			raw = []byte(s.String())
-		}
+	b, rejection := encode(data)
+	if !rejection.IsUndefined() {
+		return jsw.RejectedWith(rejection)
 	}
 	d := jsw.NewDeferred()
-	c.cl.Publish(ch.String(), event, raw, func(id string, err error) {
+	send(ch.String(), event, b, func(id string, err error) {
 		if err != nil {
 			d.RejectWith(errorValue(err, false))
 			return
