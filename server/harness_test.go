@@ -458,7 +458,7 @@ func newWSClient(t testing.TB, conn *websocket.Conn) *wsClient {
 				c.err = err
 				return
 			}
-			if typ == websocket.MessageBinary { // one binary frame (binary_test.go)
+			if typ == websocket.MessageBinary { // one binary frame
 				f, err := shared.DecodeBinaryFrame(p)
 				if err != nil {
 					c.err = fmt.Errorf("undecodable binary frame %x: %w", p, err)

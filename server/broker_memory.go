@@ -145,6 +145,11 @@ func (b *MemoryBroker) Publish(ctx context.Context, channel, event string, data 
 	return b.publish(ctx, channel, event, data, NewMessage)
 }
 
+// PublishBinary implements BinaryBroker.
+func (b *MemoryBroker) PublishBinary(ctx context.Context, channel, event string, data []byte) (*Message, error) {
+	return b.publish(ctx, channel, event, data, NewBinaryMessage)
+}
+
 // publish stores the message newMessage builds (NewMessage or
 // NewBinaryMessage) and delivers it.
 func (b *MemoryBroker) publish(ctx context.Context, channel, event string, data []byte, newMessage func(shared.ID, string, string, []byte, int64) *Message) (*Message, error) {

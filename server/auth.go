@@ -1,12 +1,11 @@
 package server
 
 import (
-	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/duet-rt/duet/shared"
 )
@@ -57,7 +56,7 @@ func (a Action) String() string {
 	case ActionPublish:
 		return "publish"
 	}
-	return "action(" + itoa(int64(a)) + ")"
+	return "action(" + strconv.Itoa(int(a)) + ")"
 }
 
 // Allows reports whether one of the identity's patterns for action matches
@@ -111,13 +110,6 @@ func MatchChannel(pattern, channel, subject string) bool {
 	return channel == prefix
 }
 
-// Errors of authentication and authorization, as clients see them.
-var (
-	// errCredentialsExpired is the cancellation cause of a connection whose
-	// credentials expired.
-	errCredentialsExpired = errors.New("duet/server: credentials expired")
-)
-
 // authenticate finds the identity of r: Config.Authenticate's, or the
 // anonymous one. A failure is a 4401 (or the code the hook chose).
 func (h *Hub) authenticate(r *http.Request) (Identity, *shared.Error) {
@@ -169,15 +161,6 @@ func denied(id *Identity, action Action, channel string) string {
 	return who + " may not " + action.String() + " to channel " + quote(channel)
 }
 
-// writeAuthError answers a refused HTTP request; a 401 also says which
-// scheme to use.
-func writeAuthError(w http.ResponseWriter, e *shared.Error) {
-	if e.Code == shared.CodeUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="duet"`)
-	}
-	writeError(w, e)
-}
-
 // expireAt ends connection c with errCredentialsExpired when id's
 // credentials expire; the returned func cancels that.
 func (h *Hub) expireAt(c *conn, id *Identity) (stop func()) {
@@ -191,55 +174,9 @@ func (h *Hub) expireAt(c *conn, id *Identity) (stop func()) {
 	return func() { t.Stop() }
 }
 
-// closeNotice is the code and reason a connection the server ends tells
-// its client, by the connection's cancellation cause: a shutdown (or
-// ErrReconnect) or expired credentials. Other causes carry no notice.
-func closeNotice(ctx context.Context) (shared.Code, string, bool) {
-	cause := context.Cause(ctx)
-	switch {
-	case errors.Is(cause, errShutdown):
-		return shared.CodeShutdown, "the server is shutting down: reconnect", true
-	case errors.Is(cause, errCredentialsExpired):
-		return shared.CodeUnauthorized, "credentials expired: refresh them, then reconnect and resume", true
-	}
-	return 0, "", false
-}
-
 // connAuth is what a WebSocket connection knows of its client: who it is
 // and how fast it may publish.
 type connAuth struct {
 	id  Identity
 	pub publisher
-}
-
-// admitPublish checks a publish of id on channel: credentials still valid,
-// permission, rate limits.
-func (h *Hub) admitPublish(id *Identity, p *publisher, channel string) error {
-	if !id.Expires.IsZero() && !time.Now().Before(id.Expires) {
-		return shared.NewError(shared.CodeUnauthorized, "credentials expired: refresh them")
-	}
-	if err := shared.ValidateChannel(channel); err != nil {
-		return err // a bad name says so, rather than "forbidden"
-	}
-	if err := h.authorize(id, ActionPublish, channel); err != nil {
-		return err
-	}
-	if err := h.guard.allowPublish(p); err != nil {
-		h.metrics.rateLimited.Add(1)
-		return err
-	}
-	return nil
-}
-
-// truncateReason cuts a close reason to the 123 bytes a close frame holds,
-// at a character boundary.
-func truncateReason(s string) string {
-	if len(s) <= 123 {
-		return s
-	}
-	n := 123
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }

@@ -415,7 +415,7 @@ func BenchmarkAdmitPublish(b *testing.B) {
 	defer h.Shutdown(b.Context())
 	id := alice
 	id.Expires = time.Now().Add(time.Hour)
-	p := h.guard.newPublisher(&id, &http.Request{RemoteAddr: "127.0.0.1:1"}, true)
+	p := h.rates.newPublisher(&id, &http.Request{RemoteAddr: "127.0.0.1:1"}, true)
 	b.ReportAllocs()
 	for b.Loop() {
 		if err := h.admitPublish(&id, &p, "user:alice"); err != nil {
