@@ -38,32 +38,33 @@ func Anonymous() Identity {
 	return Identity{Subscribe: []string{"*"}, Publish: []string{"*"}}
 }
 
-// Action is what an identity asks to do with a channel.
-type Action uint8
+// Permission is what an identity asks to do with a channel, as
+// Config.Authorize and Identity.Allows are asked about it.
+type Permission uint8
 
 const (
-	// ActionSubscribe: receive a channel's messages, live or replayed on
+	// PermissionSubscribe: receive a channel's messages, live or replayed on
 	// resume.
-	ActionSubscribe Action = iota + 1
-	// ActionPublish: publish on a channel, over WebSocket or HTTP POST.
-	ActionPublish
+	PermissionSubscribe Permission = iota + 1
+	// PermissionPublish: publish on a channel, over WebSocket or HTTP POST.
+	PermissionPublish
 )
 
-func (a Action) String() string {
-	switch a {
-	case ActionSubscribe:
+func (p Permission) String() string {
+	switch p {
+	case PermissionSubscribe:
 		return "subscribe"
-	case ActionPublish:
+	case PermissionPublish:
 		return "publish"
 	}
-	return "action(" + strconv.Itoa(int(a)) + ")"
+	return "permission(" + strconv.Itoa(int(p)) + ")"
 }
 
-// Allows reports whether one of the identity's patterns for action matches
+// Allows reports whether one of the identity's patterns for perm matches
 // channel.
-func (id *Identity) Allows(action Action, channel string) bool {
+func (id *Identity) Allows(perm Permission, channel string) bool {
 	patterns := id.Subscribe
-	if action == ActionPublish {
+	if perm == PermissionPublish {
 		patterns = id.Publish
 	}
 	for _, p := range patterns {
@@ -132,20 +133,20 @@ func (h *Hub) authenticate(r *http.Request) (Identity, *shared.Error) {
 	return id, nil
 }
 
-// authorize checks that id may do action on every one of channels.
-func (h *Hub) authorize(id *Identity, action Action, channels ...string) error {
+// authorize checks that id has perm on every one of channels.
+func (h *Hub) authorize(id *Identity, perm Permission, channels ...string) error {
 	for _, ch := range channels {
 		var err error
 		if h.cfg.Authorize != nil {
-			err = h.cfg.Authorize(*id, action, ch)
-		} else if !id.Allows(action, ch) {
-			err = shared.NewError(shared.CodeForbidden, denied(id, action, ch))
+			err = h.cfg.Authorize(*id, perm, ch)
+		} else if !id.Allows(perm, ch) {
+			err = shared.NewError(shared.CodeForbidden, denied(id, perm, ch))
 		}
 		if err != nil {
 			h.metrics.forbidden.Add(1)
 			var e *shared.Error
 			if !errors.As(err, &e) {
-				err = shared.NewError(shared.CodeForbidden, denied(id, action, ch)+": "+err.Error())
+				err = shared.NewError(shared.CodeForbidden, denied(id, perm, ch)+": "+err.Error())
 			}
 			return err
 		}
@@ -153,12 +154,12 @@ func (h *Hub) authorize(id *Identity, action Action, channels ...string) error {
 	return nil
 }
 
-func denied(id *Identity, action Action, channel string) string {
+func denied(id *Identity, perm Permission, channel string) string {
 	who := "the anonymous identity"
 	if id.Subject != "" {
 		who = "identity " + quote(id.Subject)
 	}
-	return who + " may not " + action.String() + " to channel " + quote(channel)
+	return who + " may not " + perm.String() + " to channel " + quote(channel)
 }
 
 // expireAt ends connection c with errCredentialsExpired when id's

@@ -221,7 +221,7 @@ func TestAuthPermissions(t *testing.T) {
 func TestAuthorizeCallback(t *testing.T) {
 	var mu sync.Mutex
 	var asked []string
-	ts, _ := authServer(t, Config{Authorize: func(id Identity, a Action, ch string) error {
+	ts, _ := authServer(t, Config{Authorize: func(id Identity, a Permission, ch string) error {
 		mu.Lock()
 		asked = append(asked, id.Subject+" "+a.String()+" "+ch)
 		mu.Unlock()

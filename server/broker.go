@@ -75,15 +75,16 @@ type Resume struct {
 	Gap *Gap
 }
 
-// Gap tells a client that resume could not be exact.
+// Gap tells a client that resume could not be exact. Its fields are named
+// as on the wire (a gap frame's lastEventId and id).
 type Gap struct {
 	// Channels are those that lost messages.
 	Channels []string
-	// From is the id the client asked to resume from.
-	From shared.ID
-	// ResumeID is where the client stands after the gap: resuming from it
-	// yields no gap again unless more history expires meanwhile.
-	ResumeID shared.ID
+	// LastEventID is the id the client asked to resume from.
+	LastEventID shared.ID
+	// ID is where the client stands after the gap: resuming from it yields
+	// no gap again unless more history expires meanwhile.
+	ID shared.ID
 	// Reason is shared.GapExpired or shared.GapRestarted.
 	Reason string
 }

@@ -235,7 +235,7 @@ func gapString(g *Gap) string {
 	if g == nil {
 		return "none"
 	}
-	return g.Reason + " " + strings.Join(g.Channels, ",") + " at " + g.ResumeID.String()
+	return g.Reason + " " + strings.Join(g.Channels, ",") + " at " + g.ID.String()
 }
 
 // TestMemoryRing: history grows in steps up to HistorySize, then evicts the
@@ -282,7 +282,7 @@ func TestMemoryRing(t *testing.T) {
 	r := &recorder{}
 	mustSubscribe(t, b, r, idOf(3), "c")
 	res := r.lastResume(t)
-	assertEqual(t, "gap", &Gap{Channels: []string{"c"}, From: shared.MustParseID(idOf(3)), ResumeID: shared.MustParseID(idOf(25)), Reason: shared.GapExpired}, res.Gap)
+	assertEqual(t, "gap", &Gap{Channels: []string{"c"}, LastEventID: shared.MustParseID(idOf(3)), ID: shared.MustParseID(idOf(25)), Reason: shared.GapExpired}, res.Gap)
 	assertEqual(t, "replayed", 20, len(res.Messages))
 	assertEqual(t, "first replayed", idOf(26), res.Messages[0].Envelope.ID)
 }
@@ -306,7 +306,7 @@ func TestMemoryTTL(t *testing.T) {
 	mustSubscribe(t, b, r, idOf(0), "c")
 	res := r.lastResume(t)
 	assertEqual(t, "replayed", []string{idOf(2), idOf(3)}, ids(res.Messages))
-	assertEqual(t, "gap", &Gap{Channels: []string{"c"}, From: shared.MustParseID(idOf(0)), ResumeID: shared.MustParseID(idOf(1)), Reason: shared.GapExpired}, res.Gap)
+	assertEqual(t, "gap", &Gap{Channels: []string{"c"}, LastEventID: shared.MustParseID(idOf(0)), ID: shared.MustParseID(idOf(1)), Reason: shared.GapExpired}, res.Gap)
 
 	// At 200s everything has expired; resuming from the last id is exact.
 	clock.advance(130 * time.Second)
@@ -364,7 +364,7 @@ func TestMemoryDroppedThrough(t *testing.T) {
 				assertTrue(t, "no gap", res.Gap == nil)
 				return
 			}
-			assertEqual(t, "gap", &Gap{Channels: []string{tt.channel}, From: shared.MustParseID(tt.from), ResumeID: shared.MustParseID(idOf(3)), Reason: shared.GapExpired}, res.Gap)
+			assertEqual(t, "gap", &Gap{Channels: []string{tt.channel}, LastEventID: shared.MustParseID(tt.from), ID: shared.MustParseID(idOf(3)), Reason: shared.GapExpired}, res.Gap)
 		})
 	}
 }
@@ -380,7 +380,7 @@ func TestMemoryNoHistory(t *testing.T) {
 	mustSubscribe(t, b, r, idOf(1), "c")
 	res := r.lastResume(t)
 	assertEqual(t, "nothing replayed", 0, len(res.Messages))
-	assertEqual(t, "gap", &Gap{Channels: []string{"c"}, From: shared.MustParseID(idOf(1)), ResumeID: shared.MustParseID(idOf(2)), Reason: shared.GapExpired}, res.Gap)
+	assertEqual(t, "gap", &Gap{Channels: []string{"c"}, LastEventID: shared.MustParseID(idOf(1)), ID: shared.MustParseID(idOf(2)), Reason: shared.GapExpired}, res.Gap)
 	m := mustPublish(t, b, "c")
 	assertEqual(t, "live delivery still works", []string{m.Envelope.ID}, r.delivered())
 }
@@ -395,7 +395,7 @@ func TestMemoryRestarted(t *testing.T) {
 	mustSubscribe(t, b, r, "6-99", "a", "b", "c")
 	res := r.lastResume(t)
 	assertEqual(t, "replayed", []string{m1.Envelope.ID, m2.Envelope.ID}, ids(res.Messages))
-	assertEqual(t, "gap", &Gap{Channels: []string{"a", "b", "c"}, From: shared.MustParseID("6-99"), ResumeID: shared.MustParseID(idOf(0)), Reason: shared.GapRestarted}, res.Gap)
+	assertEqual(t, "gap", &Gap{Channels: []string{"a", "b", "c"}, LastEventID: shared.MustParseID("6-99"), ID: shared.MustParseID(idOf(0)), Reason: shared.GapRestarted}, res.Gap)
 }
 
 // TestMemoryUnsubscribe: by channel, all at once, unknown channels and

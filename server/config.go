@@ -77,11 +77,11 @@ type Config struct {
 	// connection is closed with 4401 when the identity's Expires passes.
 	// Nil means every request is Anonymous(): no auth, every channel.
 	Authenticate func(r *http.Request) (Identity, error)
-	// Authorize decides whether id may do action on channel, on every
+	// Authorize decides whether id has perm on channel, on every
 	// subscribe (resume included) and every publish; an error refuses with
 	// its code when it is a *shared.Error, else with 4403. Nil means
-	// id.Allows(action, channel).
-	Authorize func(id Identity, action Action, channel string) error
+	// id.Allows(perm, channel).
+	Authorize func(id Identity, perm Permission, channel string) error
 	// PublishRate is how many publishes per second one WebSocket connection
 	// may make, in bursts of up to PublishBurst; more are refused with 4429.
 	// Defaults to 200 per second, bursts of 400. Negative disables.

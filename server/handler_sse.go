@@ -32,7 +32,7 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request) {
 		writeError(w, protocolError(err))
 		return
 	}
-	if err := h.authorize(&id, ActionSubscribe, channels...); err != nil {
+	if err := h.authorize(&id, PermissionSubscribe, channels...); err != nil {
 		writeRefusal(w, err)
 		return
 	}

@@ -127,7 +127,7 @@ func (h *Hub) admitPublish(id *Identity, p *publisher, channel string) error {
 	if err := shared.ValidateChannel(channel); err != nil {
 		return err // a bad name says so, rather than "forbidden"
 	}
-	if err := h.authorize(id, ActionPublish, channel); err != nil {
+	if err := h.authorize(id, PermissionPublish, channel); err != nil {
 		return err
 	}
 	if err := h.rates.allowPublish(p); err != nil {

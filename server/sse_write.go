@@ -121,7 +121,7 @@ func (h *Hub) writeSSE(w http.ResponseWriter, rc *http.ResponseController, d *wr
 
 func sseGapBytes(g *Gap) []byte {
 	f := gapFrame(g, "")
-	return encodeSSE(g.ResumeID.String(), sseGapEvent, shared.AppendFrame(nil, &f))
+	return encodeSSE(g.ID.String(), sseGapEvent, shared.AppendFrame(nil, &f))
 }
 
 func sseCloseBytes(code shared.Code, msg string) []byte {

@@ -59,8 +59,8 @@ func gapFrame(g *Gap, ref string) shared.Frame {
 		Type:        shared.TypeGap,
 		Ref:         ref,
 		Channels:    g.Channels,
-		LastEventID: g.From.String(),
-		ID:          g.ResumeID.String(),
+		LastEventID: g.LastEventID.String(),
+		ID:          g.ID.String(),
 		Reason:      g.Reason,
 	}
 }

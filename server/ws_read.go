@@ -91,7 +91,7 @@ func (wc *wsConn) subscribe(f *shared.Frame) {
 		wc.replyErr(f.Ref, err)
 		return
 	}
-	if err := wc.h.authorize(&wc.auth.id, ActionSubscribe, names...); err != nil {
+	if err := wc.h.authorize(&wc.auth.id, PermissionSubscribe, names...); err != nil {
 		wc.replyErr(f.Ref, err)
 		return
 	}

@@ -132,7 +132,7 @@ func gapString(g *server.Gap) string {
 	if g == nil {
 		return "no gap"
 	}
-	return g.Reason + " " + strconv.Quote(g.From.String()) + "→" + strconv.Quote(g.ResumeID.String()) + " " + strconv.Quote(strconvList(g.Channels))
+	return g.Reason + " " + strconv.Quote(g.LastEventID.String()) + "→" + strconv.Quote(g.ID.String()) + " " + strconv.Quote(strconvList(g.Channels))
 }
 
 func strconvList(s []string) string {

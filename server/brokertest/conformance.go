@@ -166,8 +166,8 @@ func testGapOnExpiry(t *testing.T, b server.Broker) {
 	subscribe(t, b, r, b0.ID, "a", "b")
 	res := onlyResume(t, r)
 	lastLost := all[lost].ID // the fifth message of a
-	want := &server.Gap{Channels: []string{"a"}, From: b0.ID, ResumeID: lastLost, Reason: shared.GapExpired}
-	if g := res.Gap; g == nil || !slices.Equal(g.Channels, want.Channels) || g.From != want.From || g.ResumeID != want.ResumeID || g.Reason != want.Reason {
+	want := &server.Gap{Channels: []string{"a"}, LastEventID: b0.ID, ID: lastLost, Reason: shared.GapExpired}
+	if g := res.Gap; g == nil || !slices.Equal(g.Channels, want.Channels) || g.LastEventID != want.LastEventID || g.ID != want.ID || g.Reason != want.Reason {
 		t.Fatalf("gap: want %s, got %s", gapString(want), gapString(res.Gap))
 	}
 	syncOn(t, r, all[len(all)-1])
@@ -197,14 +197,14 @@ func testRestarted(t *testing.T, b server.Broker) {
 	subscribe(t, b, r, other, "a", "b")
 	res := onlyResume(t, r)
 	g := res.Gap
-	if g == nil || g.Reason != shared.GapRestarted || !slices.Equal(g.Channels, []string{"a", "b"}) || g.From != other || g.ResumeID.Epoch != all[0].ID.Epoch {
+	if g == nil || g.Reason != shared.GapRestarted || !slices.Equal(g.Channels, []string{"a", "b"}) || g.LastEventID != other || g.ID.Epoch != all[0].ID.Epoch {
 		t.Fatalf("gap: %s", gapString(g))
 	}
 	want := only(all, shared.ID{}, "a", "b")
 	syncOn(t, r, want[len(want)-1])
 	sameMessages(t, "whole history", want, r.Received())
-	if !g.ResumeID.Before(want[0].ID) {
-		t.Fatalf("gap position %v is past the first replayed message %v", g.ResumeID, want[0].ID)
+	if !g.ID.Before(want[0].ID) {
+		t.Fatalf("gap position %v is past the first replayed message %v", g.ID, want[0].ID)
 	}
 }
 
