@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/duet-rt/duet/shared"
+	"github.com/duet-rt/duet/shared/assert"
 )
 
 // TestMemoryBrokerChannelBound: publishing to ever new channel names keeps
@@ -19,29 +20,29 @@ func TestMemoryBrokerChannelBound(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	keep := newOutbox(1 << 16)
-	assertSuccess(t, b.Subscribe(ctx, keep, []string{"kept"}, shared.ID{}))
+	assert.NoError(t, b.Subscribe(ctx, keep, []string{"kept"}, shared.ID{}))
 	first, err := b.Publish(ctx, "early", "message", []byte("1"))
-	assertSuccess(t, err)
+	assert.NoError(t, err)
 	for i := range 5000 {
 		_, err := b.Publish(ctx, "storm-"+strconv.Itoa(i), "message", []byte("1"))
-		assertSuccess(t, err)
+		assert.NoError(t, err)
 		if n, _ := b.TrackedChannels(); n > 64 {
 			t.Fatalf("after %d publishes the broker tracks %d channels, limit 64", i+1, n)
 		}
 	}
 	_, forgotten := b.TrackedChannels()
-	assertTrue(t, "channels were forgotten", forgotten > 0)
+	assert.True(t, "channels were forgotten", forgotten > 0)
 	_, err = b.Publish(ctx, "kept", "message", []byte("2"))
-	assertSuccess(t, err)
+	assert.NoError(t, err)
 	batch := keep.take().batch
-	assertEqual(t, "kept channel still delivers", 2, len(batch)) // the resume, then the message
+	assert.Equal(t, "kept channel still delivers", len(batch), 2) // the resume, then the message
 
 	rec := newOutbox(16)
-	assertSuccess(t, b.Subscribe(ctx, rec, []string{"early"}, shared.ID{Epoch: testEpoch, Seq: first.ID.Seq - 1}))
+	assert.NoError(t, b.Subscribe(ctx, rec, []string{"early"}, shared.ID{Epoch: testEpoch, Seq: first.ID.Seq - 1}))
 	batch = rec.take().batch
-	assertEqual(t, "items", 1, len(batch))
+	assert.Equal(t, "items", len(batch), 1)
 	r := batch[0].resume
-	assertTrue(t, "gap reported for the forgotten channel", r != nil && r.Gap != nil && r.Gap.Reason == shared.GapExpired)
+	assert.True(t, "gap reported for the forgotten channel", r != nil && r.Gap != nil && r.Gap.Reason == shared.GapExpired)
 }
 
 // TestMemoryBrokerHistoryBytes: retained history stays under
@@ -59,27 +60,27 @@ func TestMemoryBrokerHistoryBytes(t *testing.T) {
 	var ids []shared.ID
 	for i := range 200 {
 		m, err := b.Publish(ctx, "c"+strconv.Itoa(i%10), "message", data)
-		assertSuccess(t, err)
+		assert.NoError(t, err)
 		ids = append(ids, m.ID)
 		if n := b.HistoryBytes(); n > limit {
 			t.Fatalf("after %d publishes history holds %d bytes, limit %d", i+1, n, limit)
 		}
 	}
 	rec := newOutbox(16)
-	assertSuccess(t, b.Subscribe(ctx, rec, []string{"c9"}, ids[0]))
+	assert.NoError(t, b.Subscribe(ctx, rec, []string{"c9"}, ids[0]))
 	batch := rec.take().batch
 	r := batch[0].resume
-	assertTrue(t, "gap reported for evicted history", r.Gap != nil && r.Gap.Reason == shared.GapExpired)
-	assertTrue(t, "the newest messages are still replayed", len(r.Messages) > 0 && r.Messages[len(r.Messages)-1].ID == ids[199])
+	assert.True(t, "gap reported for evicted history", r.Gap != nil && r.Gap.Reason == shared.GapExpired)
+	assert.True(t, "the newest messages are still replayed", len(r.Messages) > 0 && r.Messages[len(r.Messages)-1].ID == ids[199])
 
 	small := NewMemoryBroker(&MemoryConfig{Epoch: testEpoch, HistorySize: 10})
 	t.Cleanup(func() { _ = small.Close() })
 	for range 10000 {
 		_, err := small.Publish(ctx, "one", "message", []byte("1"))
-		assertSuccess(t, err)
+		assert.NoError(t, err)
 	}
 	small.mu.Lock()
 	entries := len(small.bound.retained) - small.bound.retainedHead
 	small.mu.Unlock()
-	assertTrue(t, "bookkeeping of 10 retained messages stays small, got "+strconv.Itoa(entries), entries <= 200)
+	assert.True(t, "bookkeeping of 10 retained messages stays small, got "+strconv.Itoa(entries), entries <= 200)
 }

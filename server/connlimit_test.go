@@ -11,6 +11,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/duet-rt/duet/shared"
+	"github.com/duet-rt/duet/shared/assert"
 )
 
 // TestConnectionLimits: past the per-address and the total limit, SSE
@@ -26,12 +27,12 @@ func TestConnectionLimits(t *testing.T) {
 		first := ts.openSSE(t, "channel=a", nil)
 		ts.openWS(t)
 		resp, body := ts.do(t, http.MethodGet, "/rt/sse?channel=a", nil, "")
-		assertEqual(t, "SSE status", http.StatusTooManyRequests, resp.StatusCode)
-		assertEqual(t, "SSE code", shared.CodeRateLimited, errorBody(t, body))
-		assertTrue(t, "Retry-After", resp.Header.Get("Retry-After") != "")
+		assert.Equal(t, "SSE status", resp.StatusCode, http.StatusTooManyRequests)
+		assert.Equal(t, "SSE code", errorBody(t, body), shared.CodeRateLimited)
+		assert.True(t, "Retry-After", resp.Header.Get("Retry-After") != "")
 		_, wresp, err := ts.dialWS(t, nil)
-		assertTrue(t, "WebSocket refused", err != nil && wresp != nil)
-		assertEqual(t, "WS status", http.StatusTooManyRequests, wresp.StatusCode)
+		assert.True(t, "WebSocket refused", err != nil && wresp != nil)
+		assert.Equal(t, "WS status", wresp.StatusCode, http.StatusTooManyRequests)
 
 		first.close()
 		ts.waitMetric(t, `duet_connections{wire="sse"}`, waitTimeout, equals(0))
@@ -44,8 +45,8 @@ func TestConnectionLimits(t *testing.T) {
 		ts := newTestServer(t, cfg, MemoryConfig{})
 		ts.openWS(t)
 		resp, body := ts.do(t, http.MethodGet, "/rt/sse?channel=a", nil, "")
-		assertEqual(t, "SSE status", http.StatusServiceUnavailable, resp.StatusCode)
-		assertEqual(t, "SSE code", shared.CodeOverloaded, errorBody(t, body))
+		assert.Equal(t, "SSE status", resp.StatusCode, http.StatusServiceUnavailable)
+		assert.Equal(t, "SSE code", errorBody(t, body), shared.CodeOverloaded)
 	})
 }
 
@@ -78,7 +79,7 @@ func TestClientIP(t *testing.T) {
 			for _, v := range tt.xff {
 				r.Header.Add("X-Forwarded-For", v)
 			}
-			assertEqual(t, "client IP", tt.want, l.clientIP(r).String())
+			assert.Equal(t, "client IP", l.clientIP(r).String(), tt.want)
 		})
 	}
 }
@@ -94,11 +95,11 @@ func TestIdleWebSocket(t *testing.T) {
 	busy := ts.openWS(t)
 	busy.subscribe("s", "", "a")
 	code, _ := idle.closeStatus(waitTimeout)
-	assertEqual(t, "idle close code", websocket.StatusCode(shared.CodeIdle), code)
+	assert.Equal(t, "idle close code", code, websocket.StatusCode(shared.CodeIdle))
 	// Three idle periods later the subscribed one still answers.
 	time.Sleep(3 * cfg.IdleTimeout)
 	busy.send(`{"type":"ping","ref":"alive"}`)
-	assertEqual(t, "pong", "alive", busy.expect("pong").Ref)
+	assert.Equal(t, "pong", busy.expect("pong").Ref, "alive")
 }
 
 // TestSlowRequests: NewHTTPServer closes a connection whose headers trickle
@@ -112,7 +113,7 @@ func TestSlowRequests(t *testing.T) {
 	cfg.Broker = NewMemoryBroker(&MemoryConfig{Epoch: testEpoch})
 	t.Cleanup(func() { _ = cfg.Broker.Close() })
 	h, err := NewHub(&cfg)
-	assertSuccess(t, err)
+	assert.NoError(t, err)
 	srv := httptest.NewUnstartedServer(h.Handler())
 	hs := NewHTTPServer(h.Handler(), quietLogger())
 	hs.ReadHeaderTimeout = 300 * time.Millisecond
@@ -121,7 +122,7 @@ func TestSlowRequests(t *testing.T) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 		defer cancel()
-		assertSuccess(t, h.Shutdown(ctx))
+		assert.NoError(t, h.Shutdown(ctx))
 		srv.Close()
 	})
 	ts := &testServer{hub: h, srv: srv, url: srv.URL}
@@ -131,7 +132,7 @@ func TestSlowRequests(t *testing.T) {
 	// reports how long the server took to close the connection.
 	closedWithin := func(prefix string) time.Duration {
 		c, err := net.Dial("tcp", ts.addr())
-		assertSuccess(t, err)
+		assert.NoError(t, err)
 		defer c.Close()
 		start := time.Now()
 		_, _ = c.Write([]byte(prefix))
