@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -37,7 +38,7 @@ func newOriginPolicy(c *Config) (*originPolicy, error) {
 		g.corsOrigins[origin] = struct{}{}
 		g.wsOrigins = append(g.wsOrigins, u.Host)
 		if err := g.csrf.AddTrustedOrigin(origin); err != nil {
-			return nil, errors.Join(errors.New("duet/server: CORSOrigins entry "+strconv.Quote(o)), err)
+			return nil, fmt.Errorf("duet/server: CORSOrigins entry %s: %w", strconv.Quote(o), err)
 		}
 	}
 	return g, nil

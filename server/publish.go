@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -33,7 +34,7 @@ func (h *Hub) Publish(ctx context.Context, channel, event string, data []byte) (
 func (h *Hub) PublishJSON(ctx context.Context, channel, event string, v any) (shared.ID, error) {
 	data, err := json.Marshal(v)
 	if err != nil {
-		return shared.ID{}, errors.Join(errors.New("duet/server: cannot marshal data"), err)
+		return shared.ID{}, fmt.Errorf("duet/server: cannot marshal data: %w", err)
 	}
 	return h.Publish(ctx, channel, event, data)
 }
