@@ -5,6 +5,9 @@
 // other.
 //
 // It is for tests only: it calls t.Fatal and waits with timeouts.
+//
+// brokertest.go holds Run and the helpers the cases share, conformance.go
+// the cases, recorder.go the Recorder subscriber.
 package brokertest
 
 import (
