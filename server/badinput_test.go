@@ -8,6 +8,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/duet-rt/duet/shared"
+	"github.com/duet-rt/duet/shared/assert"
 )
 
 // TestBadInput: every kind of bad input, one case each, gets its documented
@@ -28,9 +29,9 @@ func TestBadInput(t *testing.T) {
 	// refused checks an HTTP refusal: status, JSON body, code.
 	refused := func(t *testing.T, resp *http.Response, body []byte, status int, code shared.Code) {
 		t.Helper()
-		assertEqual(t, "status ("+string(body)+")", status, resp.StatusCode)
-		assertEqual(t, "Content-Type", "application/json", resp.Header.Get("Content-Type"))
-		assertEqual(t, "code", code, errorBody(t, body))
+		assert.Equal(t, "status ("+string(body)+")", resp.StatusCode, status)
+		assert.Equal(t, "Content-Type", resp.Header.Get("Content-Type"), "application/json")
+		assert.Equal(t, "code", errorBody(t, body), code)
 	}
 	publish := func(t *testing.T, header http.Header, body string) (*http.Response, []byte) {
 		t.Helper()
@@ -44,7 +45,7 @@ func TestBadInput(t *testing.T) {
 	stillUsable := func(c *wsClient) {
 		c.t.Helper()
 		c.send(`{"type":"ping","ref":"alive"}`)
-		assertEqual(c.t, "pong after the error", "alive", c.expect("pong").Ref)
+		assert.Equal(c.t, "pong after the error", c.expect("pong").Ref, "alive")
 	}
 	long := strings.Repeat("c", shared.MaxChannelLength+1)
 
@@ -68,16 +69,16 @@ func TestBadInput(t *testing.T) {
 		{"ws bad line among good ones", func(t *testing.T) {
 			c := ts.openWS(t)
 			c.send("{\"type\":\"ping\",\"ref\":\"1\"}\n{oops}\n{\"type\":\"ping\",\"ref\":\"2\"}")
-			assertEqual(t, "first pong", "1", c.expect("pong").Ref)
+			assert.Equal(t, "first pong", c.expect("pong").Ref, "1")
 			c.expectError("", shared.CodeBadRequest)
-			assertEqual(t, "second pong", "2", c.expect("pong").Ref)
+			assert.Equal(t, "second pong", c.expect("pong").Ref, "2")
 		}},
 		{"ws oversized frame", func(t *testing.T) {
 			c := ts.openWS(t)
 			c.send(`{"type":"publish","channel":"a","data":` + fill(int(cfg.MaxFrameBytes)) + `}`)
 			code, rest := c.closeStatus(waitTimeout)
-			assertEqual(t, "close code", websocket.StatusMessageTooBig, code)
-			assertEqual(t, "frames after it", 0, len(rest))
+			assert.Equal(t, "close code", code, websocket.StatusMessageTooBig)
+			assert.Equal(t, "frames after it", len(rest), 0)
 		}},
 		{"ws unknown frame type", func(t *testing.T) {
 			c := ts.openWS(t)
@@ -89,7 +90,7 @@ func TestBadInput(t *testing.T) {
 			c := ts.openWS(t)
 			ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 			defer cancel()
-			assertSuccess(t, c.conn.Write(ctx, websocket.MessageBinary, []byte(`{"type":"ping"}`)))
+			assert.NoError(t, c.conn.Write(ctx, websocket.MessageBinary, []byte(`{"type":"ping"}`)))
 			c.expectError("", shared.CodeBadRequest)
 			stillUsable(c)
 		}},
@@ -144,10 +145,10 @@ func TestBadInput(t *testing.T) {
 		}},
 		{"ws without the subprotocol", func(t *testing.T) {
 			conn, _, err := ts.dialWS(t, &websocket.DialOptions{})
-			assertSuccess(t, err)
+			assert.NoError(t, err)
 			c := newWSClient(t, conn)
 			code, _ := c.closeStatus(waitTimeout)
-			assertEqual(t, "close code", websocket.StatusCode(shared.CodeBadRequest), code)
+			assert.Equal(t, "close code", code, websocket.StatusCode(shared.CodeBadRequest))
 		}},
 		{"ws from another origin", func(t *testing.T) {
 			conn, resp, err := ts.dialWS(t, &websocket.DialOptions{
@@ -158,11 +159,11 @@ func TestBadInput(t *testing.T) {
 				conn.CloseNow()
 				t.Fatal("cross-origin upgrade accepted")
 			}
-			assertEqual(t, "status", http.StatusForbidden, resp.StatusCode)
+			assert.Equal(t, "status", resp.StatusCode, http.StatusForbidden)
 		}},
 		{"ws plain GET without upgrade", func(t *testing.T) {
 			resp, _ := ts.do(t, http.MethodGet, "/rt/ws", nil, "")
-			assertEqual(t, "status", http.StatusUpgradeRequired, resp.StatusCode)
+			assert.Equal(t, "status", resp.StatusCode, http.StatusUpgradeRequired)
 		}},
 
 		// SSE requests.
@@ -258,7 +259,7 @@ func TestBadInput(t *testing.T) {
 		}{m.method + " " + m.path, func(t *testing.T) {
 			resp, body := ts.do(t, m.method, m.path, jsonHeader, `{}`)
 			refused(t, resp, body, http.StatusMethodNotAllowed, shared.CodeBadRequest)
-			assertEqual(t, "Allow", m.allow, resp.Header.Get("Allow"))
+			assert.Equal(t, "Allow", resp.Header.Get("Allow"), m.allow)
 		}})
 	}
 

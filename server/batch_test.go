@@ -8,6 +8,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/duet-rt/duet/shared"
+	"github.com/duet-rt/duet/shared/assert"
 )
 
 // TestBatchedWrites: what is queued for a connection when its writer wakes
@@ -19,27 +20,27 @@ func TestBatchedWrites(t *testing.T) {
 		ts := newTestServer(t, testConfig(), MemoryConfig{})
 		ids := publishN(t, ts, "b", 10)
 		conn, _, err := ts.dialWS(t, nil)
-		assertSuccess(t, err)
+		assert.NoError(t, err)
 		defer conn.CloseNow()
 		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 		defer cancel()
 		_, hello, err := conn.Read(ctx)
-		assertSuccess(t, err)
-		assertContains(t, "first frame", string(hello), `"type":"hello"`)
+		assert.NoError(t, err)
+		assert.Contains(t, "first frame", string(hello), `"type":"hello"`)
 		sub := shared.Frame{Type: shared.TypeSubscribe, Ref: "1", Channels: []string{"b"}, LastEventID: ids[0]}
-		assertSuccess(t, conn.Write(ctx, websocket.MessageText, shared.AppendFrame(nil, &sub)))
+		assert.NoError(t, conn.Write(ctx, websocket.MessageText, shared.AppendFrame(nil, &sub)))
 
 		_, p, err := conn.Read(ctx)
-		assertSuccess(t, err)
+		assert.NoError(t, err)
 		lines := bytes.Split(p, []byte("\n"))
-		assertEqual(t, "protocol frames in the WebSocket frame", 1+9, len(lines))
+		assert.Equal(t, "protocol frames in the WebSocket frame", len(lines), 1+9)
 		first, err := shared.DecodeFrame(lines[0])
-		assertSuccess(t, err)
-		assertEqual(t, "first", shared.TypeSubscribed, first.Type)
+		assert.NoError(t, err)
+		assert.Equal(t, "first", first.Type, shared.TypeSubscribed)
 		for i, line := range lines[1:] {
 			f, err := shared.DecodeFrame(line)
-			assertSuccess(t, err)
-			assertEqual(t, "replayed id", ids[i+1], f.ID)
+			assert.NoError(t, err)
+			assert.Equal(t, "replayed id", f.ID, ids[i+1])
 		}
 	})
 
@@ -49,33 +50,33 @@ func TestBatchedWrites(t *testing.T) {
 		ts := newTestServer(t, cfg, MemoryConfig{})
 		ids := publishN(t, ts, "b", 10)
 		conn, _, err := ts.dialWS(t, nil)
-		assertSuccess(t, err)
+		assert.NoError(t, err)
 		defer conn.CloseNow()
 		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 		defer cancel()
 		_, _, err = conn.Read(ctx) // hello
-		assertSuccess(t, err)
+		assert.NoError(t, err)
 		sub := shared.Frame{Type: shared.TypeSubscribe, Ref: "1", Channels: []string{"b"}, LastEventID: ids[0]}
-		assertSuccess(t, conn.Write(ctx, websocket.MessageText, shared.AppendFrame(nil, &sub)))
+		assert.NoError(t, conn.Write(ctx, websocket.MessageText, shared.AppendFrame(nil, &sub)))
 
 		var got []string
 		frames := 0
 		for len(got) < 9 {
 			_, p, err := conn.Read(ctx)
-			assertSuccess(t, err)
+			assert.NoError(t, err)
 			frames++
 			lines := bytes.Split(p, []byte("\n"))
-			assertTrue(t, "frame within MaxBatchBytes (or a single protocol frame)", len(p) <= cfg.MaxBatchBytes || len(lines) == 1)
+			assert.True(t, "frame within MaxBatchBytes (or a single protocol frame)", len(p) <= cfg.MaxBatchBytes || len(lines) == 1)
 			for _, line := range lines {
 				f, err := shared.DecodeFrame(line)
-				assertSuccess(t, err)
+				assert.NoError(t, err)
 				if f.Type == shared.TypeMessage {
 					got = append(got, f.ID)
 				}
 			}
 		}
-		assertTrue(t, "the replay took several WebSocket frames", frames > 1)
-		assertEqual(t, "replayed ids", strings.Join(ids[1:], " "), strings.Join(got, " "))
+		assert.True(t, "the replay took several WebSocket frames", frames > 1)
+		assert.Equal(t, "replayed ids", strings.Join(got, " "), strings.Join(ids[1:], " "))
 	})
 	t.Run("split SSE batch", func(t *testing.T) {
 		ts := newTestServer(t, cfg, MemoryConfig{})

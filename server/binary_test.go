@@ -11,6 +11,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/duet-rt/duet/shared"
+	"github.com/duet-rt/duet/shared/assert"
 )
 
 // sendBinary writes one binary WebSocket message.
@@ -18,25 +19,25 @@ func (c *wsClient) sendBinary(p []byte) {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	assertSuccess(c.t, c.conn.Write(ctx, websocket.MessageBinary, p))
+	assert.NoError(c.t, c.conn.Write(ctx, websocket.MessageBinary, p))
 }
 
 // expectBinary reads a binary message frame and checks its fields.
 func (c *wsClient) expectBinary(id, channel, event string, data []byte) {
 	c.t.Helper()
 	f := c.expect(shared.TypeMessage)
-	assertTrue(c.t, "binary frame, got "+f.Raw, f.Binary)
+	assert.True(c.t, "binary frame, got "+f.Raw, f.Binary)
 	got := shared.Frame{Type: f.Type, ID: f.ID, Channel: f.Channel, Event: f.Event, Data: f.Data, Binary: true}
-	assertEqual(c.t, "binary message", shared.Frame{Type: shared.TypeMessage, ID: id, Channel: channel, Event: event, Data: data, Binary: true}, got)
-	assertTrue(c.t, "ts set", f.TS > 0)
+	assert.Equal(c.t, "binary message", got, shared.Frame{Type: shared.TypeMessage, ID: id, Channel: channel, Event: event, Data: data, Binary: true})
+	assert.True(c.t, "ts set", f.TS > 0)
 }
 
 // expectBinarySSE reads an SSE message carrying bytes in base64.
 func (c *sseClient) expectBinarySSE(id, channel, event string, data []byte) {
 	c.t.Helper()
 	ev, env := c.nextMessage()
-	assertContains(c.t, "SSE data", ev.Data, `"data":"`+base64.StdEncoding.EncodeToString(data)+`","encoding":"base64"`)
-	assertEqual(c.t, "SSE envelope", shared.Envelope{ID: id, Channel: channel, Event: event, Data: data, TS: env.TS, Binary: true}, env)
+	assert.Contains(c.t, "SSE data", ev.Data, `"data":"`+base64.StdEncoding.EncodeToString(data)+`","encoding":"base64"`)
+	assert.Equal(c.t, "SSE envelope", env, shared.Envelope{ID: id, Channel: channel, Event: event, Data: data, TS: env.TS, Binary: true})
 }
 
 func TestBinaryPublishOverWebSocket(t *testing.T) {
@@ -49,7 +50,7 @@ func TestBinaryPublishOverWebSocket(t *testing.T) {
 	payload := []byte{0, 1, '\n', 0xff, '{'}
 	pub.sendBinary(shared.AppendBinaryPublish(nil, "b1", "game", "move", payload))
 	ack := pub.expect(shared.TypeAck)
-	assertEqual(t, "ack", shared.Frame{Type: shared.TypeAck, Ref: "b1", ID: idOf(1)}, ack.Frame)
+	assert.Equal(t, "ack", ack.Frame, shared.Frame{Type: shared.TypeAck, Ref: "b1", ID: idOf(1)})
 
 	sub.expectBinary(idOf(1), "game", "move", payload)
 	sse.expectBinarySSE(idOf(1), "game", "move", payload)
@@ -71,17 +72,17 @@ func TestBinaryAndTextKeepTheirOrder(t *testing.T) {
 	for i := range 10 {
 		if i%3 == 0 {
 			_, err := ts.hub.PublishBinary(ctx, "mix", "", []byte{byte(i)})
-			assertSuccess(t, err)
+			assert.NoError(t, err)
 		} else {
 			ts.publish(t, "mix", "", `{"n":`+string(rune('0'+i))+`}`)
 		}
 	}
 	for i := range 10 {
 		f := sub.expect(shared.TypeMessage)
-		assertEqual(t, "id", idOf(uint64(i+1)), f.ID)
-		assertEqual(t, "binary", i%3 == 0, f.Binary)
+		assert.Equal(t, "id", f.ID, idOf(uint64(i+1)))
+		assert.Equal(t, "binary", f.Binary, i%3 == 0)
 		if f.Binary {
-			assertEqual(t, "data", []byte{byte(i)}, f.Data)
+			assert.Equal(t, "data", f.Data, []byte{byte(i)})
 		}
 	}
 }
@@ -90,12 +91,12 @@ func TestBinaryResumeAcrossWires(t *testing.T) {
 	ts := newTestServer(t, testConfig(), MemoryConfig{})
 	ctx := context.Background()
 	_, err := ts.hub.PublishBinary(ctx, "r", "chunk", []byte("one"))
-	assertSuccess(t, err)
+	assert.NoError(t, err)
 	ts.publish(t, "r", "", `"two"`)
 	// Published over POST /rt/publish, base64 in, binary out.
 	resp, body := ts.do(t, http.MethodPost, "/rt/publish", jsonHeader,
 		`{"channel":"r","event":"chunk","data":"`+base64.StdEncoding.EncodeToString([]byte{3, 3, 3})+`","encoding":"base64"}`)
-	assertEqual(t, "POST status "+string(body), http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "POST status "+string(body), resp.StatusCode, http.StatusOK)
 	// And over a JSON publish frame with the same marker.
 	pub := ts.openWS(t)
 	pub.send(`{"type":"publish","ref":"j","channel":"r","event":"chunk","data":"BAQ=","encoding":"base64"}`)
@@ -129,7 +130,7 @@ func TestBinaryRefusals(t *testing.T) {
 		t.Helper()
 		c.sendBinary(shared.AppendBinaryPublish(nil, "ok", "fine", "", []byte{1}))
 		f := c.expect(shared.TypeAck)
-		assertEqual(t, "ack ref", "ok", f.Ref)
+		assert.Equal(t, "ack ref", f.Ref, "ok")
 	}
 	cases := []struct {
 		name  string
@@ -155,7 +156,7 @@ func TestBinaryRefusals(t *testing.T) {
 		c := ts.openWS(t)
 		c.sendBinary(shared.AppendBinaryPublish(nil, "r", "c", "", make([]byte, 1001)))
 		code, _ := c.closeStatus(waitTimeout)
-		assertEqual(t, "close code", websocket.StatusMessageTooBig, code)
+		assert.Equal(t, "close code", code, websocket.StatusMessageTooBig)
 	})
 	t.Run("POST with a bad encoding", func(t *testing.T) {
 		for _, body := range []string{
@@ -164,13 +165,13 @@ func TestBinaryRefusals(t *testing.T) {
 			`{"channel":"c","data":"!","encoding":"base64"}`,
 		} {
 			resp, p := ts.do(t, http.MethodPost, "/rt/publish", jsonHeader, body)
-			assertEqual(t, "status of "+body, http.StatusBadRequest, resp.StatusCode)
-			assertEqual(t, "code of "+body, shared.CodeBadRequest, errorBody(t, p))
+			assert.Equal(t, "status of "+body, resp.StatusCode, http.StatusBadRequest)
+			assert.Equal(t, "code of "+body, errorBody(t, p), shared.CodeBadRequest)
 		}
 		resp, p := ts.do(t, http.MethodPost, "/rt/publish", jsonHeader,
 			`{"channel":"c","data":"`+base64.StdEncoding.EncodeToString(make([]byte, 101))+`","encoding":"base64"}`)
-		assertEqual(t, "status of too much data", http.StatusRequestEntityTooLarge, resp.StatusCode)
-		assertEqual(t, "code of too much data", shared.CodeTooLarge, errorBody(t, p))
+		assert.Equal(t, "status of too much data", resp.StatusCode, http.StatusRequestEntityTooLarge)
+		assert.Equal(t, "code of too much data", errorBody(t, p), shared.CodeTooLarge)
 	})
 }
 
@@ -181,22 +182,22 @@ func TestBinaryNeedsABinaryBroker(t *testing.T) {
 	b := NewMemoryBroker(nil)
 	t.Cleanup(func() { _ = b.Close() })
 	h, err := NewHub(&Config{Broker: jsonOnlyBroker{b}, Logger: quietLogger()})
-	assertSuccess(t, err)
+	assert.NoError(t, err)
 	_, err = h.PublishBinary(context.Background(), "c", "", []byte{1})
 	var e *shared.Error
-	assertTrue(t, "a protocol error", errors.As(err, &e))
-	assertEqual(t, "code", shared.CodeBadRequest, e.Code)
-	assertContains(t, "message", e.Message, "does not carry binary")
+	assert.True(t, "a protocol error", errors.As(err, &e))
+	assert.Equal(t, "code", e.Code, shared.CodeBadRequest)
+	assert.Contains(t, "message", e.Message, "does not carry binary")
 }
 
 func TestNewBinaryMessageEncodings(t *testing.T) {
 	m := NewBinaryMessage(shared.ID{Epoch: 1, Seq: 2}, "c", "", []byte{0xde, 0xad}, 7)
-	assertTrue(t, "binary", m.Binary())
+	assert.True(t, "binary", m.Binary())
 	f, err := shared.DecodeBinaryFrame(m.WS())
-	assertSuccess(t, err)
-	assertEqual(t, "ws frame", shared.Frame{Type: shared.TypeMessage, ID: "1-2", Channel: "c", Event: "message", TS: 7, Data: []byte{0xde, 0xad}, Binary: true}, f)
+	assert.NoError(t, err)
+	assert.Equal(t, "ws frame", f, shared.Frame{Type: shared.TypeMessage, ID: "1-2", Channel: "c", Event: "message", TS: 7, Data: []byte{0xde, 0xad}, Binary: true})
 	want := "id: 1-2\nevent: message\ndata: {\"id\":\"1-2\",\"channel\":\"c\",\"event\":\"message\",\"data\":\"3q0=\",\"encoding\":\"base64\",\"ts\":7}\n\n"
-	assertEqual(t, "sse event", want, string(m.SSE()))
-	assertTrue(t, "json message is not binary", !NewMessage(shared.ID{Epoch: 1, Seq: 3}, "c", "", []byte("1"), 7).Binary())
-	assertTrue(t, "no newline in SSE data", !bytes.Contains(m.SSE()[:len(m.SSE())-2], []byte("\n\n")) && strings.Count(string(m.SSE()), "\n") == 4)
+	assert.Equal(t, "sse event", string(m.SSE()), want)
+	assert.True(t, "json message is not binary", !NewMessage(shared.ID{Epoch: 1, Seq: 3}, "c", "", []byte("1"), 7).Binary())
+	assert.True(t, "no newline in SSE data", !bytes.Contains(m.SSE()[:len(m.SSE())-2], []byte("\n\n")) && strings.Count(string(m.SSE()), "\n") == 4)
 }

@@ -40,6 +40,19 @@ type Broker interface {
 	Close() error
 }
 
+// A BinaryBroker is a Broker that also stores binary messages (bytes
+// published as they are, PROTOCOL.md §4.6), and replays them as binary. A
+// WebSocket subscriber gets each one as a binary WebSocket message; an SSE
+// subscriber gets the usual envelope with the bytes in base64 and
+// "encoding":"base64", so a plain EventSource still works. MemoryBroker and natsbroker.Broker are BinaryBrokers; the
+// hub refuses binary publishes over a broker that is not.
+type BinaryBroker interface {
+	Broker
+	// PublishBinary is Publish for raw bytes: the message it returns, and
+	// every replay of it, has Envelope.Binary set.
+	PublishBinary(ctx context.Context, channel, event string, data []byte) (*Message, error)
+}
+
 // A Subscriber receives messages from a Broker. Its methods are called with
 // broker locks held: they must not block and must not call the broker.
 type Subscriber interface {
@@ -62,15 +75,16 @@ type Resume struct {
 	Gap *Gap
 }
 
-// Gap tells a client that resume could not be exact.
+// Gap tells a client that resume could not be exact. Its fields are named
+// as on the wire (a gap frame's lastEventId and id).
 type Gap struct {
 	// Channels are those that lost messages.
 	Channels []string
-	// From is the id the client asked to resume from.
-	From shared.ID
-	// ResumeID is where the client stands after the gap: resuming from it
-	// yields no gap again unless more history expires meanwhile.
-	ResumeID shared.ID
+	// LastEventID is the id the client asked to resume from.
+	LastEventID shared.ID
+	// ID is where the client stands after the gap: resuming from it yields
+	// no gap again unless more history expires meanwhile.
+	ID shared.ID
 	// Reason is shared.GapExpired or shared.GapRestarted.
 	Reason string
 }

@@ -10,11 +10,52 @@
 // (NATS JetStream) let many nodes share one id sequence.
 //
 // Who may do what is Config.Authenticate's (an Identity per request; package
-// server/auth has session cookies and JWTs) and Config.Authorize's (per
-// channel, on subscribe, resume and publish); connections are closed with
-// 4401 when their credentials expire, and publishes are rate limited.
+// server/auth has session cookies and JWTs) and Config.Authorize's (a
+// Permission per channel, on subscribe, resume and publish); connections are
+// closed with 4401 when their credentials expire, and publishes are rate
+// limited.
 //
 // The wire protocol is documented in shared/PROTOCOL.md. This package is not
 // a client: the browser client lives in wasm/, and Go programs can read the
 // streams with any SSE or WebSocket client.
+//
+// # Files
+//
+// The hub and its setup:
+//
+//	hub.go            Hub: NewHub, Handler, Shutdown, the health endpoint
+//	config.go         Config, every field's default
+//	conns.go          the registry of live connections, ConnObserver, close notices
+//	errors.go         how a refusal is written: protocolError, writeError, refuseMethod
+//	httpserver.go     NewHTTPServer, an http.Server with internet-safe timeouts
+//	metrics.go        the /metrics counters
+//
+// Who may connect and publish, and how much:
+//
+//	auth.go           Identity, Permission, MatchChannel; authenticate, authorize, credential expiry
+//	ratelimit.go      publish rate limits per connection and per identity
+//	cors.go           CORS, the cross-origin publish check, WebSocket origins
+//	connlimit.go      connection limits in all and per client address
+//
+// Messages and brokers:
+//
+//	message.go        Message, NewMessage, NewBinaryMessage: encoded once for both wires
+//	publish.go        every way to publish: Hub.Publish*, POST /rt/publish, WebSocket frames
+//	broker.go         the Broker, BinaryBroker and Subscriber interfaces, Resume, Gap
+//	broker_memory.go  MemoryBroker, the in-process default
+//	broker_memory_bounds.go  its bounds on tracked channels and history bytes
+//
+// The wires:
+//
+//	wire.go           what both wires share: request parsing, hello and gap frames, write buffers and deadlines
+//	outbox.go         a connection's bounded queue
+//	heartbeat.go      one heartbeat wheel for all connections
+//	hijack.go         taking connections over from net/http
+//	handler_sse.go    GET /rt/sse
+//	sse_write.go      SSE event batches and the in-handler stream
+//	sse_conn.go       the hijacked HTTP/1.1 SSE stream
+//	handler_ws.go     GET /rt/ws: a WebSocket connection's life, idle close
+//	ws_read.go        the client's frames and what they do
+//	ws_write.go       writing frame batches, pings
+//	ws_wire.go        the hijacked socket data frames are written to
 package server

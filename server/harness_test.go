@@ -22,6 +22,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/duet-rt/duet/shared"
+	"github.com/duet-rt/duet/shared/assert"
 	sse "github.com/tmaxmax/go-sse"
 )
 
@@ -139,7 +140,7 @@ func (ts *testServer) publish(t testing.TB, channel, event, data string) string 
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	id, err := ts.hub.Publish(ctx, channel, event, []byte(data))
-	assertSuccess(t, err)
+	assert.NoError(t, err)
 	return id.String()
 }
 
@@ -149,15 +150,15 @@ func (ts *testServer) do(t testing.TB, method, path string, header http.Header, 
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, ts.url+path, strings.NewReader(body))
-	assertSuccess(t, err)
+	assert.NoError(t, err)
 	for k, v := range header {
 		req.Header[k] = v
 	}
 	resp, err := ts.srv.Client().Do(req)
-	assertSuccess(t, err)
+	assert.NoError(t, err)
 	defer resp.Body.Close()
 	p, err := io.ReadAll(resp.Body)
-	assertSuccess(t, err)
+	assert.NoError(t, err)
 	return resp, p
 }
 
@@ -170,9 +171,9 @@ func (ts *testServer) publishHTTP(t testing.TB, channel, event, data string) str
 	ev, _ := json.Marshal(event)
 	resp, body := ts.do(t, http.MethodPost, "/rt/publish", jsonHeader,
 		`{"channel":`+string(ch)+`,"event":`+string(ev)+`,"data":`+data+`}`)
-	assertEqual(t, "publish status ("+string(body)+")", http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "publish status ("+string(body)+")", resp.StatusCode, http.StatusOK)
 	var r struct{ ID string }
-	assertSuccess(t, json.Unmarshal(body, &r))
+	assert.NoError(t, json.Unmarshal(body, &r))
 	return r.ID
 }
 
@@ -186,7 +187,7 @@ func errorBody(t testing.TB, body []byte) shared.Code {
 	if err := json.Unmarshal(body, &e); err != nil {
 		t.Fatalf("error body %q is not JSON: %v", body, err)
 	}
-	assertTrue(t, "error body has a message: "+string(body), e.Message != "")
+	assert.True(t, "error body has a message: "+string(body), e.Message != "")
 	return shared.Code(e.Code)
 }
 
@@ -194,7 +195,7 @@ func errorBody(t testing.TB, body []byte) shared.Code {
 func (ts *testServer) metrics(t testing.TB) map[string]int64 {
 	t.Helper()
 	resp, body := ts.do(t, http.MethodGet, "/metrics", nil, "")
-	assertEqual(t, "metrics status", http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "metrics status", resp.StatusCode, http.StatusOK)
 	out := make(map[string]int64)
 	for _, line := range strings.Split(string(body), "\n") {
 		if line == "" || line[0] == '#' {
@@ -202,7 +203,7 @@ func (ts *testServer) metrics(t testing.TB) map[string]int64 {
 		}
 		i := strings.LastIndexByte(line, ' ')
 		v, err := strconv.ParseInt(line[i+1:], 10, 64)
-		assertSuccess(t, err)
+		assert.NoError(t, err)
 		out[line[:i]] = v
 	}
 	return out
@@ -255,7 +256,7 @@ func (ts *testServer) startSSE(t testing.TB, client *http.Client, query string, 
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ts.url+"/rt/sse?"+query, nil)
-	assertSuccess(t, err)
+	assert.NoError(t, err)
 	maps(req.Header, header)
 	resp, err := client.Do(req)
 	if err != nil {
@@ -268,7 +269,7 @@ func (ts *testServer) startSSE(t testing.TB, client *http.Client, query string, 
 		cancel()
 		t.Fatalf("SSE status %d: %s", resp.StatusCode, body)
 	}
-	assertEqual(t, "Content-Type", "text/event-stream", resp.Header.Get("Content-Type"))
+	assert.Equal(t, "Content-Type", resp.Header.Get("Content-Type"), "text/event-stream")
 	c := &sseClient{t: t, resp: resp, cancel: cancel, events: make(chan sse.Event, 4096), done: make(chan struct{})}
 	go func() {
 		defer close(c.done)
@@ -306,10 +307,10 @@ func (ts *testServer) openSSE(t testing.TB, query string, header http.Header) *s
 func (c *sseClient) expectHello() {
 	c.t.Helper()
 	ev := c.next()
-	assertEqual(c.t, "first event", sseHelloEvent, ev.Type)
+	assert.Equal(c.t, "first event", ev.Type, sseHelloEvent)
 	f, err := shared.DecodeFrame([]byte(ev.Data))
-	assertSuccess(c.t, err)
-	assertEqual(c.t, "hello type", shared.TypeHello, f.Type)
+	assert.NoError(c.t, err)
+	assert.Equal(c.t, "hello type", f.Type, shared.TypeHello)
 }
 
 func (c *sseClient) close() {
@@ -357,9 +358,9 @@ func (c *sseClient) nextMessage() (sse.Event, shared.Envelope) {
 		c.t.Fatalf("SSE: expected a message, got %s %s", ev.Type, ev.Data)
 	}
 	env, err := shared.DecodeEnvelope([]byte(ev.Data))
-	assertSuccess(c.t, err)
-	assertEqual(c.t, "SSE event name is the envelope's", env.Event, ev.Type)
-	assertEqual(c.t, "SSE id is the envelope's", env.ID, ev.LastEventID)
+	assert.NoError(c.t, err)
+	assert.Equal(c.t, "SSE event name is the envelope's", ev.Type, env.Event)
+	assert.Equal(c.t, "SSE id is the envelope's", ev.LastEventID, env.ID)
 	return ev, env
 }
 
@@ -368,7 +369,7 @@ func (c *sseClient) expectIDs(want ...string) {
 	c.t.Helper()
 	for i, id := range want {
 		_, env := c.nextMessage()
-		assertEqual(c.t, "SSE message "+strconv.Itoa(i)+" id", id, env.ID)
+		assert.Equal(c.t, "SSE message "+strconv.Itoa(i)+" id", env.ID, id)
 	}
 }
 
@@ -376,11 +377,11 @@ func (c *sseClient) expectIDs(want ...string) {
 func (c *sseClient) expectGap(channels []string, from, at, reason string) {
 	c.t.Helper()
 	ev := c.next()
-	assertEqual(c.t, "SSE event", sseGapEvent, ev.Type)
-	assertEqual(c.t, "gap event id (the resume position)", at, ev.LastEventID)
+	assert.Equal(c.t, "SSE event", ev.Type, sseGapEvent)
+	assert.Equal(c.t, "gap event id (the resume position)", ev.LastEventID, at)
 	f, err := shared.DecodeFrame([]byte(ev.Data))
-	assertSuccess(c.t, err)
-	assertEqual(c.t, "gap frame", shared.Frame{Type: shared.TypeGap, Channels: channels, LastEventID: from, ID: at, Reason: reason}, f)
+	assert.NoError(c.t, err)
+	assert.Equal(c.t, "gap frame", f, shared.Frame{Type: shared.TypeGap, Channels: channels, LastEventID: from, ID: at, Reason: reason})
 }
 
 // end waits for the stream to end and returns the events left unread.
@@ -438,11 +439,11 @@ func (ts *testServer) dialWS(t testing.TB, opts *websocket.DialOptions) (*websoc
 func (ts *testServer) openWS(t testing.TB) *wsClient {
 	t.Helper()
 	conn, _, err := ts.dialWS(t, nil)
-	assertSuccess(t, err)
+	assert.NoError(t, err)
 	c := newWSClient(t, conn)
 	f := c.next()
-	assertEqual(t, "first frame", shared.TypeHello, f.Type)
-	assertEqual(t, "hello heartbeatMs", ts.hub.cfg.Heartbeat.Milliseconds(), f.Heartbeat)
+	assert.Equal(t, "first frame", f.Type, shared.TypeHello)
+	assert.Equal(t, "hello heartbeatMs", f.Heartbeat, ts.hub.cfg.Heartbeat.Milliseconds())
 	return c
 }
 
@@ -458,7 +459,7 @@ func newWSClient(t testing.TB, conn *websocket.Conn) *wsClient {
 				c.err = err
 				return
 			}
-			if typ == websocket.MessageBinary { // one binary frame (binary_test.go)
+			if typ == websocket.MessageBinary { // one binary frame
 				f, err := shared.DecodeBinaryFrame(p)
 				if err != nil {
 					c.err = fmt.Errorf("undecodable binary frame %x: %w", p, err)
@@ -546,9 +547,9 @@ func (c *wsClient) expect(typ string) wsFrame {
 func (c *wsClient) expectError(ref string, code shared.Code) wsFrame {
 	c.t.Helper()
 	f := c.expect(shared.TypeError)
-	assertEqual(c.t, "error code in "+f.Raw, code, f.Code)
-	assertEqual(c.t, "error ref", ref, f.Ref)
-	assertTrue(c.t, "error has a message", f.Message != "")
+	assert.Equal(c.t, "error code in "+f.Raw, f.Code, code)
+	assert.Equal(c.t, "error ref", f.Ref, ref)
+	assert.True(c.t, "error has a message", f.Message != "")
 	return f
 }
 
@@ -556,7 +557,7 @@ func (c *wsClient) expectIDs(want ...string) {
 	c.t.Helper()
 	for i, id := range want {
 		f := c.expect(shared.TypeMessage)
-		assertEqual(c.t, "WS message "+strconv.Itoa(i)+" id", id, f.ID)
+		assert.Equal(c.t, "WS message "+strconv.Itoa(i)+" id", f.ID, id)
 	}
 }
 
@@ -564,7 +565,7 @@ func (c *wsClient) send(frame string) {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	assertSuccess(c.t, c.conn.Write(ctx, websocket.MessageText, []byte(frame)))
+	assert.NoError(c.t, c.conn.Write(ctx, websocket.MessageText, []byte(frame)))
 }
 
 func (c *wsClient) sendFrame(f shared.Frame) {
@@ -577,7 +578,7 @@ func (c *wsClient) subscribe(ref, lastEventID string, channels ...string) wsFram
 	c.t.Helper()
 	c.sendFrame(shared.Frame{Type: shared.TypeSubscribe, Ref: ref, Channels: channels, LastEventID: lastEventID})
 	f := c.expect(shared.TypeSubscribed)
-	assertEqual(c.t, "subscribed ref", ref, f.Ref)
+	assert.Equal(c.t, "subscribed ref", f.Ref, ref)
 	c.lastRef = ref
 	return f
 }
@@ -586,7 +587,7 @@ func (c *wsClient) subscribe(ref, lastEventID string, channels ...string) wsFram
 func (c *wsClient) expectGap(channels []string, from, at, reason string) {
 	c.t.Helper()
 	f := c.expect(shared.TypeGap)
-	assertEqual(c.t, "gap frame", shared.Frame{Type: shared.TypeGap, Ref: c.lastRef, Channels: channels, LastEventID: from, ID: at, Reason: reason}, f.Frame)
+	assert.Equal(c.t, "gap frame", f.Frame, shared.Frame{Type: shared.TypeGap, Ref: c.lastRef, Channels: channels, LastEventID: from, ID: at, Reason: reason})
 }
 
 // closeStatus waits for the connection to end and returns its close code

@@ -12,7 +12,7 @@ import (
 // wsReadBuffer is the read buffer of a hijacked WebSocket connection.
 // net/http's are 4 KiB each and stay allocated for the connection's life;
 // clients send little (subscribe, publish). The write side is a
-// wsControlBuffer (ws_wire.go): data frames bypass it.
+// wsControlBuffer: data frames bypass it.
 const wsReadBuffer = 1 << 10
 
 // wsHijacker hands websocket.Accept the hijacked connection with smaller

@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/duet-rt/duet/shared/assert"
 )
 
 // TestNewHub: the zero config works; a config the hub cannot honour is
@@ -26,15 +28,15 @@ func TestNewHub(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h, err := NewHub(tt.cfg)
 			if !tt.ok {
-				assertTrue(t, "refused", err != nil && h == nil)
-				assertContains(t, "error prefix", err.Error(), "duet/server: ")
+				assert.True(t, "refused", err != nil && h == nil)
+				assert.Contains(t, "error prefix", err.Error(), "duet/server: ")
 				return
 			}
-			assertSuccess(t, err)
-			assertSuccess(t, h.Broker().Healthy())
+			assert.NoError(t, err)
+			assert.NoError(t, h.Broker().Healthy())
 			ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 			defer cancel()
-			assertSuccess(t, h.Shutdown(ctx)) // closes the broker it made
+			assert.NoError(t, h.Shutdown(ctx)) // closes the broker it made
 		})
 	}
 }
@@ -43,13 +45,13 @@ func TestNewHub(t *testing.T) {
 func TestConfigDefaults(t *testing.T) {
 	t.Parallel()
 	c := (*Config)(nil).withDefaults()
-	assertEqual(t, "Heartbeat", 15*time.Second, c.Heartbeat)
-	assertEqual(t, "WriteTimeout", 10*time.Second, c.WriteTimeout)
-	assertEqual(t, "QueueSize", 1024, c.QueueSize)
-	assertEqual(t, "MaxChannels", 64, c.MaxChannels)
-	assertEqual(t, "MaxFrameBytes", int64(64<<10), c.MaxFrameBytes)
-	assertEqual(t, "MaxPublishBytes", int64(64<<10), c.MaxPublishBytes)
-	assertEqual(t, "MaxBatchBytes", 64<<10, c.MaxBatchBytes)
-	assertEqual(t, "SSERetry", time.Second, c.SSERetry)
-	assertTrue(t, "Logger", c.Logger != nil)
+	assert.Equal(t, "Heartbeat", c.Heartbeat, 15*time.Second)
+	assert.Equal(t, "WriteTimeout", c.WriteTimeout, 10*time.Second)
+	assert.Equal(t, "QueueSize", c.QueueSize, 1024)
+	assert.Equal(t, "MaxChannels", c.MaxChannels, 64)
+	assert.Equal(t, "MaxFrameBytes", c.MaxFrameBytes, int64(64<<10))
+	assert.Equal(t, "MaxPublishBytes", c.MaxPublishBytes, int64(64<<10))
+	assert.Equal(t, "MaxBatchBytes", c.MaxBatchBytes, 64<<10)
+	assert.Equal(t, "SSERetry", c.SSERetry, time.Second)
+	assert.True(t, "Logger", c.Logger != nil)
 }

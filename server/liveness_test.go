@@ -14,6 +14,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/duet-rt/duet/shared"
+	"github.com/duet-rt/duet/shared/assert"
 	sse "github.com/tmaxmax/go-sse"
 )
 
@@ -42,12 +43,12 @@ func TestStoppedReaderIsCutOff(t *testing.T) {
 		metric: sseConnsMetric,
 		connect: func(t *testing.T, ctx context.Context, ts *testServer) io.Closer {
 			conn, resp, err := rawSSE(ctx, smallBufferDialer(), ts.addr(), "channel=big")
-			assertSuccess(t, err)
+			assert.NoError(t, err)
 			// Read up to the end of the hello event, then never again.
 			br := bufio.NewReader(resp.Body)
 			for {
 				line, err := br.ReadString('\n')
-				assertSuccess(t, err)
+				assert.NoError(t, err)
 				if line == "\n" {
 					break
 				}
@@ -59,13 +60,13 @@ func TestStoppedReaderIsCutOff(t *testing.T) {
 		metric: wsConnsMetric,
 		connect: func(t *testing.T, ctx context.Context, ts *testServer) io.Closer {
 			raw, err := dialRawWS(ctx, smallBufferDialer(), ts.addr())
-			assertSuccess(t, err)
-			assertSuccess(t, raw.writeFrame(opText, []byte(`{"type":"subscribe","ref":"r","channels":["big"]}`)))
+			assert.NoError(t, err)
+			assert.NoError(t, raw.writeFrame(opText, []byte(`{"type":"subscribe","ref":"r","channels":["big"]}`)))
 			// Read up to the "subscribed" reply, then never again.
 			_ = raw.conn.SetReadDeadline(time.Now().Add(waitTimeout))
 			for {
 				op, p, err := raw.readFrame(nil)
-				assertSuccess(t, err)
+				assert.NoError(t, err)
 				if op == opText && strings.Contains(string(p), `"type":"subscribed"`) {
 					break
 				}
@@ -95,7 +96,7 @@ func TestStoppedReaderIsCutOff(t *testing.T) {
 			t.Logf("published in %v", time.Since(start))
 			took := ts.waitMetric(t, tt.metric, heartbeat+writeTimeout+margin, equals(0))
 			t.Logf("cut off %v after the last publish", took)
-			assertEqual(t, "write errors", int64(1), ts.metrics(t)["duet_write_errors_total"])
+			assert.Equal(t, "write errors", ts.metrics(t)["duet_write_errors_total"], int64(1))
 		})
 	}
 }
@@ -119,7 +120,7 @@ func TestHalfOpenWebSocketIsCutOff(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	raw, err := dialRawWS(ctx, &net.Dialer{}, ts.addr())
-	assertSuccess(t, err)
+	assert.NoError(t, err)
 	defer raw.conn.Close()
 
 	start := time.Now()
@@ -135,18 +136,18 @@ func TestHalfOpenWebSocketIsCutOff(t *testing.T) {
 		case opPing:
 			pings++ // and never answer it
 		case opClose:
-			assertTrue(t, "close frame has a code", len(p) >= 2)
+			assert.True(t, "close frame has a code", len(p) >= 2)
 			closeCode = int(p[0])<<8 | int(p[1])
 		}
 	}
 	t.Logf("close frame after %v, %d pings", time.Since(start), pings)
-	assertEqual(t, "close code", int(shared.CodeHeartbeatTimeout), closeCode)
-	assertTrue(t, "the server pinged", pings >= 1)
-	assertTrue(t, "4001 in time", time.Since(start) < heartbeat+writeTimeout+margin)
+	assert.Equal(t, "close code", closeCode, int(shared.CodeHeartbeatTimeout))
+	assert.True(t, "the server pinged", pings >= 1)
+	assert.True(t, "4001 in time", time.Since(start) < heartbeat+writeTimeout+margin)
 	took := time.Since(start) + ts.waitMetric(t, wsConnsMetric, closeHandshake+margin, equals(0))
 	t.Logf("cut off after %v", took)
-	assertTrue(t, "cut off in time", took < heartbeat+writeTimeout+closeHandshake+margin)
-	assertEqual(t, "heartbeat timeouts", int64(1), ts.metrics(t)["duet_heartbeat_timeouts_total"])
+	assert.True(t, "cut off in time", took < heartbeat+writeTimeout+closeHandshake+margin)
+	assert.Equal(t, "heartbeat timeouts", ts.metrics(t)["duet_heartbeat_timeouts_total"], int64(1))
 }
 
 // TestSlowConsumer: a client that falls behind (small QueueSize, not
@@ -185,14 +186,14 @@ func TestSlowConsumer(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			t.Cleanup(cancel)
 			req, err := http.NewRequestWithContext(ctx, http.MethodGet, ts.url+"/rt/sse?channel=feed", nil)
-			assertSuccess(t, err)
+			assert.NoError(t, err)
 			resp, err := client.Do(req)
-			assertSuccess(t, err)
+			assert.NoError(t, err)
 			t.Cleanup(func() { resp.Body.Close() })
 			next, stop := iter.Pull2(sse.Read(resp.Body, &sse.ReadConfig{MaxEventSize: 1 << 20}))
 			t.Cleanup(stop)
 			ev, err, ok := next()
-			assertTrue(t, "hello", ok && err == nil && ev.Type == sseHelloEvent)
+			assert.True(t, "hello", ok && err == nil && ev.Type == sseHelloEvent)
 			return slowPeer{drain: func() ([]string, shared.Code) {
 				defer time.AfterFunc(waitTimeout, cancel).Stop() // bounds the reads below
 				var ids []string
@@ -201,12 +202,12 @@ func TestSlowConsumer(t *testing.T) {
 					if !ok {
 						t.Fatal("SSE stream ended without a close event")
 					}
-					assertSuccess(t, err)
+					assert.NoError(t, err)
 					if ev.Type == sseCloseEvent {
 						f, err := shared.DecodeFrame([]byte(ev.Data))
-						assertSuccess(t, err)
+						assert.NoError(t, err)
 						_, _, ok := next()
-						assertTrue(t, "the stream ends after the close event", !ok)
+						assert.True(t, "the stream ends after the close event", !ok)
 						return ids, f.Code
 					}
 					ids = append(ids, ev.LastEventID)
@@ -226,15 +227,15 @@ func TestSlowConsumer(t *testing.T) {
 		},
 		slow: func(t *testing.T, ts *testServer, client *http.Client) slowPeer {
 			conn, _, err := ts.dialWS(t, &websocket.DialOptions{Subprotocols: []string{shared.Protocol}, HTTPClient: client})
-			assertSuccess(t, err)
+			assert.NoError(t, err)
 			ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 			defer cancel()
-			assertSuccess(t, conn.Write(ctx, websocket.MessageText, []byte(`{"type":"subscribe","ref":"s","channels":["feed"]}`)))
+			assert.NoError(t, conn.Write(ctx, websocket.MessageText, []byte(`{"type":"subscribe","ref":"s","channels":["feed"]}`)))
 			// Read the hello and the subscribed reply, then nothing: no
 			// Read means no pong either, which Heartbeat+WriteTimeout allow.
 			for seen := ""; !strings.Contains(seen, `"subscribed"`); {
 				_, p, err := conn.Read(ctx)
-				assertSuccess(t, err)
+				assert.NoError(t, err)
 				seen += string(p)
 			}
 			return slowPeer{drain: func() ([]string, shared.Code) {
@@ -242,7 +243,7 @@ func TestSlowConsumer(t *testing.T) {
 				code, frames := c.closeStatus(waitTimeout)
 				var ids []string
 				for _, f := range frames {
-					assertEqual(t, "frame type", shared.TypeMessage, f.Type)
+					assert.Equal(t, "frame type", f.Type, shared.TypeMessage)
 					ids = append(ids, f.ID)
 				}
 				return ids, shared.Code(code)
@@ -283,15 +284,15 @@ func TestSlowConsumer(t *testing.T) {
 					t.Fatalf("message %d took %v to reach the fast client", i, d)
 				}
 			}
-			assertEqual(t, "no slow consumer cut off while it was not reading", int64(0), ts.metrics(t)[slowMetric])
+			assert.Equal(t, "no slow consumer cut off while it was not reading", ts.metrics(t)[slowMetric], int64(0))
 
 			got, code := slow.drain()
-			assertEqual(t, "close code", shared.CodeSlowConsumer, code)
-			assertEqual(t, "action", shared.ActionReconnect, code.Action())
-			assertTrue(t, "the slow client missed messages", len(got) < len(ids))
-			assertEqual(t, "what the slow client got is a prefix of what was published", ids[:len(got)], got)
+			assert.Equal(t, "close code", code, shared.CodeSlowConsumer)
+			assert.Equal(t, "action", code.Action(), shared.ActionReconnect)
+			assert.True(t, "the slow client missed messages", len(got) < len(ids))
+			assert.Equal(t, "what the slow client got is a prefix of what was published", got, ids[:len(got)])
 			ts.waitMetric(t, tt.metric, waitTimeout, equals(1))
-			assertEqual(t, "slow consumer disconnects", int64(1), ts.metrics(t)[slowMetric])
+			assert.Equal(t, "slow consumer disconnects", ts.metrics(t)[slowMetric], int64(1))
 
 			// Nothing is lost: resuming from its last id yields the rest.
 			last := idOf(0)
@@ -325,8 +326,8 @@ func TestHealthyStreamsLast(t *testing.T) {
 		time.Sleep(cfg.Heartbeat / 2) // the pace of a quiet channel: heartbeats run in between
 	}
 	m := ts.metrics(t)
-	assertEqual(t, "SSE connections", int64(1), m[sseConnsMetric])
-	assertEqual(t, "WS connections", int64(1), m[wsConnsMetric])
-	assertEqual(t, "write errors", int64(0), m["duet_write_errors_total"])
-	assertEqual(t, "heartbeat timeouts", int64(0), m["duet_heartbeat_timeouts_total"])
+	assert.Equal(t, "SSE connections", m[sseConnsMetric], int64(1))
+	assert.Equal(t, "WS connections", m[wsConnsMetric], int64(1))
+	assert.Equal(t, "write errors", m["duet_write_errors_total"], int64(0))
+	assert.Equal(t, "heartbeat timeouts", m["duet_heartbeat_timeouts_total"], int64(0))
 }

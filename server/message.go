@@ -86,6 +86,35 @@ func NewMessage(id shared.ID, channel, event string, data []byte, ts int64) *Mes
 	return m
 }
 
+// NewBinaryMessage is NewMessage for raw bytes (PROTOCOL.md §4.6: game
+// state, media chunks, anything JSON would bloat): Envelope.Binary is set, the
+// WebSocket encoding is a binary frame and the SSE encoding carries the
+// bytes in base64.
+func NewBinaryMessage(id shared.ID, channel, event string, data []byte, ts int64) *Message {
+	if event == "" {
+		event = shared.DefaultEvent
+	}
+	m := &Message{
+		ID: id,
+		Envelope: shared.Envelope{
+			ID:      id.String(),
+			Channel: channel,
+			Event:   event,
+			Data:    data,
+			TS:      ts,
+			Binary:  true,
+		},
+	}
+	env := shared.AppendEnvelope(make([]byte, 0, 96+len(channel)+len(event)+len(data)*4/3), &m.Envelope)
+	m.sse = encodeSSE(m.Envelope.ID, event, env)
+	m.ws = shared.AppendBinaryMessage(make([]byte, 0, shared.BinaryFrameSize(&m.Envelope)), &m.Envelope)
+	return m
+}
+
+// Binary reports whether m was published as bytes. Its WS encoding is then
+// a binary WebSocket message, not a JSON text frame.
+func (m *Message) Binary() bool { return m.Envelope.Binary }
+
 // encodeSSE formats one SSE event with go-sse, which guarantees a well-formed
 // stream (no stray line breaks in fields).
 func encodeSSE(id, event string, data []byte) []byte {

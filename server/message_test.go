@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/duet-rt/duet/shared"
+	"github.com/duet-rt/duet/shared/assert"
 )
 
 // NewMessage writes SSE events by hand for speed; they must be the bytes
@@ -27,15 +28,15 @@ func TestNewMessageEncodings(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			m := NewMessage(tt.id, tt.channel, tt.event, []byte(tt.data), 1764100012345)
 			env := shared.AppendEnvelope(nil, &m.Envelope)
-			assertEqual(t, "SSE", string(encodeSSE(m.Envelope.ID, m.Envelope.Event, env)), string(m.SSE()))
+			assert.Equal(t, "SSE", string(m.SSE()), string(encodeSSE(m.Envelope.ID, m.Envelope.Event, env)))
 			f := shared.MessageFrame(&m.Envelope)
-			assertEqual(t, "WS", string(shared.AppendFrame(nil, &f)), string(m.WS()))
+			assert.Equal(t, "WS", string(m.WS()), string(shared.AppendFrame(nil, &f)))
 			// The two encodings share a backing array: appending to one
 			// must not overwrite the other.
-			assertTrue(t, "SSE is capped", cap(m.SSE()) == len(m.SSE()))
+			assert.True(t, "SSE is capped", cap(m.SSE()) == len(m.SSE()))
 			before := bytes.Clone(m.WS())
 			_ = append(m.SSE(), "xxxx"...)
-			assertEqual(t, "WS after an append to SSE", string(before), string(m.WS()))
+			assert.Equal(t, "WS after an append to SSE", string(m.WS()), string(before))
 		})
 	}
 }

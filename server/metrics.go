@@ -60,7 +60,7 @@ func (m *metrics) delivered(wire string, n int) {
 // MetricsHandler serves the hub's metrics in the Prometheus text format.
 func (h *Hub) MetricsHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if refuseMethod(w, r) {
+		if refuseMethod(w, r, http.MethodGet, http.MethodHead) {
 			return
 		}
 		m := &h.metrics

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -190,7 +191,7 @@ func FuzzWSFrames(f *testing.F) {
 			if err != nil {
 				t.Fatalf("the server sent a frame it cannot decode: %q: %v", it.frame, err)
 			}
-			if f.Type == shared.TypeError && f.Code.String() == "code "+itoa(int64(f.Code)) {
+			if f.Type == shared.TypeError && f.Code.String() == "code "+strconv.Itoa(int(f.Code)) {
 				t.Fatalf("error frame with an undocumented code: %q", it.frame)
 			}
 		}

@@ -1,14 +1,142 @@
 package server
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/duet-rt/duet/shared"
 )
+
+// Every way in for a publish: Hub.Publish, PublishJSON and PublishBinary
+// for Go code, POST /rt/publish, and the WebSocket's publish frames
+// (wsConn.publish), JSON or binary. All of them pass checkPublish; those
+// from clients pass admitPublish first.
+
+// Publish publishes data (a JSON value) to channel as event ("" means
+// "message") and returns the message's id once the broker has stored it.
+func (h *Hub) Publish(ctx context.Context, channel, event string, data []byte) (shared.ID, error) {
+	m, err := h.publish(ctx, channel, event, data)
+	if err != nil {
+		return shared.ID{}, err
+	}
+	return m.ID, nil
+}
+
+// PublishJSON is Publish with v marshalled by encoding/json.
+func (h *Hub) PublishJSON(ctx context.Context, channel, event string, v any) (shared.ID, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return shared.ID{}, fmt.Errorf("duet/server: cannot marshal data: %w", err)
+	}
+	return h.Publish(ctx, channel, event, data)
+}
+
+// checkPublish checks what every publish must satisfy, JSON or binary.
+func (h *Hub) checkPublish(channel, event string, data []byte) error {
+	if err := shared.ValidateChannel(channel); err != nil {
+		return err
+	}
+	if err := shared.ValidateEvent(event); err != nil {
+		return err
+	}
+	if int64(len(data)) > h.cfg.MaxPublishBytes {
+		return shared.NewError(shared.CodeTooLarge, "data is over the limit of "+strconv.FormatInt(h.cfg.MaxPublishBytes, 10)+" bytes")
+	}
+	return nil
+}
+
+func (h *Hub) publish(ctx context.Context, channel, event string, data []byte) (*Message, error) {
+	if err := h.checkPublish(channel, event, data); err != nil {
+		return nil, err
+	}
+	if len(data) == 0 {
+		return nil, shared.NewError(shared.CodeBadRequest, "data is missing: send a JSON value (null is fine)")
+	}
+	if !shared.ValidJSON(data) {
+		return nil, shared.NewError(shared.CodeBadRequest, "data is not a valid JSON value")
+	}
+	if event == "" {
+		event = shared.DefaultEvent
+	}
+	// Own the bytes: data may alias a whole WebSocket read buffer (or a
+	// caller's reused buffer), which history would otherwise keep alive.
+	data = bytes.Clone(data)
+	m, err := h.broker.Publish(ctx, channel, event, data)
+	if err != nil {
+		return nil, err
+	}
+	h.metrics.published.Add(1)
+	return m, nil
+}
+
+// PublishBinary publishes data (any bytes, empty included) to channel as
+// event ("" means "message") and returns the message's id once the broker
+// has stored it. The hub's broker must be a BinaryBroker. The message keeps
+// its own copy of data.
+func (h *Hub) PublishBinary(ctx context.Context, channel, event string, data []byte) (shared.ID, error) {
+	m, err := h.publishBinary(ctx, channel, event, data)
+	if err != nil {
+		return shared.ID{}, err
+	}
+	return m.ID, nil
+}
+
+func (h *Hub) publishBinary(ctx context.Context, channel, event string, data []byte) (*Message, error) {
+	if err := h.checkPublish(channel, event, data); err != nil {
+		return nil, err
+	}
+	bb, ok := h.broker.(BinaryBroker)
+	if !ok {
+		return nil, shared.NewError(shared.CodeBadRequest, "this server's broker does not carry binary messages")
+	}
+	if event == "" {
+		event = shared.DefaultEvent
+	}
+	// Own the bytes, as publish does: data may alias a read buffer or a
+	// caller's reused one.
+	m, err := bb.PublishBinary(ctx, channel, event, bytes.Clone(data))
+	if err != nil {
+		return nil, err
+	}
+	h.metrics.published.Add(1)
+	return m, nil
+}
+
+// publishFrame publishes a JSON publish frame: its data is JSON, or bytes
+// when it came base64-encoded.
+func (h *Hub) publishFrame(ctx context.Context, f *shared.Frame) (*Message, error) {
+	if f.Binary {
+		return h.publishBinary(ctx, f.Channel, f.Event, f.Data)
+	}
+	return h.publish(ctx, f.Channel, f.Event, f.Data)
+}
+
+// admitPublish checks a publish of id on channel: credentials still valid,
+// permission, rate limits.
+func (h *Hub) admitPublish(id *Identity, p *publisher, channel string) error {
+	if !id.Expires.IsZero() && !time.Now().Before(id.Expires) {
+		return shared.NewError(shared.CodeUnauthorized, "credentials expired: refresh them")
+	}
+	if err := shared.ValidateChannel(channel); err != nil {
+		return err // a bad name says so, rather than "forbidden"
+	}
+	if err := h.authorize(id, PermissionPublish, channel); err != nil {
+		return err
+	}
+	if err := h.rates.allowPublish(p); err != nil {
+		h.metrics.rateLimited.Add(1)
+		return err
+	}
+	return nil
+}
 
 // publishRequest is the body of POST /rt/publish.
 type publishRequest struct {
@@ -28,9 +156,7 @@ func (h *Hub) servePublish(w http.ResponseWriter, r *http.Request) {
 	if h.cors(w, r, "POST") {
 		return
 	}
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", "POST")
-		writeErrorStatus(w, http.StatusMethodNotAllowed, shared.NewError(shared.CodeBadRequest, "method "+r.Method+" not allowed: use POST"))
+	if refuseMethod(w, r, http.MethodPost) {
 		return
 	}
 	if err := h.checkCrossOrigin(r); err != nil {
@@ -39,7 +165,7 @@ func (h *Hub) servePublish(w http.ResponseWriter, r *http.Request) {
 	}
 	id, aerr := h.authenticate(r)
 	if aerr != nil {
-		writeAuthError(w, aerr)
+		writeRefusal(w, aerr)
 		return
 	}
 	// Requiring application/json also means a cross-site page cannot post
@@ -55,7 +181,7 @@ func (h *Hub) servePublish(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			writeError(w, shared.NewError(shared.CodeTooLarge, "body is over the limit of "+itoa(h.cfg.MaxPublishBytes)+" bytes of data"))
+			writeError(w, shared.NewError(shared.CodeTooLarge, "body is over the limit of "+strconv.FormatInt(h.cfg.MaxPublishBytes, 10)+" bytes of data"))
 			return
 		}
 		writeError(w, shared.NewError(shared.CodeBadRequest, "cannot read body: "+err.Error()))
@@ -66,7 +192,7 @@ func (h *Hub) servePublish(w http.ResponseWriter, r *http.Request) {
 		writeError(w, shared.NewError(shared.CodeBadRequest, "body is not a JSON object {\"channel\",\"event\",\"data\"}: "+err.Error()))
 		return
 	}
-	pub := h.guard.newPublisher(&id, r, false)
+	pub := h.rates.newPublisher(&id, r, false)
 	if err := h.admitPublish(&id, &pub, req.Channel); err != nil {
 		writeRefusal(w, err)
 		return
@@ -87,14 +213,34 @@ func (h *Hub) servePublish(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(append(shared.AppendJSONString([]byte(`{"id":`), m.Envelope.ID), "}\n"...))
 }
 
-// writeErrorStatus is writeError with an HTTP status the code does not imply.
-func writeErrorStatus(w http.ResponseWriter, status int, e *shared.Error) {
-	body := append([]byte(`{"code":`), itoa(int64(e.Code))...)
-	body = append(body, `,"message":`...)
-	body = shared.AppendJSONString(body, e.Message)
-	body = append(body, "}\n"...)
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
+// publishRequestData returns the data of a POST /rt/publish body: JSON, or
+// with "encoding":"base64" the bytes of a base64 string.
+func publishRequestData(req *publishRequest) (data []byte, binary bool, err error) {
+	switch req.Encoding {
+	case "":
+		return req.Data, false, nil
+	case shared.EncodingBase64:
+		var b []byte // encoding/json reads a base64 string into []byte
+		if len(req.Data) == 0 || req.Data[0] != '"' || json.Unmarshal(req.Data, &b) != nil {
+			return nil, false, shared.NewError(shared.CodeBadRequest, `"data" must be a base64 string when "encoding" is "base64"`)
+		}
+		if b == nil {
+			b = []byte{}
+		}
+		return b, true, nil
+	}
+	return nil, false, shared.NewError(shared.CodeBadRequest, "unknown encoding "+quote(req.Encoding)+`: leave it out for JSON data, or use "base64"`)
+}
+
+// bodyDeadline gives a request's body Config.BodyTimeout to arrive, so a
+// client trickling a POST body byte by byte cannot hold a handler.
+func (h *Hub) bodyDeadline(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if d := h.cfg.BodyTimeout; d > 0 {
+			// Not every ResponseWriter supports deadlines (httptest's
+			// recorder does not); the body size limit still holds there.
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
+		}
+		next.ServeHTTP(w, r)
+	})
 }

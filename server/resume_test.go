@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/duet-rt/duet/shared"
+	"github.com/duet-rt/duet/shared/assert"
 	sse "github.com/tmaxmax/go-sse"
 )
 
@@ -54,7 +55,7 @@ var resumeWires = []struct {
 	open: func(t *testing.T, ts *testServer, last string, channels ...string) stream {
 		c := ts.openWS(t)
 		sub := c.subscribe("r", last, channels...)
-		assertEqual(t, "subscribed channels", channels, sub.Channels)
+		assert.Equal(t, "subscribed channels", sub.Channels, channels)
 		return c
 	},
 }}
@@ -217,7 +218,7 @@ func TestResumeAfterRestart(t *testing.T) {
 				fresh = append(fresh, after.publish(t, "c", "", `3`))
 				after.publish(t, "other", "", `0`)
 			}
-			assertTrue(t, "new epoch", strings.HasPrefix(fresh[0], "8-"))
+			assert.True(t, "new epoch", strings.HasPrefix(fresh[0], "8-"))
 			c = w.open(t, after, last, "c")
 			c.expectGap([]string{"c"}, last, "8-0", shared.GapRestarted)
 			c.expectIDs(fresh...)
@@ -237,7 +238,7 @@ func TestResumeRefused(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t, testConfig(), MemoryConfig{})
 	head := ts.publish(t, "c", "", `1`)
-	assertEqual(t, "head", idOf(1), head)
+	assert.Equal(t, "head", head, idOf(1))
 	ws := ts.openWS(t)
 	tests := []struct{ name, id string }{
 		{"future", idOf(99)},
@@ -255,12 +256,12 @@ func TestResumeRefused(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			resp, body := ts.do(t, http.MethodGet, "/rt/sse?"+sseQuery(tt.id, "c"), nil, "")
-			assertEqual(t, "SSE query status", http.StatusBadRequest, resp.StatusCode)
-			assertEqual(t, "SSE query code", shared.CodeBadID, errorBody(t, body))
+			assert.Equal(t, "SSE query status", resp.StatusCode, http.StatusBadRequest)
+			assert.Equal(t, "SSE query code", errorBody(t, body), shared.CodeBadID)
 
 			resp, body = ts.do(t, http.MethodGet, "/rt/sse?"+sseQuery("", "c"), http.Header{"Last-Event-ID": {tt.id}}, "")
-			assertEqual(t, "SSE header status", http.StatusBadRequest, resp.StatusCode)
-			assertEqual(t, "SSE header code", shared.CodeBadID, errorBody(t, body))
+			assert.Equal(t, "SSE header status", resp.StatusCode, http.StatusBadRequest)
+			assert.Equal(t, "SSE header code", errorBody(t, body), shared.CodeBadID)
 
 			ws.sendFrame(shared.Frame{Type: shared.TypeSubscribe, Ref: tt.name, Channels: []string{"c"}, LastEventID: tt.id})
 			ws.expectError(tt.name, shared.CodeBadID)
@@ -310,7 +311,7 @@ func TestGoSSEReconnect(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ts.url+"/rt/sse?channel=c", nil)
-	assertSuccess(t, err)
+	assert.NoError(t, err)
 	conn := client.NewConnection(req)
 	events := make(chan sse.Event, 64)
 	conn.SubscribeToAll(func(ev sse.Event) { events <- ev })
@@ -336,12 +337,12 @@ func TestGoSSEReconnect(t *testing.T) {
 		t.Helper()
 		for _, id := range ids {
 			ev := next()
-			assertEqual(t, "event", "message", ev.Type)
-			assertEqual(t, "id", id, ev.LastEventID)
+			assert.Equal(t, "event", ev.Type, "message")
+			assert.Equal(t, "id", ev.LastEventID, id)
 		}
 	}
 
-	assertEqual(t, "first event", sseHelloEvent, next().Type)
+	assert.Equal(t, "first event", next().Type, sseHelloEvent)
 	expect(ts.publish(t, "c", "", `1`), ts.publish(t, "c", "", `2`))
 	tracker.closeAll() // the stream is hijacked: httptest no longer tracks it
 	select {
@@ -351,7 +352,7 @@ func TestGoSSEReconnect(t *testing.T) {
 	}
 	missed := []string{ts.publish(t, "c", "", `3`), ts.publish(t, "c", "", `4`), ts.publish(t, "c", "", `5`)}
 	close(proceed)
-	assertEqual(t, "reconnected", sseHelloEvent, next().Type)
+	assert.Equal(t, "reconnected", next().Type, sseHelloEvent)
 	live := ts.publish(t, "c", "", `6`)
 	expect(append(missed, live)...)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/duet-rt/duet/shared"
+	"github.com/duet-rt/duet/shared/assert"
 )
 
 // TestShutdown: every client is told to reconnect elsewhere (4002), new
@@ -28,44 +29,44 @@ func TestShutdown(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
 	start := time.Now()
-	assertSuccess(t, ts.hub.Shutdown(ctx))
+	assert.NoError(t, ts.hub.Shutdown(ctx))
 	took := time.Since(start)
 	t.Logf("Shutdown took %v", took)
-	assertTrue(t, "Shutdown returned before its deadline", took < deadline)
+	assert.True(t, "Shutdown returned before its deadline", took < deadline)
 
 	for _, c := range []*sseClient{sse1, sse2} {
 		rest := c.end(waitTimeout)
-		assertTrue(t, "SSE got a close event", len(rest) > 0)
+		assert.True(t, "SSE got a close event", len(rest) > 0)
 		last := rest[len(rest)-1]
-		assertEqual(t, "SSE last event", sseCloseEvent, last.Type)
+		assert.Equal(t, "SSE last event", last.Type, sseCloseEvent)
 		f, err := shared.DecodeFrame([]byte(last.Data))
-		assertSuccess(t, err)
-		assertEqual(t, "SSE close code", shared.CodeShutdown, f.Code)
-		assertEqual(t, "action", shared.ActionReconnect, f.Code.Action())
+		assert.NoError(t, err)
+		assert.Equal(t, "SSE close code", f.Code, shared.CodeShutdown)
+		assert.Equal(t, "action", f.Code.Action(), shared.ActionReconnect)
 	}
 	for _, c := range []*wsClient{ws1, ws2} {
 		code, _ := c.closeStatus(waitTimeout)
-		assertEqual(t, "WS close code", websocket.StatusCode(shared.CodeShutdown), code)
+		assert.Equal(t, "WS close code", code, websocket.StatusCode(shared.CodeShutdown))
 	}
 	m := ts.metrics(t)
-	assertEqual(t, "SSE connections", int64(0), m[sseConnsMetric])
-	assertEqual(t, "WS connections", int64(0), m[wsConnsMetric])
+	assert.Equal(t, "SSE connections", m[sseConnsMetric], int64(0))
+	assert.Equal(t, "WS connections", m[wsConnsMetric], int64(0))
 
 	t.Run("new connections get 503", func(t *testing.T) {
 		resp, body := ts.do(t, http.MethodGet, "/rt/sse?channel=a", nil, "")
-		assertEqual(t, "SSE status", http.StatusServiceUnavailable, resp.StatusCode)
-		assertEqual(t, "SSE code", shared.CodeShutdown, errorBody(t, body))
+		assert.Equal(t, "SSE status", resp.StatusCode, http.StatusServiceUnavailable)
+		assert.Equal(t, "SSE code", errorBody(t, body), shared.CodeShutdown)
 
 		conn, resp, err := ts.dialWS(t, nil)
 		if err == nil {
 			conn.CloseNow()
 			t.Fatal("WS dial succeeded after Shutdown")
 		}
-		assertEqual(t, "WS status", http.StatusServiceUnavailable, resp.StatusCode)
+		assert.Equal(t, "WS status", resp.StatusCode, http.StatusServiceUnavailable)
 
 		resp, body = ts.do(t, http.MethodGet, "/rt/healthz", nil, "")
-		assertEqual(t, "healthz status", http.StatusServiceUnavailable, resp.StatusCode)
-		assertEqual(t, "healthz code", shared.CodeShutdown, errorBody(t, body))
+		assert.Equal(t, "healthz status", resp.StatusCode, http.StatusServiceUnavailable)
+		assert.Equal(t, "healthz code", errorBody(t, body), shared.CodeShutdown)
 	})
 }
 
@@ -75,7 +76,7 @@ func TestShutdownOwnBroker(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig()
 	h, err := NewHub(&cfg)
-	assertSuccess(t, err)
+	assert.NoError(t, err)
 	ts := serveHub(t, h)
 	c := ts.openSSE(t, "channel=a", nil)
 	id := ts.publishHTTP(t, "a", "", `1`)
@@ -83,15 +84,15 @@ func TestShutdownOwnBroker(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	assertSuccess(t, h.Shutdown(ctx))
+	assert.NoError(t, h.Shutdown(ctx))
 	c.end(waitTimeout)
-	assertErrorIs(t, ErrBrokerClosed, h.Broker().Healthy())
+	assert.ErrorIs(t, h.Broker().Healthy(), ErrBrokerClosed)
 
 	resp, body := ts.do(t, http.MethodPost, "/rt/publish", jsonHeader, `{"channel":"a","data":1}`)
-	assertEqual(t, "publish status", http.StatusServiceUnavailable, resp.StatusCode)
-	assertEqual(t, "publish code", shared.CodeShutdown, errorBody(t, body))
+	assert.Equal(t, "publish status", resp.StatusCode, http.StatusServiceUnavailable)
+	assert.Equal(t, "publish code", errorBody(t, body), shared.CodeShutdown)
 	_, err = h.Publish(ctx, "a", "", []byte(`1`))
-	assertErrorIs(t, ErrBrokerClosed, err)
+	assert.ErrorIs(t, err, ErrBrokerClosed)
 }
 
 // TestShutdownDeadline: a client that never answers cannot hold Shutdown
@@ -104,7 +105,7 @@ func TestShutdownDeadline(t *testing.T) {
 	// A raw peer that completes the handshake and then neither reads nor
 	// answers the close handshake.
 	raw, err := dialRawWS(ctx, smallBufferDialer(), ts.addr())
-	assertSuccess(t, err)
+	assert.NoError(t, err)
 	defer raw.conn.Close()
 	ts.waitMetric(t, wsConnsMetric, waitTimeout, equals(1))
 
@@ -114,9 +115,9 @@ func TestShutdownDeadline(t *testing.T) {
 	err = ts.hub.Shutdown(short)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		// The peer may have been dealt with within 100ms; that is fine too.
-		assertSuccess(t, err)
+		assert.NoError(t, err)
 	}
-	assertTrue(t, "Shutdown honoured its deadline", time.Since(start) < 2*time.Second)
+	assert.True(t, "Shutdown honoured its deadline", time.Since(start) < 2*time.Second)
 	// The connection is still bounded: the close handshake gives up.
 	ts.waitMetric(t, wsConnsMetric, waitTimeout, equals(0))
 }

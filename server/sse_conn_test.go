@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/duet-rt/duet/shared"
+	"github.com/duet-rt/duet/shared/assert"
 )
 
 // plainWriter hides every optional interface of the ResponseWriter it wraps
@@ -39,7 +40,7 @@ func TestSSEBothPaths(t *testing.T) {
 			t.Cleanup(func() { _ = b.Close() })
 			cfg.Broker = b
 			h, err := NewHub(&cfg)
-			assertSuccess(t, err)
+			assert.NoError(t, err)
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set("Access-Control-Allow-Origin", "*")
 				h.SSEHandler().ServeHTTP(tt.wrap(w), r)
@@ -49,14 +50,14 @@ func TestSSEBothPaths(t *testing.T) {
 			shutdown := func() {
 				ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 				defer cancel()
-				assertSuccess(t, h.Shutdown(ctx))
+				assert.NoError(t, h.Shutdown(ctx))
 			}
 			t.Cleanup(shutdown) // on failure; a second Shutdown is harmless
 
 			first := ts.publish(t, "c", "", `1`)
 			c := ts.openSSE(t, "channel=c&lastEventId="+first, nil)
-			assertEqual(t, "middleware header", "*", c.resp.Header.Get("Access-Control-Allow-Origin"))
-			assertEqual(t, "Cache-Control", "no-store", c.resp.Header.Get("Cache-Control"))
+			assert.Equal(t, "middleware header", c.resp.Header.Get("Access-Control-Allow-Origin"), "*")
+			assert.Equal(t, "Cache-Control", c.resp.Header.Get("Cache-Control"), "no-store")
 			second := ts.publish(t, "c", "", `2`)
 			c.expectIDs(second)
 			ts.publish(t, "c", "", `3`)
@@ -64,13 +65,13 @@ func TestSSEBothPaths(t *testing.T) {
 
 			shutdown()
 			rest := c.end(waitTimeout)
-			assertTrue(t, "stream ended with events", len(rest) > 0)
+			assert.True(t, "stream ended with events", len(rest) > 0)
 			last := rest[len(rest)-1]
-			assertEqual(t, "last event", sseCloseEvent, last.Type)
+			assert.Equal(t, "last event", last.Type, sseCloseEvent)
 			f, err := shared.DecodeFrame([]byte(last.Data))
-			assertSuccess(t, err)
-			assertEqual(t, "close code", shared.CodeShutdown, f.Code)
-			assertTrue(t, "stream ended cleanly: "+errString(c.err), c.err == nil)
+			assert.NoError(t, err)
+			assert.Equal(t, "close code", f.Code, shared.CodeShutdown)
+			assert.True(t, "stream ended cleanly: "+errString(c.err), c.err == nil)
 		})
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/duet-rt/duet/shared"
+	"github.com/duet-rt/duet/shared/assert"
 	sse "github.com/tmaxmax/go-sse"
 )
 
@@ -27,7 +28,7 @@ func TestBothWires(t *testing.T) {
 	// use it.
 	ctx, cancel := context.WithCancel(context.Background())
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ts.url+"/rt/sse?channel=room", nil)
-	assertSuccess(t, err)
+	assert.NoError(t, err)
 	sseConn := (&sse.Client{HTTPClient: ts.srv.Client()}).NewConnection(req)
 	events := make(chan sse.Event, 64)
 	sseConn.SubscribeToAll(func(ev sse.Event) { events <- ev })
@@ -49,11 +50,11 @@ func TestBothWires(t *testing.T) {
 			return sse.Event{}
 		}
 	}
-	assertEqual(t, "first SSE event", sseHelloEvent, nextEvent().Type)
+	assert.Equal(t, "first SSE event", nextEvent().Type, sseHelloEvent)
 
 	ws := ts.openWS(t)
 	sub := ws.subscribe("1", "", "room")
-	assertEqual(t, "subscribed channels", []string{"room"}, sub.Channels)
+	assert.Equal(t, "subscribed channels", sub.Channels, []string{"room"})
 
 	tests := []struct {
 		name      string
@@ -83,17 +84,17 @@ func TestBothWires(t *testing.T) {
 			after := time.Now().UnixMilli()
 
 			ev := nextEvent()
-			assertEqual(t, "SSE event name", tt.wantEvent, ev.Type)
-			assertEqual(t, "SSE id", id, ev.LastEventID)
+			assert.Equal(t, "SSE event name", ev.Type, tt.wantEvent)
+			assert.Equal(t, "SSE id", ev.LastEventID, id)
 			env, err := shared.DecodeEnvelope([]byte(ev.Data))
-			assertSuccess(t, err)
-			assertTrue(t, "ts is the server's clock at publish", before <= env.TS && env.TS <= after)
+			assert.NoError(t, err)
+			assert.True(t, "ts is the server's clock at publish", before <= env.TS && env.TS <= after)
 			wantEnvelope := `{"id":"` + id + `","channel":"room","event":"` + tt.wantEvent + `","data":` + tt.wantData + `,"ts":` + strconv.FormatInt(env.TS, 10) + `}`
-			assertEqual(t, "SSE data is the envelope", wantEnvelope, ev.Data)
+			assert.Equal(t, "SSE data is the envelope", ev.Data, wantEnvelope)
 
 			f := ws.expect(shared.TypeMessage)
-			assertEqual(t, "WS frame", `{"type":"message",`+wantEnvelope[1:], f.Raw)
-			assertEqual(t, "WS envelope", env, f.Envelope())
+			assert.Equal(t, "WS frame", f.Raw, `{"type":"message",`+wantEnvelope[1:])
+			assert.Equal(t, "WS envelope", f.Envelope(), env)
 		})
 	}
 }
@@ -111,29 +112,29 @@ func TestWebSocketPublish(t *testing.T) {
 	// The in-memory broker delivers to subscribers before the ack is queued.
 	msg := pub.expect(shared.TypeMessage)
 	ack := pub.expect(shared.TypeAck)
-	assertEqual(t, "ack ref", "p1", ack.Ref)
-	assertEqual(t, "ack id", msg.ID, ack.ID)
+	assert.Equal(t, "ack ref", ack.Ref, "p1")
+	assert.Equal(t, "ack id", ack.ID, msg.ID)
 	ev, env := reader.nextMessage()
-	assertEqual(t, "SSE id", ack.ID, env.ID)
-	assertEqual(t, "SSE event", "note", ev.Type)
-	assertEqual(t, "data", `{"k":[1,2]}`, string(env.Data))
+	assert.Equal(t, "SSE id", env.ID, ack.ID)
+	assert.Equal(t, "SSE event", ev.Type, "note")
+	assert.Equal(t, "data", string(env.Data), `{"k":[1,2]}`)
 
 	// Subscribing again to a held channel adds nothing, replays nothing
 	// and reports no gap, even with an id of another epoch.
 	sub := pub.subscribe("again", "6-1", "room")
-	assertEqual(t, "no new channels", []string{}, sub.Channels)
+	assert.Equal(t, "no new channels", sub.Channels, []string{})
 
 	// A client ping is answered (and is the next frame); an unsubscribe
 	// stops delivery.
 	pub.send(`{"type":"ping","ref":"x"}`)
-	assertEqual(t, "pong ref", "x", pub.expect("pong").Ref)
+	assert.Equal(t, "pong ref", pub.expect("pong").Ref, "x")
 	pub.send(`{"type":"unsubscribe","ref":"u","channels":["room","never-held"]}`)
 	unsub := pub.expect(shared.TypeUnsubscribed)
-	assertEqual(t, "unsubscribed", []string{"room"}, unsub.Channels)
+	assert.Equal(t, "unsubscribed", unsub.Channels, []string{"room"})
 	id := ts.publish(t, "room", "", `2`)
 	reader.expectIDs(id)
 	pub.send(`{"type":"ping","ref":"y"}`)
-	assertEqual(t, "nothing but the pong after unsubscribing", "y", pub.expect("pong").Ref)
+	assert.Equal(t, "nothing but the pong after unsubscribing", pub.expect("pong").Ref, "y")
 }
 
 // TestHealthz: 200 with the broker's head while serving.
@@ -142,8 +143,8 @@ func TestHealthz(t *testing.T) {
 	ts := newTestServer(t, testConfig(), MemoryConfig{})
 	id := ts.publish(t, "c", "", `1`)
 	resp, body := ts.do(t, http.MethodGet, "/rt/healthz", nil, "")
-	assertEqual(t, "status", http.StatusOK, resp.StatusCode)
-	assertEqual(t, "body", `{"status":"ok","head":"`+id+`"}`+"\n", string(body))
+	assert.Equal(t, "status", resp.StatusCode, http.StatusOK)
+	assert.Equal(t, "body", string(body), `{"status":"ok","head":"`+id+`"}`+"\n")
 }
 
 // TestHelloAndHeartbeats: each stream starts with the hello (on SSE with a
@@ -161,47 +162,47 @@ func TestHelloAndHeartbeats(t *testing.T) {
 
 	t.Run("sse", func(t *testing.T) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, ts.url+"/rt/sse?channel=idle", nil)
-		assertSuccess(t, err)
+		assert.NoError(t, err)
 		resp, err := ts.srv.Client().Do(req)
-		assertSuccess(t, err)
+		assert.NoError(t, err)
 		defer resp.Body.Close()
-		assertEqual(t, "Content-Type", "text/event-stream", resp.Header.Get("Content-Type"))
-		assertEqual(t, "Cache-Control", "no-store", resp.Header.Get("Cache-Control"))
-		assertEqual(t, "X-Accel-Buffering", "no", resp.Header.Get("X-Accel-Buffering"))
+		assert.Equal(t, "Content-Type", resp.Header.Get("Content-Type"), "text/event-stream")
+		assert.Equal(t, "Cache-Control", resp.Header.Get("Cache-Control"), "no-store")
+		assert.Equal(t, "X-Accel-Buffering", resp.Header.Get("X-Accel-Buffering"), "no")
 		br := bufio.NewReader(resp.Body)
 		line := func() string {
 			t.Helper()
 			s, err := br.ReadString('\n')
-			assertSuccess(t, err)
+			assert.NoError(t, err)
 			return strings.TrimSuffix(s, "\n")
 		}
-		assertEqual(t, "hello event", "event: duet.hello", line())
+		assert.Equal(t, "hello event", line(), "event: duet.hello")
 		retry, ok := strings.CutPrefix(line(), "retry: ")
-		assertTrue(t, "retry field", ok)
+		assert.True(t, "retry field", ok)
 		ms, err := strconv.Atoi(retry)
-		assertSuccess(t, err)
-		assertTrue(t, "retry jittered in [SSERetry/2, SSERetry*3/2): "+retry, ms >= 500 && ms < 1500)
-		assertEqual(t, "hello data", "data: "+hello, line())
-		assertEqual(t, "end of hello", "", line())
+		assert.NoError(t, err)
+		assert.True(t, "retry jittered in [SSERetry/2, SSERetry*3/2): "+retry, ms >= 500 && ms < 1500)
+		assert.Equal(t, "hello data", line(), "data: "+hello)
+		assert.Equal(t, "end of hello", line(), "")
 		// Idle: heartbeats, and nothing else.
 		for range 2 {
-			assertEqual(t, "heartbeat", ":ping", line())
-			assertEqual(t, "end of heartbeat", "", line())
+			assert.Equal(t, "heartbeat", line(), ":ping")
+			assert.Equal(t, "end of heartbeat", line(), "")
 		}
 	})
 	t.Run("ws", func(t *testing.T) {
 		conn, _, err := ts.dialWS(t, nil)
-		assertSuccess(t, err)
+		assert.NoError(t, err)
 		defer conn.CloseNow()
 		_, p, err := conn.Read(ctx)
-		assertSuccess(t, err)
-		assertEqual(t, "hello", hello, string(p))
+		assert.NoError(t, err)
+		assert.Equal(t, "hello", string(p), hello)
 		for range 2 {
 			_, p, err = conn.Read(ctx) // also answers the protocol pings
-			assertSuccess(t, err)
-			assertEqual(t, "heartbeat", `{"type":"ping"}`, string(p))
+			assert.NoError(t, err)
+			assert.Equal(t, "heartbeat", string(p), `{"type":"ping"}`)
 		}
 		conn.Close(websocket.StatusNormalClosure, "")
 	})
-	assertEqual(t, "no heartbeat timeouts", int64(0), ts.metrics(t)["duet_heartbeat_timeouts_total"])
+	assert.Equal(t, "no heartbeat timeouts", ts.metrics(t)["duet_heartbeat_timeouts_total"], int64(0))
 }

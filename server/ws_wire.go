@@ -93,27 +93,3 @@ func appendFrameHeader(dst []byte, op byte, n int) []byte {
 		return binary.BigEndian.AppendUint64(append(dst, 127), uint64(n))
 	}
 }
-
-// writeDeadline keeps a connection's write deadline at least timeout ahead
-// of every write, and moves it only when it falls short, by timeout/16
-// more: a write may take between timeout and 17/16 of it. Setting a
-// deadline updates a runtime timer, too much to pay around every batch.
-// The caller serialises arm.
-type writeDeadline struct{ at int64 } // Unix nanoseconds; 0: none set
-
-func (d *writeDeadline) arm(nc net.Conn, timeout time.Duration) {
-	if at, ok := d.next(timeout); ok {
-		_ = nc.SetWriteDeadline(at)
-	}
-}
-
-// next returns the deadline to set before a write, and false when the one
-// set is still far enough ahead.
-func (d *writeDeadline) next(timeout time.Duration) (time.Time, bool) {
-	now := time.Now().UnixNano()
-	if d.at-now >= int64(timeout) {
-		return time.Time{}, false
-	}
-	d.at = now + int64(timeout) + int64(timeout/16)
-	return time.Unix(0, d.at), true
-}

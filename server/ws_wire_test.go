@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/duet-rt/duet/shared"
+	"github.com/duet-rt/duet/shared/assert"
 )
 
 // Data frames written by wsWire, of every header length (7-, 16- and 64-bit
@@ -26,8 +27,8 @@ func TestWebSocketFrameLengths(t *testing.T) {
 			t.Fatal(err)
 		}
 		f := c.expect(shared.TypeMessage)
-		assertEqual(t, "text message id", idOf(uint64(2*i+1)), f.ID)
-		assertEqual(t, "text message data", data, string(f.Data))
+		assert.Equal(t, "text message id", f.ID, idOf(uint64(2*i+1)))
+		assert.Equal(t, "text message data", string(f.Data), data)
 
 		bin := []byte(strings.Repeat("\x00y", n/2+1))
 		if _, err := ts.broker.PublishBinary(ctx, "sizes", "bin", bin); err != nil {
@@ -60,30 +61,30 @@ func TestWSWire(t *testing.T) {
 	text := func(s string) error { return w.writeText(append(make([]byte, wsFrameReserve), s...)) }
 	taken := func() string { s := string(nc.out); nc.out = nil; return s }
 
-	assertSuccess(t, text("hi"))
-	assertEqual(t, "short text frame", "\x81\x02hi", taken())
-	assertEqual(t, "write calls for a text frame", 1, nc.writes)
-	assertSuccess(t, text(strings.Repeat("z", 200)))
-	assertEqual(t, "text frame with a 16-bit length", "\x81\x7e\x00\xc8"+strings.Repeat("z", 200), taken())
-	assertEqual(t, "write calls for two text frames", 2, nc.writes)
+	assert.NoError(t, text("hi"))
+	assert.Equal(t, "short text frame", taken(), "\x81\x02hi")
+	assert.Equal(t, "write calls for a text frame", nc.writes, 1)
+	assert.NoError(t, text(strings.Repeat("z", 200)))
+	assert.Equal(t, "text frame with a 16-bit length", taken(), "\x81\x7e\x00\xc8"+strings.Repeat("z", 200))
+	assert.Equal(t, "write calls for two text frames", nc.writes, 2)
 	// (A TCP connection takes header and payload in one writev.)
-	assertSuccess(t, w.writeBinary([]byte{1, 2, 3}))
-	assertEqual(t, "binary frame", "\x82\x03\x01\x02\x03", taken())
+	assert.NoError(t, w.writeBinary([]byte{1, 2, 3}))
+	assert.Equal(t, "binary frame", taken(), "\x82\x03\x01\x02\x03")
 	_, err := w.Write([]byte{0x89, 0}) // a ping from coder/websocket
-	assertSuccess(t, err)
-	assertEqual(t, "control frame", "\x89\x00", taken())
-	assertEqual(t, "write deadlines set for writes within the timeout", 1, nc.deadlines)
+	assert.NoError(t, err)
+	assert.Equal(t, "control frame", taken(), "\x89\x00")
+	assert.Equal(t, "write deadlines set for writes within the timeout", nc.deadlines, 1)
 
 	// Once coder/websocket has sent a close frame, no data frame follows.
 	_, err = w.Write([]byte{0x88, 2, 0x0f, 0xa0})
-	assertSuccess(t, err)
+	assert.NoError(t, err)
 	if err := text("late"); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("text frame after close: got %v, want net.ErrClosed", err)
 	}
 	if err := w.writeBinary([]byte{1}); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("binary frame after close: got %v, want net.ErrClosed", err)
 	}
-	assertEqual(t, "bytes after the close frame", "\x88\x02\x0f\xa0", taken())
+	assert.Equal(t, "bytes after the close frame", taken(), "\x88\x02\x0f\xa0")
 }
 
 func TestAppendFrameHeader(t *testing.T) {
@@ -97,6 +98,6 @@ func TestAppendFrameHeader(t *testing.T) {
 		{65535, "\x81\x7e\xff\xff"},
 		{65536, "\x81\x7f\x00\x00\x00\x00\x00\x01\x00\x00"},
 	} {
-		assertEqual(t, "header for a payload of "+strconv.Itoa(c.n)+" bytes", c.want, string(appendFrameHeader(nil, 0x1, c.n)))
+		assert.Equal(t, "header for a payload of "+strconv.Itoa(c.n)+" bytes", string(appendFrameHeader(nil, 0x1, c.n)), c.want)
 	}
 }

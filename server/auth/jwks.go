@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net/http"
@@ -79,7 +80,7 @@ func (ks *keySet) key(r *http.Request, kid, alg string) (crypto.PublicKey, error
 		return k, nil // a failed refresh keeps the keys it had
 	}
 	if err != nil {
-		return nil, errors.Join(errors.New("no key "+quoteKid(kid)+" for "+alg), err)
+		return nil, fmt.Errorf("no key %s for %s: %w", quoteKid(kid), alg, err)
 	}
 	return nil, errors.New("no key " + quoteKid(kid) + " for " + alg + " in the key set")
 }
@@ -137,12 +138,12 @@ func (ks *keySet) read(r *http.Request) ([]jwk, error) {
 	if ks.file != "" {
 		var err error
 		if data, err = os.ReadFile(ks.file); err != nil {
-			return nil, errors.Join(errors.New("duet/auth: cannot read the JWKS file"), err)
+			return nil, fmt.Errorf("duet/auth: cannot read the JWKS file: %w", err)
 		}
 	} else {
 		req, err := http.NewRequest(http.MethodGet, ks.url, nil)
 		if err != nil {
-			return nil, errors.Join(errors.New("duet/auth: bad JWKS URL"), err)
+			return nil, fmt.Errorf("duet/auth: bad JWKS URL: %w", err)
 		}
 		if r != nil {
 			req = req.WithContext(r.Context())
@@ -150,14 +151,14 @@ func (ks *keySet) read(r *http.Request) ([]jwk, error) {
 		req.Header.Set("Accept", "application/json")
 		resp, err := ks.client.Do(req)
 		if err != nil {
-			return nil, errors.Join(errors.New("duet/auth: cannot fetch the JWKS"), err)
+			return nil, fmt.Errorf("duet/auth: cannot fetch the JWKS: %w", err)
 		}
 		defer resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			return nil, errors.New("duet/auth: fetching the JWKS answered " + resp.Status)
 		}
 		if data, err = io.ReadAll(io.LimitReader(resp.Body, maxJWKSBytes+1)); err != nil {
-			return nil, errors.Join(errors.New("duet/auth: cannot read the JWKS"), err)
+			return nil, fmt.Errorf("duet/auth: cannot read the JWKS: %w", err)
 		}
 		if len(data) > maxJWKSBytes {
 			return nil, errors.New("duet/auth: the JWKS is over 1 MiB")
@@ -183,7 +184,7 @@ func parseJWKS(data []byte) ([]jwk, error) {
 		} `json:"keys"`
 	}
 	if err := json.Unmarshal(data, &set); err != nil {
-		return nil, errors.Join(errors.New("duet/auth: the JWKS is not a JSON key set"), err)
+		return nil, fmt.Errorf("duet/auth: the JWKS is not a JSON key set: %w", err)
 	}
 	var out []jwk
 	b64 := base64.RawURLEncoding
@@ -218,7 +219,7 @@ func parseJWKS(data []byte) ([]jwk, error) {
 			continue
 		}
 		if err := checkKey(key); err != nil {
-			return nil, errors.Join(errors.New("duet/auth: JWKS key "+quoteKid(k.Kid)), err)
+			return nil, fmt.Errorf("duet/auth: JWKS key %s: %w", quoteKid(k.Kid), err)
 		}
 		alg := algOf(key)
 		if k.Alg != "" && k.Alg != alg {

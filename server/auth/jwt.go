@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"slices"
@@ -183,7 +184,7 @@ func checkKey(key crypto.PublicKey) error {
 func readPublicKey(file string) (crypto.PublicKey, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
-		return nil, errors.Join(errors.New("duet/auth: cannot read the public key file"), err)
+		return nil, fmt.Errorf("duet/auth: cannot read the public key file: %w", err)
 	}
 	block, _ := pem.Decode(data)
 	if block == nil {
@@ -204,7 +205,7 @@ func readPublicKey(file string) (crypto.PublicKey, error) {
 		return nil, errors.New("duet/auth: " + file + " holds a " + block.Type + "; want a PUBLIC KEY, RSA PUBLIC KEY or CERTIFICATE")
 	}
 	if err != nil {
-		return nil, errors.Join(errors.New("duet/auth: cannot parse the public key in "+file), err)
+		return nil, fmt.Errorf("duet/auth: cannot parse the public key in %s: %w", file, err)
 	}
 	if err := checkKey(key); err != nil {
 		return nil, err

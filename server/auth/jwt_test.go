@@ -81,8 +81,8 @@ func TestJWTAlgorithms(t *testing.T) {
 			if id.Subject != "alice" || id.Expires.IsZero() || time.Until(id.Expires) > time.Minute+5*time.Second { // exp plus the default leeway
 				t.Fatalf("identity %+v", id)
 			}
-			if !id.Allows(server.ActionSubscribe, "user:alice") || id.Allows(server.ActionSubscribe, "user:bob") ||
-				!id.Allows(server.ActionPublish, "user:alice") || id.Allows(server.ActionPublish, "public:x") {
+			if !id.Allows(server.PermissionSubscribe, "user:alice") || id.Allows(server.PermissionSubscribe, "user:bob") ||
+				!id.Allows(server.PermissionPublish, "user:alice") || id.Allows(server.PermissionPublish, "public:x") {
 				t.Fatalf("permissions %v / %v", id.Subscribe, id.Publish)
 			}
 		})

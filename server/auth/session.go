@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -88,7 +89,7 @@ func (s *Sessions) Encode(id server.Identity) (string, error) {
 	}
 	body, err := json.Marshal(sessionPayload{Sub: id.Subject, Exp: exp.Unix(), Subscribe: id.Subscribe, Publish: id.Publish, Claims: id.Claims})
 	if err != nil {
-		return "", errors.Join(errors.New("duet/auth: cannot encode the session"), err)
+		return "", fmt.Errorf("duet/auth: cannot encode the session: %w", err)
 	}
 	payload := base64.RawURLEncoding.EncodeToString(body)
 	return payload + "." + base64.RawURLEncoding.EncodeToString(s.mac(s.cfg.Keys[0], payload)), nil
@@ -128,7 +129,7 @@ func (s *Sessions) Decode(value string) (server.Identity, error) {
 	}
 	var p sessionPayload
 	if err := json.Unmarshal(body, &p); err != nil {
-		return server.Identity{}, errors.Join(errors.New("duet/auth: malformed session cookie payload"), err)
+		return server.Identity{}, fmt.Errorf("duet/auth: malformed session cookie payload: %w", err)
 	}
 	exp := time.Unix(p.Exp, 0)
 	if !time.Now().Before(exp) {

@@ -49,7 +49,7 @@ func TestSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Subject != "alice" || got.Claims["role"] != "editor" || !got.Allows(server.ActionPublish, "user:alice") ||
+	if got.Subject != "alice" || got.Claims["role"] != "editor" || !got.Allows(server.PermissionPublish, "user:alice") ||
 		time.Until(got.Expires) < 11*time.Hour {
 		t.Fatalf("identity %+v", got)
 	}
@@ -109,7 +109,7 @@ func TestAny(t *testing.T) {
 	hook := auth.Any(j.Authenticate, s.Authenticate, auth.AllowAnonymous([]string{"public:*"}, nil))
 	// No credentials: anonymous, with less rights.
 	id, err := hook(httptest.NewRequest(http.MethodGet, "/", nil))
-	if err != nil || id.Subject != "" || !id.Allows(server.ActionSubscribe, "public:a") || id.Allows(server.ActionPublish, "public:a") {
+	if err != nil || id.Subject != "" || !id.Allows(server.PermissionSubscribe, "public:a") || id.Allows(server.PermissionPublish, "public:a") {
 		t.Fatalf("anonymous: %+v, %v", id, err)
 	}
 	// A bad token is refused, not treated as no token.

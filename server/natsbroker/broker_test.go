@@ -304,8 +304,8 @@ func TestGapConservative(t *testing.T) {
 	}
 	// other lost nothing, but its only message is after the evicted one:
 	// conservative. The position after the gap stops before it.
-	if g.ResumeID.Seq != fresh.ID.Seq-1 {
-		t.Fatalf("gap position %v, want just before %v", g.ResumeID, fresh.ID)
+	if g.ID.Seq != fresh.ID.Seq-1 {
+		t.Fatalf("gap position %v, want just before %v", g.ID, fresh.ID)
 	}
 	r.WaitForID(t, fresh.Envelope.ID)
 	sameIDs(t, "replay", []*server.Message{fresh}, r.Received())
@@ -369,7 +369,7 @@ func TestHistoryLimitRaised(t *testing.T) {
 	r := brokertest.NewRecorder()
 	mustSubscribe(t, big, r, anchor.ID, "c")
 	g := r.Resumes()[0].Gap
-	if g == nil || !slices.Equal(g.Channels, []string{"c"}) || g.ResumeID != cs[0].ID {
+	if g == nil || !slices.Equal(g.Channels, []string{"c"}) || g.ID != cs[0].ID {
 		t.Fatalf("gap: want c lost through %v, got %+v", cs[0].ID, g)
 	}
 	r.WaitForID(t, cs[2].Envelope.ID)

@@ -423,7 +423,7 @@ func (b *Broker) gapFor(ctx context.Context, epoch uint64, channels []string, fr
 	if !restarted && len(gapped) == 0 {
 		return nil, nil
 	}
-	g := &server.Gap{From: from, Reason: shared.GapExpired, Channels: gapped}
+	g := &server.Gap{LastEventID: from, Reason: shared.GapExpired, Channels: gapped}
 	if restarted {
 		g.Reason, g.Channels = shared.GapRestarted, channels
 	}
@@ -438,7 +438,7 @@ func (b *Broker) gapFor(ctx context.Context, epoch uint64, channels []string, fr
 	case len(late) > 0:
 		pos = min(pos, late[0].ID.Seq-1)
 	}
-	g.ResumeID = shared.ID{Epoch: epoch, Seq: max(pos, start)}
+	g.ID = shared.ID{Epoch: epoch, Seq: max(pos, start)}
 	return g, nil
 }
 

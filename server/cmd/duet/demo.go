@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/duet-rt/duet/server"
@@ -77,7 +77,7 @@ func newDemo(hub *server.Hub) (*demo.Demo, error) {
 		},
 	})
 	if err != nil {
-		return nil, errors.Join(errors.New("cannot start the demo"), err)
+		return nil, fmt.Errorf("cannot start the demo: %w", err)
 	}
 	return d, nil
 }

@@ -44,16 +44,3 @@ func NewHTTPServer(handler http.Handler, log *slog.Logger) *http.Server {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 }
-
-// bodyDeadline gives a request's body Config.BodyTimeout to arrive, so a
-// client trickling a POST body byte by byte cannot hold a handler.
-func (h *Hub) bodyDeadline(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if d := h.cfg.BodyTimeout; d > 0 {
-			// Not every ResponseWriter supports deadlines (httptest's
-			// recorder does not); the body size limit still holds there.
-			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
-		}
-		next.ServeHTTP(w, r)
-	})
-}

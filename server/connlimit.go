@@ -4,9 +4,9 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/duet-rt/duet/shared"
 )
@@ -14,30 +14,6 @@ import (
 // Connection limits: how many SSE and WebSocket connections the hub holds
 // in all and per client IP. They are checked before a stream starts or a
 // WebSocket is upgraded, so a refused client costs one small HTTP answer.
-
-// Defaults of the limit fields of Config.
-const (
-	defaultMaxConnections      = 10000
-	defaultMaxConnectionsPerIP = 1000
-	defaultIdleTimeout         = time.Minute
-	defaultBodyTimeout         = 10 * time.Second
-)
-
-// limitDefaults fills the limit fields of c that are zero.
-func limitDefaults(c *Config) {
-	if c.MaxConnections == 0 {
-		c.MaxConnections = defaultMaxConnections
-	}
-	if c.MaxConnectionsPerIP == 0 {
-		c.MaxConnectionsPerIP = defaultMaxConnectionsPerIP
-	}
-	if c.IdleTimeout == 0 {
-		c.IdleTimeout = defaultIdleTimeout
-	}
-	if c.BodyTimeout == 0 {
-		c.BodyTimeout = defaultBodyTimeout
-	}
-}
 
 // connLimiter counts open connections in all and per client IP.
 type connLimiter struct {
@@ -63,10 +39,10 @@ func (l *connLimiter) acquire(r *http.Request) (release func(), err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.max > 0 && l.total >= l.max {
-		return nil, shared.NewError(shared.CodeOverloaded, "the server holds its maximum of "+itoa(int64(l.max))+" connections: retry later or on another node")
+		return nil, shared.NewError(shared.CodeOverloaded, "the server holds its maximum of "+strconv.Itoa(l.max)+" connections: retry later or on another node")
 	}
 	if l.perIP > 0 && l.byIP[ip] >= l.perIP {
-		return nil, shared.NewError(shared.CodeRateLimited, "too many connections from "+ip.String()+": the limit is "+itoa(int64(l.perIP))+" per client address")
+		return nil, shared.NewError(shared.CodeRateLimited, "too many connections from "+ip.String()+": the limit is "+strconv.Itoa(l.perIP)+" per client address")
 	}
 	l.total++
 	l.byIP[ip]++
@@ -151,43 +127,3 @@ func (h *Hub) admit(w http.ResponseWriter, r *http.Request) (release func(), ok 
 	}
 	return release, true
 }
-
-// idleWatch closes a WebSocket that holds no channel and has sent nothing
-// for Config.IdleTimeout, so a client cannot park connections that cost
-// memory and count against the limits while doing nothing. Any frame from
-// the client or any subscription keeps the connection.
-type idleWatch struct {
-	timer *time.Timer // nil when the limit is off
-}
-
-func (wc *wsConn) startIdleWatch() {
-	d := wc.h.cfg.IdleTimeout
-	if d <= 0 {
-		return
-	}
-	wc.idle.timer = time.AfterFunc(d, func() {
-		wc.closeWith(shared.CodeIdle, "idle: no channel subscribed and nothing sent for "+d.String(), errIdle)
-	})
-}
-
-// touchIdle is called by the reader after each client frame: the idle clock
-// restarts while the connection holds no channel, and stops once it holds
-// one.
-func (wc *wsConn) touchIdle() {
-	t := wc.idle.timer
-	if t == nil {
-		return
-	}
-	t.Stop()
-	if len(wc.channels) == 0 {
-		t.Reset(wc.h.cfg.IdleTimeout)
-	}
-}
-
-func (wc *wsConn) stopIdleWatch() {
-	if t := wc.idle.timer; t != nil {
-		t.Stop()
-	}
-}
-
-var errIdle = shared.NewError(shared.CodeIdle, "idle connection closed")

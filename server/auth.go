@@ -1,12 +1,11 @@
 package server
 
 import (
-	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/duet-rt/duet/shared"
 )
@@ -39,32 +38,33 @@ func Anonymous() Identity {
 	return Identity{Subscribe: []string{"*"}, Publish: []string{"*"}}
 }
 
-// Action is what an identity asks to do with a channel.
-type Action uint8
+// Permission is what an identity asks to do with a channel, as
+// Config.Authorize and Identity.Allows are asked about it.
+type Permission uint8
 
 const (
-	// ActionSubscribe: receive a channel's messages, live or replayed on
+	// PermissionSubscribe: receive a channel's messages, live or replayed on
 	// resume.
-	ActionSubscribe Action = iota + 1
-	// ActionPublish: publish on a channel, over WebSocket or HTTP POST.
-	ActionPublish
+	PermissionSubscribe Permission = iota + 1
+	// PermissionPublish: publish on a channel, over WebSocket or HTTP POST.
+	PermissionPublish
 )
 
-func (a Action) String() string {
-	switch a {
-	case ActionSubscribe:
+func (p Permission) String() string {
+	switch p {
+	case PermissionSubscribe:
 		return "subscribe"
-	case ActionPublish:
+	case PermissionPublish:
 		return "publish"
 	}
-	return "action(" + itoa(int64(a)) + ")"
+	return "permission(" + strconv.Itoa(int(p)) + ")"
 }
 
-// Allows reports whether one of the identity's patterns for action matches
+// Allows reports whether one of the identity's patterns for perm matches
 // channel.
-func (id *Identity) Allows(action Action, channel string) bool {
+func (id *Identity) Allows(perm Permission, channel string) bool {
 	patterns := id.Subscribe
-	if action == ActionPublish {
+	if perm == PermissionPublish {
 		patterns = id.Publish
 	}
 	for _, p := range patterns {
@@ -111,13 +111,6 @@ func MatchChannel(pattern, channel, subject string) bool {
 	return channel == prefix
 }
 
-// Errors of authentication and authorization, as clients see them.
-var (
-	// errCredentialsExpired is the cancellation cause of a connection whose
-	// credentials expired.
-	errCredentialsExpired = errors.New("duet/server: credentials expired")
-)
-
 // authenticate finds the identity of r: Config.Authenticate's, or the
 // anonymous one. A failure is a 4401 (or the code the hook chose).
 func (h *Hub) authenticate(r *http.Request) (Identity, *shared.Error) {
@@ -140,20 +133,20 @@ func (h *Hub) authenticate(r *http.Request) (Identity, *shared.Error) {
 	return id, nil
 }
 
-// authorize checks that id may do action on every one of channels.
-func (h *Hub) authorize(id *Identity, action Action, channels ...string) error {
+// authorize checks that id has perm on every one of channels.
+func (h *Hub) authorize(id *Identity, perm Permission, channels ...string) error {
 	for _, ch := range channels {
 		var err error
 		if h.cfg.Authorize != nil {
-			err = h.cfg.Authorize(*id, action, ch)
-		} else if !id.Allows(action, ch) {
-			err = shared.NewError(shared.CodeForbidden, denied(id, action, ch))
+			err = h.cfg.Authorize(*id, perm, ch)
+		} else if !id.Allows(perm, ch) {
+			err = shared.NewError(shared.CodeForbidden, denied(id, perm, ch))
 		}
 		if err != nil {
 			h.metrics.forbidden.Add(1)
 			var e *shared.Error
 			if !errors.As(err, &e) {
-				err = shared.NewError(shared.CodeForbidden, denied(id, action, ch)+": "+err.Error())
+				err = shared.NewError(shared.CodeForbidden, denied(id, perm, ch)+": "+err.Error())
 			}
 			return err
 		}
@@ -161,21 +154,12 @@ func (h *Hub) authorize(id *Identity, action Action, channels ...string) error {
 	return nil
 }
 
-func denied(id *Identity, action Action, channel string) string {
+func denied(id *Identity, perm Permission, channel string) string {
 	who := "the anonymous identity"
 	if id.Subject != "" {
 		who = "identity " + quote(id.Subject)
 	}
-	return who + " may not " + action.String() + " to channel " + quote(channel)
-}
-
-// writeAuthError answers a refused HTTP request; a 401 also says which
-// scheme to use.
-func writeAuthError(w http.ResponseWriter, e *shared.Error) {
-	if e.Code == shared.CodeUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="duet"`)
-	}
-	writeError(w, e)
+	return who + " may not " + perm.String() + " to channel " + quote(channel)
 }
 
 // expireAt ends connection c with errCredentialsExpired when id's
@@ -191,55 +175,9 @@ func (h *Hub) expireAt(c *conn, id *Identity) (stop func()) {
 	return func() { t.Stop() }
 }
 
-// closeNotice is the code and reason a connection the server ends tells
-// its client, by the connection's cancellation cause: a shutdown (or
-// ErrReconnect) or expired credentials. Other causes carry no notice.
-func closeNotice(ctx context.Context) (shared.Code, string, bool) {
-	cause := context.Cause(ctx)
-	switch {
-	case errors.Is(cause, errShutdown):
-		return shared.CodeShutdown, "the server is shutting down: reconnect", true
-	case errors.Is(cause, errCredentialsExpired):
-		return shared.CodeUnauthorized, "credentials expired: refresh them, then reconnect and resume", true
-	}
-	return 0, "", false
-}
-
 // connAuth is what a WebSocket connection knows of its client: who it is
 // and how fast it may publish.
 type connAuth struct {
 	id  Identity
 	pub publisher
-}
-
-// admitPublish checks a publish of id on channel: credentials still valid,
-// permission, rate limits.
-func (h *Hub) admitPublish(id *Identity, p *publisher, channel string) error {
-	if !id.Expires.IsZero() && !time.Now().Before(id.Expires) {
-		return shared.NewError(shared.CodeUnauthorized, "credentials expired: refresh them")
-	}
-	if err := shared.ValidateChannel(channel); err != nil {
-		return err // a bad name says so, rather than "forbidden"
-	}
-	if err := h.authorize(id, ActionPublish, channel); err != nil {
-		return err
-	}
-	if err := h.guard.allowPublish(p); err != nil {
-		h.metrics.rateLimited.Add(1)
-		return err
-	}
-	return nil
-}
-
-// truncateReason cuts a close reason to the 123 bytes a close frame holds,
-// at a character boundary.
-func truncateReason(s string) string {
-	if len(s) <= 123 {
-		return s
-	}
-	n := 123
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }

@@ -145,6 +145,11 @@ func (b *MemoryBroker) Publish(ctx context.Context, channel, event string, data 
 	return b.publish(ctx, channel, event, data, NewMessage)
 }
 
+// PublishBinary implements BinaryBroker.
+func (b *MemoryBroker) PublishBinary(ctx context.Context, channel, event string, data []byte) (*Message, error) {
+	return b.publish(ctx, channel, event, data, NewBinaryMessage)
+}
+
 // publish stores the message newMessage builds (NewMessage or
 // NewBinaryMessage) and delivers it.
 func (b *MemoryBroker) publish(ctx context.Context, channel, event string, data []byte, newMessage func(shared.ID, string, string, []byte, int64) *Message) (*Message, error) {
@@ -275,7 +280,7 @@ func (b *MemoryBroker) Subscribe(ctx context.Context, sub Subscriber, channels [
 	// A restart loses messages only of the channels subscribed now: a
 	// subscribe that adds none (all already held) gets no gap notice.
 	if (restarted && len(r.Channels) > 0) || len(gapped) > 0 {
-		g := &Gap{From: from, Reason: shared.GapExpired, Channels: gapped}
+		g := &Gap{LastEventID: from, Reason: shared.GapExpired, Channels: gapped}
 		if restarted {
 			g.Reason, g.Channels = shared.GapRestarted, r.Channels
 		}
@@ -287,7 +292,7 @@ func (b *MemoryBroker) Subscribe(ctx context.Context, sub Subscriber, channels [
 		if len(r.Messages) > 0 {
 			pos = min(pos, r.Messages[0].ID.Seq-1)
 		}
-		g.ResumeID = shared.ID{Epoch: b.cfg.Epoch, Seq: max(pos, start)}
+		g.ID = shared.ID{Epoch: b.cfg.Epoch, Seq: max(pos, start)}
 		r.Gap = g
 	}
 	sub.Resumed(r)

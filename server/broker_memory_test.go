@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/duet-rt/duet/shared"
+	"github.com/duet-rt/duet/shared/assert"
 )
 
 // recorder is a Subscriber that records what a broker hands it, in order.
@@ -100,7 +101,7 @@ func newBroker(t *testing.T, cfg MemoryConfig) *MemoryBroker {
 func mustPublish(t *testing.T, b Broker, channel string) *Message {
 	t.Helper()
 	m, err := b.Publish(context.Background(), channel, "message", []byte(`1`))
-	assertSuccess(t, err)
+	assert.NoError(t, err)
 	return m
 }
 
@@ -110,24 +111,24 @@ func mustSubscribe(t *testing.T, b Broker, sub Subscriber, from string, channels
 	if from != "" {
 		id = shared.MustParseID(from)
 	}
-	assertSuccess(t, b.Subscribe(context.Background(), sub, channels, id))
+	assert.NoError(t, b.Subscribe(context.Background(), sub, channels, id))
 }
 
 func TestMemoryIDs(t *testing.T) {
 	t.Parallel()
 	b := newBroker(t, MemoryConfig{})
-	assertEqual(t, "head before any message", shared.ID{Epoch: testEpoch}, b.Head())
+	assert.Equal(t, "head before any message", b.Head(), shared.ID{Epoch: testEpoch})
 	for i, ch := range []string{"a", "b", "a", "c"} {
 		m := mustPublish(t, b, ch)
-		assertEqual(t, "id", idOf(uint64(i+1)), m.Envelope.ID)
-		assertEqual(t, "ID", shared.ID{Epoch: testEpoch, Seq: uint64(i + 1)}, m.ID)
+		assert.Equal(t, "id", m.Envelope.ID, idOf(uint64(i+1)))
+		assert.Equal(t, "ID", m.ID, shared.ID{Epoch: testEpoch, Seq: uint64(i + 1)})
 	}
-	assertEqual(t, "head", shared.ID{Epoch: testEpoch, Seq: 4}, b.Head())
+	assert.Equal(t, "head", b.Head(), shared.ID{Epoch: testEpoch, Seq: 4})
 
 	before := uint64(time.Now().UnixMilli())
 	d := NewMemoryBroker(nil)
 	defer d.Close()
-	assertTrue(t, "the default epoch is the start time", d.Epoch() >= before && d.Epoch() <= uint64(time.Now().UnixMilli()))
+	assert.True(t, "the default epoch is the start time", d.Epoch() >= before && d.Epoch() <= uint64(time.Now().UnixMilli()))
 }
 
 // TestMemoryOrderingContract: with publishers running concurrently,
@@ -196,13 +197,13 @@ func TestMemoryOrderingContract(t *testing.T) {
 
 	for i, r := range subs {
 		t.Run("subscriber "+strconv.Itoa(i), func(t *testing.T) {
-			assertEqual(t, "first call", "resumed", r.calls[0])
-			assertEqual(t, "Resumed calls", 1, len(r.resumes))
+			assert.Equal(t, "first call", r.calls[0], "resumed")
+			assert.Equal(t, "Resumed calls", len(r.resumes), 1)
 			res := r.resumes[0]
-			assertEqual(t, "channels", subscribed, res.Channels)
-			assertTrue(t, "no gap", res.Gap == nil)
+			assert.Equal(t, "channels", res.Channels, subscribed)
+			assert.True(t, "no gap", res.Gap == nil)
 			got := append(ids(res.Messages), r.delivered()...)
-			assertEqual(t, "replay then deliveries", want, got)
+			assert.Equal(t, "replay then deliveries", got, want)
 		})
 	}
 }
@@ -215,27 +216,27 @@ func TestMemoryResubscribe(t *testing.T) {
 	a1, b2 := mustPublish(t, b, "a"), mustPublish(t, b, "b")
 	r := &recorder{}
 	mustSubscribe(t, b, r, idOf(0), "a")
-	assertEqual(t, "first replay", []string{a1.Envelope.ID}, ids(r.lastResume(t).Messages))
+	assert.Equal(t, "first replay", ids(r.lastResume(t).Messages), []string{a1.Envelope.ID})
 	mustSubscribe(t, b, r, idOf(0), "a", "b")
 	res := r.lastResume(t)
-	assertEqual(t, "only the new channel", []string{"b"}, res.Channels)
-	assertEqual(t, "only its messages", []string{b2.Envelope.ID}, ids(res.Messages))
+	assert.Equal(t, "only the new channel", res.Channels, []string{"b"})
+	assert.Equal(t, "only its messages", ids(res.Messages), []string{b2.Envelope.ID})
 	a3 := mustPublish(t, b, "a")
-	assertEqual(t, "one delivery per message", []string{a3.Envelope.ID}, r.delivered())
+	assert.Equal(t, "one delivery per message", r.delivered(), []string{a3.Envelope.ID})
 
 	// Subscribing again to held channels with an id of another epoch adds
 	// nothing and loses nothing: no gap notice either.
 	mustSubscribe(t, b, r, "6-1", "a", "b")
 	res = r.lastResume(t)
-	assertEqual(t, "no new channel", 0, len(res.Channels))
-	assertTrue(t, "no gap for channels already held: "+gapString(res.Gap), res.Gap == nil)
+	assert.Equal(t, "no new channel", len(res.Channels), 0)
+	assert.True(t, "no gap for channels already held: "+gapString(res.Gap), res.Gap == nil)
 }
 
 func gapString(g *Gap) string {
 	if g == nil {
 		return "none"
 	}
-	return g.Reason + " " + strings.Join(g.Channels, ",") + " at " + g.ResumeID.String()
+	return g.Reason + " " + strings.Join(g.Channels, ",") + " at " + g.ID.String()
 }
 
 // TestMemoryRing: history grows in steps up to HistorySize, then evicts the
@@ -272,19 +273,19 @@ func TestMemoryRing(t *testing.T) {
 				mustPublish(t, b, "c")
 			}
 			capacity, n, evicted, oldest := ring()
-			assertEqual(t, "ring capacity", tt.capacity, capacity)
-			assertEqual(t, "retained", tt.n, n)
-			assertEqual(t, "evicted through", tt.evicted, evicted)
-			assertEqual(t, "oldest", idOf(tt.oldestSeq), oldest)
+			assert.Equal(t, "ring capacity", capacity, tt.capacity)
+			assert.Equal(t, "retained", n, tt.n)
+			assert.Equal(t, "evicted through", evicted, tt.evicted)
+			assert.Equal(t, "oldest", oldest, idOf(tt.oldestSeq))
 		})
 	}
 
 	r := &recorder{}
 	mustSubscribe(t, b, r, idOf(3), "c")
 	res := r.lastResume(t)
-	assertEqual(t, "gap", &Gap{Channels: []string{"c"}, From: shared.MustParseID(idOf(3)), ResumeID: shared.MustParseID(idOf(25)), Reason: shared.GapExpired}, res.Gap)
-	assertEqual(t, "replayed", 20, len(res.Messages))
-	assertEqual(t, "first replayed", idOf(26), res.Messages[0].Envelope.ID)
+	assert.Equal(t, "gap", res.Gap, &Gap{Channels: []string{"c"}, LastEventID: shared.MustParseID(idOf(3)), ID: shared.MustParseID(idOf(25)), Reason: shared.GapExpired})
+	assert.Equal(t, "replayed", len(res.Messages), 20)
+	assert.Equal(t, "first replayed", res.Messages[0].Envelope.ID, idOf(26))
 }
 
 // TestMemoryTTL: messages older than HistoryTTL are evicted (on publish, on
@@ -305,16 +306,16 @@ func TestMemoryTTL(t *testing.T) {
 	r := &recorder{}
 	mustSubscribe(t, b, r, idOf(0), "c")
 	res := r.lastResume(t)
-	assertEqual(t, "replayed", []string{idOf(2), idOf(3)}, ids(res.Messages))
-	assertEqual(t, "gap", &Gap{Channels: []string{"c"}, From: shared.MustParseID(idOf(0)), ResumeID: shared.MustParseID(idOf(1)), Reason: shared.GapExpired}, res.Gap)
+	assert.Equal(t, "replayed", ids(res.Messages), []string{idOf(2), idOf(3)})
+	assert.Equal(t, "gap", res.Gap, &Gap{Channels: []string{"c"}, LastEventID: shared.MustParseID(idOf(0)), ID: shared.MustParseID(idOf(1)), Reason: shared.GapExpired})
 
 	// At 200s everything has expired; resuming from the last id is exact.
 	clock.advance(130 * time.Second)
 	r2 := &recorder{}
 	mustSubscribe(t, b, r2, idOf(3), "c")
 	res = r2.lastResume(t)
-	assertEqual(t, "nothing to replay", 0, len(res.Messages))
-	assertTrue(t, "no gap from the last id", res.Gap == nil)
+	assert.Equal(t, "nothing to replay", len(res.Messages), 0)
+	assert.True(t, "no gap from the last id", res.Gap == nil)
 	mustSubscribe(t, b, r2, "", "d") // unaffected by c
 
 	// Once nobody holds it, the sweep forgets the empty channel, and
@@ -326,8 +327,8 @@ func TestMemoryTTL(t *testing.T) {
 	_, kept := b.channels["c"]
 	dropped := b.droppedThrough
 	b.mu.Unlock()
-	assertTrue(t, "channel forgotten", !kept)
-	assertEqual(t, "droppedThrough", uint64(3), dropped)
+	assert.True(t, "channel forgotten", !kept)
+	assert.Equal(t, "droppedThrough", dropped, uint64(3))
 }
 
 // TestMemoryDroppedThrough: a channel the broker no longer tracks might have
@@ -361,10 +362,10 @@ func TestMemoryDroppedThrough(t *testing.T) {
 			defer b.Unsubscribe(r)
 			res := r.lastResume(t)
 			if !tt.gap {
-				assertTrue(t, "no gap", res.Gap == nil)
+				assert.True(t, "no gap", res.Gap == nil)
 				return
 			}
-			assertEqual(t, "gap", &Gap{Channels: []string{tt.channel}, From: shared.MustParseID(tt.from), ResumeID: shared.MustParseID(idOf(3)), Reason: shared.GapExpired}, res.Gap)
+			assert.Equal(t, "gap", res.Gap, &Gap{Channels: []string{tt.channel}, LastEventID: shared.MustParseID(tt.from), ID: shared.MustParseID(idOf(3)), Reason: shared.GapExpired})
 		})
 	}
 }
@@ -379,10 +380,10 @@ func TestMemoryNoHistory(t *testing.T) {
 	r := &recorder{}
 	mustSubscribe(t, b, r, idOf(1), "c")
 	res := r.lastResume(t)
-	assertEqual(t, "nothing replayed", 0, len(res.Messages))
-	assertEqual(t, "gap", &Gap{Channels: []string{"c"}, From: shared.MustParseID(idOf(1)), ResumeID: shared.MustParseID(idOf(2)), Reason: shared.GapExpired}, res.Gap)
+	assert.Equal(t, "nothing replayed", len(res.Messages), 0)
+	assert.Equal(t, "gap", res.Gap, &Gap{Channels: []string{"c"}, LastEventID: shared.MustParseID(idOf(1)), ID: shared.MustParseID(idOf(2)), Reason: shared.GapExpired})
 	m := mustPublish(t, b, "c")
-	assertEqual(t, "live delivery still works", []string{m.Envelope.ID}, r.delivered())
+	assert.Equal(t, "live delivery still works", r.delivered(), []string{m.Envelope.ID})
 }
 
 // TestMemoryRestarted: an id from another epoch gets a "restarted" gap over
@@ -394,8 +395,8 @@ func TestMemoryRestarted(t *testing.T) {
 	r := &recorder{}
 	mustSubscribe(t, b, r, "6-99", "a", "b", "c")
 	res := r.lastResume(t)
-	assertEqual(t, "replayed", []string{m1.Envelope.ID, m2.Envelope.ID}, ids(res.Messages))
-	assertEqual(t, "gap", &Gap{Channels: []string{"a", "b", "c"}, From: shared.MustParseID("6-99"), ResumeID: shared.MustParseID(idOf(0)), Reason: shared.GapRestarted}, res.Gap)
+	assert.Equal(t, "replayed", ids(res.Messages), []string{m1.Envelope.ID, m2.Envelope.ID})
+	assert.Equal(t, "gap", res.Gap, &Gap{Channels: []string{"a", "b", "c"}, LastEventID: shared.MustParseID("6-99"), ID: shared.MustParseID(idOf(0)), Reason: shared.GapRestarted})
 }
 
 // TestMemoryUnsubscribe: by channel, all at once, unknown channels and
@@ -408,19 +409,19 @@ func TestMemoryUnsubscribe(t *testing.T) {
 	b.Unsubscribe(r, "a", "never-held")
 	b.Unsubscribe(&recorder{}, "b") // an unknown subscriber
 	mA, mB := mustPublish(t, b, "a"), mustPublish(t, b, "b")
-	assertEqual(t, "only b delivered", []string{mB.Envelope.ID}, r.delivered())
+	assert.Equal(t, "only b delivered", r.delivered(), []string{mB.Envelope.ID})
 	_ = mA
 
 	b.Unsubscribe(r)
 	mustPublish(t, b, "b")
 	mustPublish(t, b, "c")
-	assertEqual(t, "nothing after unsubscribing from all", []string{mB.Envelope.ID}, r.delivered())
+	assert.Equal(t, "nothing after unsubscribing from all", r.delivered(), []string{mB.Envelope.ID})
 	b.mu.Lock()
 	_, held := b.subs[r]
 	_, cKept := b.channels["c"] // has history: kept for resume
 	b.mu.Unlock()
-	assertTrue(t, "subscriber forgotten", !held)
-	assertTrue(t, "a channel with history is kept", cKept)
+	assert.True(t, "subscriber forgotten", !held)
+	assert.True(t, "a channel with history is kept", cKept)
 
 	// An empty channel nobody holds is forgotten at once.
 	mustSubscribe(t, b, r, "", "empty")
@@ -428,7 +429,7 @@ func TestMemoryUnsubscribe(t *testing.T) {
 	b.mu.Lock()
 	_, emptyKept := b.channels["empty"]
 	b.mu.Unlock()
-	assertTrue(t, "empty channel forgotten", !emptyKept)
+	assert.True(t, "empty channel forgotten", !emptyKept)
 }
 
 // TestMemoryFullSubscriber: a subscriber whose queue is full does not stop
@@ -440,7 +441,7 @@ func TestMemoryFullSubscriber(t *testing.T) {
 	mustSubscribe(t, b, full, "", "c")
 	mustSubscribe(t, b, ok, "", "c")
 	m := mustPublish(t, b, "c")
-	assertEqual(t, "the other subscriber", []string{m.Envelope.ID}, ok.delivered())
+	assert.Equal(t, "the other subscriber", ok.delivered(), []string{m.Envelope.ID})
 }
 
 // TestMemoryErrors: future ids, cancelled contexts and a closed broker.
@@ -450,24 +451,24 @@ func TestMemoryErrors(t *testing.T) {
 	mustPublish(t, b, "c")
 	r := &recorder{}
 	err := b.Subscribe(context.Background(), r, []string{"c"}, shared.ID{Epoch: testEpoch, Seq: 2})
-	assertErrorIs(t, ErrFutureID, err)
-	assertEqual(t, "no Resumed on failure", 0, len(r.calls))
+	assert.ErrorIs(t, err, ErrFutureID)
+	assert.Equal(t, "no Resumed on failure", len(r.calls), 0)
 	b.mu.Lock()
 	_, held := b.subs[r]
 	b.mu.Unlock()
-	assertTrue(t, "not subscribed", !held)
+	assert.True(t, "not subscribed", !held)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_, err = b.Publish(ctx, "c", "message", []byte(`1`))
-	assertErrorIs(t, context.Canceled, err)
-	assertErrorIs(t, context.Canceled, b.Subscribe(ctx, r, []string{"c"}, shared.ID{}))
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.ErrorIs(t, b.Subscribe(ctx, r, []string{"c"}, shared.ID{}), context.Canceled)
 
-	assertSuccess(t, b.Healthy())
-	assertSuccess(t, b.Close())
-	assertSuccess(t, b.Close()) // twice is fine
-	assertErrorIs(t, ErrBrokerClosed, b.Healthy())
+	assert.NoError(t, b.Healthy())
+	assert.NoError(t, b.Close())
+	assert.NoError(t, b.Close()) // twice is fine
+	assert.ErrorIs(t, b.Healthy(), ErrBrokerClosed)
 	_, err = b.Publish(context.Background(), "c", "message", []byte(`1`))
-	assertErrorIs(t, ErrBrokerClosed, err)
-	assertErrorIs(t, ErrBrokerClosed, b.Subscribe(context.Background(), r, []string{"c"}, shared.ID{}))
+	assert.ErrorIs(t, err, ErrBrokerClosed)
+	assert.ErrorIs(t, b.Subscribe(context.Background(), r, []string{"c"}, shared.ID{}), ErrBrokerClosed)
 }

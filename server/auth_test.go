@@ -11,6 +11,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/duet-rt/duet/shared"
+	"github.com/duet-rt/duet/shared/assert"
 )
 
 // The hub's side of authentication and authorization, with a test hook
@@ -97,7 +98,7 @@ func TestMatchChannel(t *testing.T) {
 	}
 	for _, tt := range tests {
 		got := MatchChannel(tt.pattern, tt.channel, tt.subject)
-		assertEqual(t, tt.pattern+" ~ "+tt.channel+" for "+strconv.Quote(tt.subject), tt.want, got)
+		assert.Equal(t, tt.pattern+" ~ "+tt.channel+" for "+strconv.Quote(tt.subject), got, tt.want)
 	}
 }
 
@@ -109,14 +110,14 @@ func TestAuthRefusesMissingCredentials(t *testing.T) {
 			h = bearer(tok)
 		}
 		resp, body := ts.do(t, http.MethodGet, "/rt/sse?channel=public:a", h, "")
-		assertEqual(t, "SSE status", http.StatusUnauthorized, resp.StatusCode)
-		assertEqual(t, "SSE code", shared.CodeUnauthorized, errorBody(t, body))
-		assertContains(t, "WWW-Authenticate", resp.Header.Get("WWW-Authenticate"), "Bearer")
+		assert.Equal(t, "SSE status", resp.StatusCode, http.StatusUnauthorized)
+		assert.Equal(t, "SSE code", errorBody(t, body), shared.CodeUnauthorized)
+		assert.Contains(t, "WWW-Authenticate", resp.Header.Get("WWW-Authenticate"), "Bearer")
 
 		h = mergeHeaders(h, jsonHeader)
 		resp, body = ts.do(t, http.MethodPost, "/rt/publish", h, `{"channel":"user:alice","data":1}`)
-		assertEqual(t, "publish status", http.StatusUnauthorized, resp.StatusCode)
-		assertEqual(t, "publish code", shared.CodeUnauthorized, errorBody(t, body))
+		assert.Equal(t, "publish status", resp.StatusCode, http.StatusUnauthorized)
+		assert.Equal(t, "publish code", errorBody(t, body), shared.CodeUnauthorized)
 
 		// WebSocket: the handshake succeeds, then a close with 4401,
 		// which a browser can see (it cannot see a refused upgrade's
@@ -126,14 +127,14 @@ func TestAuthRefusesMissingCredentials(t *testing.T) {
 			opts.Subprotocols = append(opts.Subprotocols, shared.BearerProtocolPrefix+tok)
 		}
 		conn, _, err := ts.dialWS(t, opts)
-		assertSuccess(t, err)
-		assertEqual(t, "selected subprotocol", shared.Protocol, conn.Subprotocol())
+		assert.NoError(t, err)
+		assert.Equal(t, "selected subprotocol", conn.Subprotocol(), shared.Protocol)
 		c := newWSClient(t, conn)
 		code, rest := c.closeStatus(waitTimeout)
-		assertEqual(t, "WS close code", websocket.StatusCode(shared.CodeUnauthorized), code)
-		assertEqual(t, "frames before the close", 0, len(rest))
+		assert.Equal(t, "WS close code", code, websocket.StatusCode(shared.CodeUnauthorized))
+		assert.Equal(t, "frames before the close", len(rest), 0)
 	}
-	assertEqual(t, "auth failures", int64(6), ts.metrics(t)["duet_auth_failures_total"])
+	assert.Equal(t, "auth failures", ts.metrics(t)["duet_auth_failures_total"], int64(6))
 }
 
 func TestAuthHookChoosesTheCode(t *testing.T) {
@@ -145,14 +146,14 @@ func TestAuthHookChoosesTheCode(t *testing.T) {
 	}
 	ts := newTestServer(t, cfg, MemoryConfig{})
 	resp, body := ts.do(t, http.MethodGet, "/rt/sse?channel=a", nil, "")
-	assertEqual(t, "SSE status", http.StatusForbidden, resp.StatusCode)
-	assertEqual(t, "SSE code", shared.CodeForbidden, errorBody(t, body))
-	assertContains(t, "message", string(body), "account suspended")
+	assert.Equal(t, "SSE status", resp.StatusCode, http.StatusForbidden)
+	assert.Equal(t, "SSE code", errorBody(t, body), shared.CodeForbidden)
+	assert.Contains(t, "message", string(body), "account suspended")
 	conn, _, err := ts.dialWS(t, nil)
-	assertSuccess(t, err)
+	assert.NoError(t, err)
 	code, _ := newWSClient(t, conn).closeStatus(waitTimeout)
-	assertEqual(t, "WS close code", websocket.StatusCode(shared.CodeForbidden), code)
-	assertEqual(t, "action", shared.ActionStop, shared.CodeForbidden.Action())
+	assert.Equal(t, "WS close code", code, websocket.StatusCode(shared.CodeForbidden))
+	assert.Equal(t, "action", shared.CodeForbidden.Action(), shared.ActionStop)
 }
 
 func mergeHeaders(hs ...http.Header) http.Header {
@@ -172,20 +173,20 @@ func TestAuthPermissions(t *testing.T) {
 		// Allowed: public channels and alice's own.
 		c := ts.openSSE(t, "channel=public:news&channel=user:alice&lastEventId="+idOf(0), bearer("alice"))
 		_, env := c.nextMessage()
-		assertEqual(t, "replayed", "public:news", env.Channel)
+		assert.Equal(t, "replayed", env.Channel, "public:news")
 		c.close()
 		// Subscribe to another user's channel, and resume on it: refused,
 		// nothing replayed.
 		for _, q := range []string{"channel=user:bob", "channel=public:news&channel=user:bob&lastEventId=" + idOf(0)} {
 			resp, body := ts.do(t, http.MethodGet, "/rt/sse?"+q, bearer("alice"), "")
-			assertEqual(t, "status of "+q, http.StatusForbidden, resp.StatusCode)
-			assertEqual(t, "code", shared.CodeForbidden, errorBody(t, body))
-			assertContains(t, "message", string(body), `identity \"alice\" may not subscribe to channel \"user:bob\"`)
+			assert.Equal(t, "status of "+q, resp.StatusCode, http.StatusForbidden)
+			assert.Equal(t, "code", errorBody(t, body), shared.CodeForbidden)
+			assert.Contains(t, "message", string(body), `identity \"alice\" may not subscribe to channel \"user:bob\"`)
 		}
 	})
 	t.Run("ws", func(t *testing.T) {
 		conn, _, err := ts.dialWS(t, &websocket.DialOptions{Subprotocols: []string{shared.Protocol, shared.BearerProtocolPrefix + "alice"}})
-		assertSuccess(t, err)
+		assert.NoError(t, err)
 		c := newWSClient(t, conn)
 		c.expect(shared.TypeHello)
 		c.subscribe("1", "", "public:news", "user:alice")
@@ -193,35 +194,35 @@ func TestAuthPermissions(t *testing.T) {
 		// the message of bob's channel is never replayed.
 		c.sendFrame(shared.Frame{Type: shared.TypeSubscribe, Ref: "2", Channels: []string{"user:bob"}, LastEventID: idOf(0)})
 		f := c.expectError("2", shared.CodeForbidden)
-		assertContains(t, "message", f.Message, "may not subscribe")
+		assert.Contains(t, "message", f.Message, "may not subscribe")
 		// Publish: own channel yes, others' no. The connection stays.
 		c.sendFrame(shared.Frame{Type: shared.TypePublish, Ref: "3", Channel: "user:bob", Data: []byte(`1`)})
 		f = c.expectError("3", shared.CodeForbidden)
-		assertContains(t, "message", f.Message, `may not publish to channel "user:bob"`)
+		assert.Contains(t, "message", f.Message, `may not publish to channel "user:bob"`)
 		c.sendFrame(shared.Frame{Type: shared.TypePublish, Ref: "4", Channel: "user:alice", Data: []byte(`2`)})
 		m := c.expect(shared.TypeMessage)
-		assertEqual(t, "own message", "user:alice", m.Channel)
-		assertEqual(t, "ack", "4", c.expect(shared.TypeAck).Ref)
-		assertTrue(t, "bob's message never came", m.ID != id1)
+		assert.Equal(t, "own message", m.Channel, "user:alice")
+		assert.Equal(t, "ack", c.expect(shared.TypeAck).Ref, "4")
+		assert.True(t, "bob's message never came", m.ID != id1)
 	})
 	t.Run("publish", func(t *testing.T) {
 		h := mergeHeaders(bearer("alice"), jsonHeader)
 		resp, body := ts.do(t, http.MethodPost, "/rt/publish", h, `{"channel":"public:news","data":1}`)
-		assertEqual(t, "status", http.StatusForbidden, resp.StatusCode)
-		assertEqual(t, "code", shared.CodeForbidden, errorBody(t, body))
+		assert.Equal(t, "status", resp.StatusCode, http.StatusForbidden)
+		assert.Equal(t, "code", errorBody(t, body), shared.CodeForbidden)
 		resp, body = ts.do(t, http.MethodPost, "/rt/publish", h, `{"channel":"user:alice","data":1}`)
-		assertEqual(t, "status "+string(body), http.StatusOK, resp.StatusCode)
+		assert.Equal(t, "status "+string(body), resp.StatusCode, http.StatusOK)
 		// A bad name is a bad name, not a refusal.
 		resp, body = ts.do(t, http.MethodPost, "/rt/publish", h, `{"channel":"bad name","data":1}`)
-		assertEqual(t, "status", http.StatusBadRequest, resp.StatusCode)
-		assertEqual(t, "code", shared.CodeBadChannel, errorBody(t, body))
+		assert.Equal(t, "status", resp.StatusCode, http.StatusBadRequest)
+		assert.Equal(t, "code", errorBody(t, body), shared.CodeBadChannel)
 	})
 }
 
 func TestAuthorizeCallback(t *testing.T) {
 	var mu sync.Mutex
 	var asked []string
-	ts, _ := authServer(t, Config{Authorize: func(id Identity, a Action, ch string) error {
+	ts, _ := authServer(t, Config{Authorize: func(id Identity, a Permission, ch string) error {
 		mu.Lock()
 		asked = append(asked, id.Subject+" "+a.String()+" "+ch)
 		mu.Unlock()
@@ -233,11 +234,11 @@ func TestAuthorizeCallback(t *testing.T) {
 	c := ts.openSSE(t, "channel=user:bob", bearer("alice")) // the callback overrides the patterns
 	c.close()
 	resp, body := ts.do(t, http.MethodGet, "/rt/sse?channel=vip", bearer("alice"), "")
-	assertEqual(t, "status", http.StatusForbidden, resp.StatusCode)
-	assertContains(t, "message", string(body), "members only")
+	assert.Equal(t, "status", resp.StatusCode, http.StatusForbidden)
+	assert.Contains(t, "message", string(body), "members only")
 	mu.Lock()
 	defer mu.Unlock()
-	assertEqual(t, "asked", "alice subscribe user:bob,alice subscribe vip", strings.Join(asked, ","))
+	assert.Equal(t, "asked", strings.Join(asked, ","), "alice subscribe user:bob,alice subscribe vip")
 }
 
 func TestAuthExpiryClosesConnections(t *testing.T) {
@@ -251,31 +252,31 @@ func TestAuthExpiryClosesConnections(t *testing.T) {
 	}
 	t.Run("ws", func(t *testing.T) {
 		conn, _, err := ts.dialWS(t, &websocket.DialOptions{Subprotocols: []string{shared.Protocol, shared.BearerProtocolPrefix + expiring()}})
-		assertSuccess(t, err)
+		assert.NoError(t, err)
 		c := newWSClient(t, conn)
 		c.sendFrame(shared.Frame{Type: shared.TypeSubscribe, Ref: "1", Channels: []string{"public:a"}})
 		code, frames := c.closeStatus(waitTimeout)
-		assertEqual(t, "close code", websocket.StatusCode(shared.CodeUnauthorized), code)
-		assertTrue(t, "hello first", len(frames) > 0 && frames[0].Type == shared.TypeHello)
-		assertEqual(t, "action", shared.ActionRefresh, shared.CodeUnauthorized.Action())
+		assert.Equal(t, "close code", code, websocket.StatusCode(shared.CodeUnauthorized))
+		assert.True(t, "hello first", len(frames) > 0 && frames[0].Type == shared.TypeHello)
+		assert.Equal(t, "action", shared.CodeUnauthorized.Action(), shared.ActionRefresh)
 	})
 	t.Run("sse", func(t *testing.T) {
 		c := ts.openSSE(t, "channel=public:a", bearer(expiring()))
 		evs := c.end(waitTimeout)
 		last := evs[len(evs)-1]
-		assertEqual(t, "last event", sseCloseEvent, last.Type)
+		assert.Equal(t, "last event", last.Type, sseCloseEvent)
 		f, err := shared.DecodeFrame([]byte(last.Data))
-		assertSuccess(t, err)
-		assertEqual(t, "close code", shared.CodeUnauthorized, f.Code)
-		assertContains(t, "reason", f.Message, "refresh")
+		assert.NoError(t, err)
+		assert.Equal(t, "close code", f.Code, shared.CodeUnauthorized)
+		assert.Contains(t, "reason", f.Message, "refresh")
 	})
 	t.Run("already expired", func(t *testing.T) {
 		id := alice
 		id.Expires = time.Now().Add(-time.Second)
 		th.set("old", id)
 		resp, body := ts.do(t, http.MethodGet, "/rt/sse?channel=public:a", bearer("old"), "")
-		assertEqual(t, "status", http.StatusUnauthorized, resp.StatusCode)
-		assertContains(t, "message", string(body), "expired")
+		assert.Equal(t, "status", resp.StatusCode, http.StatusUnauthorized)
+		assert.Contains(t, "message", string(body), "expired")
 	})
 }
 
@@ -283,40 +284,40 @@ func TestPublishRateLimits(t *testing.T) {
 	t.Run("per connection", func(t *testing.T) {
 		ts, _ := authServer(t, Config{PublishRate: 0.001, PublishBurst: 3})
 		conn, _, err := ts.dialWS(t, &websocket.DialOptions{Subprotocols: []string{shared.Protocol, shared.BearerProtocolPrefix + "alice"}})
-		assertSuccess(t, err)
+		assert.NoError(t, err)
 		c := newWSClient(t, conn)
 		c.expect(shared.TypeHello)
 		for i := range 3 {
 			c.sendFrame(shared.Frame{Type: shared.TypePublish, Ref: strconv.Itoa(i), Channel: "user:alice", Data: []byte(`1`)})
-			assertEqual(t, "ack", strconv.Itoa(i), c.expect(shared.TypeAck).Ref)
+			assert.Equal(t, "ack", c.expect(shared.TypeAck).Ref, strconv.Itoa(i))
 		}
 		c.sendFrame(shared.Frame{Type: shared.TypePublish, Ref: "x", Channel: "user:alice", Data: []byte(`1`)})
 		f := c.expectError("x", shared.CodeRateLimited)
-		assertContains(t, "message", f.Message, "this connection publishes more than 0.001 messages per second")
+		assert.Contains(t, "message", f.Message, "this connection publishes more than 0.001 messages per second")
 		// The connection stays, and a forbidden publish costs no token.
 		c.send(`{"type":"ping","ref":"p"}`)
-		assertEqual(t, "pong", shared.TypePong, c.expect(shared.TypePong).Type)
-		assertEqual(t, "metric", int64(1), ts.metrics(t)["duet_rate_limited_total"])
+		assert.Equal(t, "pong", c.expect(shared.TypePong).Type, shared.TypePong)
+		assert.Equal(t, "metric", ts.metrics(t)["duet_rate_limited_total"], int64(1))
 	})
 	t.Run("per identity", func(t *testing.T) {
 		ts, _ := authServer(t, Config{IdentityPublishRate: 0.001, IdentityPublishBurst: 2})
 		h := mergeHeaders(bearer("alice"), jsonHeader)
 		// The same identity over WebSocket and HTTP shares one budget.
 		conn, _, err := ts.dialWS(t, &websocket.DialOptions{Subprotocols: []string{shared.Protocol, shared.BearerProtocolPrefix + "alice"}})
-		assertSuccess(t, err)
+		assert.NoError(t, err)
 		c := newWSClient(t, conn)
 		c.expect(shared.TypeHello)
 		c.sendFrame(shared.Frame{Type: shared.TypePublish, Ref: "1", Channel: "user:alice", Data: []byte(`1`)})
 		c.expect(shared.TypeAck)
 		resp, body := ts.do(t, http.MethodPost, "/rt/publish", h, `{"channel":"user:alice","data":1}`)
-		assertEqual(t, "status "+string(body), http.StatusOK, resp.StatusCode)
+		assert.Equal(t, "status "+string(body), resp.StatusCode, http.StatusOK)
 		resp, body = ts.do(t, http.MethodPost, "/rt/publish", h, `{"channel":"user:alice","data":1}`)
-		assertEqual(t, "status", http.StatusTooManyRequests, resp.StatusCode)
-		assertEqual(t, "code", shared.CodeRateLimited, errorBody(t, body))
-		assertContains(t, "message", string(body), `identity \"alice\" publishes more than`)
+		assert.Equal(t, "status", resp.StatusCode, http.StatusTooManyRequests)
+		assert.Equal(t, "code", errorBody(t, body), shared.CodeRateLimited)
+		assert.Contains(t, "message", string(body), `identity \"alice\" publishes more than`)
 		secs, err := strconv.Atoi(resp.Header.Get("Retry-After"))
-		assertSuccess(t, err)
-		assertTrue(t, "Retry-After in seconds, about 1000s", secs > 900 && secs <= 1000)
+		assert.NoError(t, err)
+		assert.True(t, "Retry-After in seconds, about 1000s", secs > 900 && secs <= 1000)
 		c.sendFrame(shared.Frame{Type: shared.TypePublish, Ref: "2", Channel: "user:alice", Data: []byte(`1`)})
 		c.expectError("2", shared.CodeRateLimited)
 	})
@@ -328,10 +329,10 @@ func TestCORS(t *testing.T) {
 	t.Run("off by default", func(t *testing.T) {
 		ts := newTestServer(t, testConfig(), MemoryConfig{})
 		resp, _ := ts.do(t, http.MethodOptions, "/rt/publish", preflight, "")
-		assertEqual(t, "preflight status", http.StatusMethodNotAllowed, resp.StatusCode)
-		assertEqual(t, "no CORS header", "", resp.Header.Get("Access-Control-Allow-Origin"))
+		assert.Equal(t, "preflight status", resp.StatusCode, http.StatusMethodNotAllowed)
+		assert.Equal(t, "no CORS header", resp.Header.Get("Access-Control-Allow-Origin"), "")
 		c := ts.openSSE(t, "channel=a", http.Header{"Origin": {"https://app.example"}})
-		assertEqual(t, "no CORS header on SSE", "", c.resp.Header.Get("Access-Control-Allow-Origin"))
+		assert.Equal(t, "no CORS header on SSE", c.resp.Header.Get("Access-Control-Allow-Origin"), "")
 	})
 	t.Run("allowed origins", func(t *testing.T) {
 		cfg := testConfig()
@@ -339,33 +340,33 @@ func TestCORS(t *testing.T) {
 		ts := newTestServer(t, cfg, MemoryConfig{})
 		for _, path := range []string{"/rt/publish", "/rt/sse"} {
 			resp, _ := ts.do(t, http.MethodOptions, path, preflight, "")
-			assertEqual(t, path+" preflight status", http.StatusNoContent, resp.StatusCode)
-			assertEqual(t, "allow origin", "https://app.example", resp.Header.Get("Access-Control-Allow-Origin"))
-			assertEqual(t, "allow credentials", "true", resp.Header.Get("Access-Control-Allow-Credentials"))
-			assertContains(t, "allow headers", resp.Header.Get("Access-Control-Allow-Headers"), "Authorization")
-			assertContains(t, "vary", resp.Header.Get("Vary"), "Origin")
+			assert.Equal(t, path+" preflight status", resp.StatusCode, http.StatusNoContent)
+			assert.Equal(t, "allow origin", resp.Header.Get("Access-Control-Allow-Origin"), "https://app.example")
+			assert.Equal(t, "allow credentials", resp.Header.Get("Access-Control-Allow-Credentials"), "true")
+			assert.Contains(t, "allow headers", resp.Header.Get("Access-Control-Allow-Headers"), "Authorization")
+			assert.Contains(t, "vary", resp.Header.Get("Vary"), "Origin")
 		}
 		h := http.Header{"Origin": {"https://app.example"}, "Sec-Fetch-Site": {"cross-site"}, "Content-Type": {"application/json"}}
 		resp, body := ts.do(t, http.MethodPost, "/rt/publish", h, `{"channel":"a","data":1}`)
-		assertEqual(t, "cross-origin publish from an allowed origin "+string(body), http.StatusOK, resp.StatusCode)
-		assertEqual(t, "allow origin", "https://app.example", resp.Header.Get("Access-Control-Allow-Origin"))
+		assert.Equal(t, "cross-origin publish from an allowed origin "+string(body), resp.StatusCode, http.StatusOK)
+		assert.Equal(t, "allow origin", resp.Header.Get("Access-Control-Allow-Origin"), "https://app.example")
 		c := ts.openSSE(t, "channel=a", http.Header{"Origin": {"https://app.example"}})
-		assertEqual(t, "SSE allow origin", "https://app.example", c.resp.Header.Get("Access-Control-Allow-Origin"))
+		assert.Equal(t, "SSE allow origin", c.resp.Header.Get("Access-Control-Allow-Origin"), "https://app.example")
 		// The allowed origin may open WebSockets too; another may not.
 		conn, _, err := ts.dialWS(t, &websocket.DialOptions{Subprotocols: []string{shared.Protocol}, HTTPHeader: http.Header{"Origin": {"https://app.example"}}})
-		assertSuccess(t, err)
+		assert.NoError(t, err)
 		newWSClient(t, conn).expect(shared.TypeHello)
 		_, resp, err = ts.dialWS(t, &websocket.DialOptions{Subprotocols: []string{shared.Protocol}, HTTPHeader: http.Header{"Origin": {"https://evil.example"}}})
-		assertTrue(t, "foreign WebSocket refused", err != nil && resp.StatusCode == http.StatusForbidden)
+		assert.True(t, "foreign WebSocket refused", err != nil && resp.StatusCode == http.StatusForbidden)
 		// Another origin gets no CORS headers, and its preflight no 204.
 		other := mergeHeaders(preflight, http.Header{"Origin": {"https://evil.example"}})
 		resp, _ = ts.do(t, http.MethodOptions, "/rt/publish", other, "")
-		assertEqual(t, "foreign preflight", http.StatusMethodNotAllowed, resp.StatusCode)
-		assertEqual(t, "no CORS header", "", resp.Header.Get("Access-Control-Allow-Origin"))
+		assert.Equal(t, "foreign preflight", resp.StatusCode, http.StatusMethodNotAllowed)
+		assert.Equal(t, "no CORS header", resp.Header.Get("Access-Control-Allow-Origin"), "")
 	})
 	t.Run("bad origin in config", func(t *testing.T) {
 		_, err := NewHub(&Config{CORSOrigins: []string{"https://app.example/path"}})
-		assertTrue(t, "refused", err != nil && strings.Contains(err.Error(), "not an origin"))
+		assert.True(t, "refused", err != nil && strings.Contains(err.Error(), "not an origin"))
 	})
 }
 
@@ -378,29 +379,29 @@ func TestCrossSiteRequestsRefused(t *testing.T) {
 			{"Origin": {"https://evil.example"}}, // an older browser: Origin only
 		} {
 			resp, body := ts.do(t, http.MethodPost, "/rt/publish", mergeHeaders(cookie, jsonHeader, h), `{"channel":"user:alice","data":1}`)
-			assertEqual(t, "status "+string(body), http.StatusForbidden, resp.StatusCode)
-			assertEqual(t, "code", shared.CodeForbidden, errorBody(t, body))
-			assertContains(t, "message", string(body), "cross-origin publish refused")
+			assert.Equal(t, "status "+string(body), resp.StatusCode, http.StatusForbidden)
+			assert.Equal(t, "code", errorBody(t, body), shared.CodeForbidden)
+			assert.Contains(t, "message", string(body), "cross-origin publish refused")
 		}
 		// The same request from the page's own origin goes through.
 		same := http.Header{"Sec-Fetch-Site": {"same-origin"}, "Origin": {ts.url}}
 		resp, body := ts.do(t, http.MethodPost, "/rt/publish", mergeHeaders(cookie, jsonHeader, same), `{"channel":"user:alice","data":1}`)
-		assertEqual(t, "same-origin status "+string(body), http.StatusOK, resp.StatusCode)
+		assert.Equal(t, "same-origin status "+string(body), resp.StatusCode, http.StatusOK)
 		// A form post cannot be JSON: refused before anything else.
 		resp, _ = ts.do(t, http.MethodPost, "/rt/publish", mergeHeaders(cookie, http.Header{"Content-Type": {"text/plain"}}), `{"channel":"user:alice","data":1}`)
-		assertEqual(t, "text/plain status", http.StatusUnsupportedMediaType, resp.StatusCode)
+		assert.Equal(t, "text/plain status", resp.StatusCode, http.StatusUnsupportedMediaType)
 	})
 	t.Run("websocket hijacking", func(t *testing.T) {
 		// A page of another site opening a WebSocket with the user's
 		// cookie: refused at the handshake.
 		_, resp, err := ts.dialWS(t, &websocket.DialOptions{Subprotocols: []string{shared.Protocol},
 			HTTPHeader: mergeHeaders(cookie, http.Header{"Origin": {"https://evil.example"}})})
-		assertTrue(t, "dial refused", err != nil)
-		assertEqual(t, "status", http.StatusForbidden, resp.StatusCode)
+		assert.True(t, "dial refused", err != nil)
+		assert.Equal(t, "status", resp.StatusCode, http.StatusForbidden)
 		// The same cookie from the page's own origin works.
 		conn, _, err := ts.dialWS(t, &websocket.DialOptions{Subprotocols: []string{shared.Protocol},
 			HTTPHeader: mergeHeaders(cookie, http.Header{"Origin": {ts.url}})})
-		assertSuccess(t, err)
+		assert.NoError(t, err)
 		c := newWSClient(t, conn)
 		c.expect(shared.TypeHello)
 		c.subscribe("1", "", "user:alice")
@@ -411,11 +412,11 @@ func TestCrossSiteRequestsRefused(t *testing.T) {
 // rate limits.
 func BenchmarkAdmitPublish(b *testing.B) {
 	h, err := NewHub(&Config{Logger: quietLogger(), PublishRate: 1e9, IdentityPublishRate: 1e9})
-	assertSuccess(b, err)
+	assert.NoError(b, err)
 	defer h.Shutdown(b.Context())
 	id := alice
 	id.Expires = time.Now().Add(time.Hour)
-	p := h.guard.newPublisher(&id, &http.Request{RemoteAddr: "127.0.0.1:1"}, true)
+	p := h.rates.newPublisher(&id, &http.Request{RemoteAddr: "127.0.0.1:1"}, true)
 	b.ReportAllocs()
 	for b.Loop() {
 		if err := h.admitPublish(&id, &p, "user:alice"); err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/duet-rt/duet/shared"
+	"github.com/duet-rt/duet/shared/assert"
 )
 
 // kicker is a middleware that observes each connection (WithConnObserver),
@@ -63,7 +64,7 @@ func serveKicked(t *testing.T) (*testServer, *kicker) {
 	cfg := testConfig()
 	cfg.Broker = b
 	h, err := NewHub(&cfg)
-	assertSuccess(t, err)
+	assert.NoError(t, err)
 	k := &kicker{next: h.Handler()}
 	srv := httptest.NewServer(k)
 	t.Cleanup(func() {
@@ -85,19 +86,19 @@ func TestErrReconnect(t *testing.T) {
 	ws.subscribe("s", "", "a")
 	ts.waitMetric(t, wsConnsMetric, waitTimeout, equals(1))
 
-	assertEqual(t, "connections ended", 2, k.kick(ErrReconnect))
+	assert.Equal(t, "connections ended", k.kick(ErrReconnect), 2)
 
 	rest := sse.end(waitTimeout)
-	assertTrue(t, "SSE got a close event", len(rest) > 0)
+	assert.True(t, "SSE got a close event", len(rest) > 0)
 	last := rest[len(rest)-1]
-	assertEqual(t, "SSE last event", sseCloseEvent, last.Type)
+	assert.Equal(t, "SSE last event", last.Type, sseCloseEvent)
 	f, err := shared.DecodeFrame([]byte(last.Data))
-	assertSuccess(t, err)
-	assertEqual(t, "SSE close code", shared.CodeShutdown, f.Code)
-	assertEqual(t, "action", shared.ActionReconnect, f.Code.Action())
+	assert.NoError(t, err)
+	assert.Equal(t, "SSE close code", f.Code, shared.CodeShutdown)
+	assert.Equal(t, "action", f.Code.Action(), shared.ActionReconnect)
 
 	code, _ := ws.closeStatus(waitTimeout)
-	assertEqual(t, "WS close code", websocket.StatusCode(shared.CodeShutdown), code)
+	assert.Equal(t, "WS close code", code, websocket.StatusCode(shared.CodeShutdown))
 
 	// The hub itself goes on serving.
 	ts.waitMetric(t, wsConnsMetric, waitTimeout, equals(0))
@@ -114,7 +115,7 @@ func TestPlainCancelDrops(t *testing.T) {
 	ws := ts.openWS(t)
 	ts.waitMetric(t, wsConnsMetric, waitTimeout, equals(1))
 
-	assertEqual(t, "connections ended", 2, k.kick(errors.New("dropped")))
+	assert.Equal(t, "connections ended", k.kick(errors.New("dropped")), 2)
 
 	for _, ev := range sse.end(waitTimeout) {
 		if ev.Type == sseCloseEvent {
@@ -122,5 +123,5 @@ func TestPlainCancelDrops(t *testing.T) {
 		}
 	}
 	code, _ := ws.closeStatus(waitTimeout)
-	assertEqual(t, "WS close code (no close frame)", websocket.StatusCode(-1), code)
+	assert.Equal(t, "WS close code (no close frame)", code, websocket.StatusCode(-1))
 }

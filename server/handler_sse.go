@@ -1,0 +1,128 @@
+package server
+
+import (
+	"context"
+	"math/rand/v2"
+	"net/http"
+	"time"
+
+	"github.com/duet-rt/duet/shared"
+	sse "github.com/tmaxmax/go-sse"
+)
+
+// SSEHandler serves GET /rt/sse?channel=C[&channel=C2…][&lastEventId=ID].
+func (h *Hub) SSEHandler() http.Handler { return http.HandlerFunc(h.serveSSE) }
+
+func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request) {
+	if h.cors(w, r, "GET") {
+		return
+	}
+	if refuseMethod(w, r, http.MethodGet) {
+		return
+	}
+	id, aerr := h.authenticate(r)
+	if aerr != nil {
+		writeRefusal(w, aerr)
+		return
+	}
+	q := r.URL.Query()
+	channels, err := parseChannels(q["channel"], 0, h.cfg.MaxChannels)
+	if err != nil {
+		h.metrics.badRequests.Add(1)
+		writeError(w, protocolError(err))
+		return
+	}
+	if err := h.authorize(&id, PermissionSubscribe, channels...); err != nil {
+		writeRefusal(w, err)
+		return
+	}
+	last := r.Header.Get("Last-Event-ID") // set by EventSource on reconnect: it wins
+	if last == "" {
+		last = q.Get("lastEventId")
+	}
+	from, err := parseResumeID(last)
+	if err != nil {
+		h.metrics.badRequests.Add(1)
+		writeError(w, protocolError(err))
+		return
+	}
+
+	release, ok := h.admit(w, r)
+	if !ok {
+		return
+	}
+	// An HTTP/1.1 stream is taken over from net/http (see sseConn); other
+	// streams (HTTP/2, writers that cannot hijack) stay in this handler.
+	hijack := r.ProtoMajor == 1 && r.ProtoMinor >= 1 && canHijack(w)
+	parent := r.Context()
+	if hijack {
+		parent = context.WithoutCancel(parent) // the stream outlives the handler
+	}
+	c, ctx, err := h.register(parent, "sse")
+	if err != nil {
+		release()
+		writeError(w, protocolError(err))
+		return
+	}
+	c.onEnd(release)
+	c.onEnd(h.expireAt(c, &id))
+	subCtx := ctx
+	if hijack {
+		// Until the stream is taken over, a client that leaves ends the
+		// request's context: let that abort a long replay, as it would on
+		// the in-handler path.
+		var stop context.CancelFunc
+		subCtx, stop = context.WithCancel(ctx)
+		defer stop()
+		defer context.AfterFunc(r.Context(), stop)()
+	}
+	ob := newOutbox(h.cfg.QueueSize)
+	if err := h.broker.Subscribe(subCtx, ob, channels, from); err != nil {
+		ob.close()
+		h.unregister(c)
+		h.metrics.badRequests.Add(1)
+		writeError(w, protocolError(err))
+		return
+	}
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/event-stream")
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("X-Accel-Buffering", "no") // tell nginx not to buffer the stream
+	if hijack {
+		h.hijackSSE(w, r, c, ctx, ob)
+		return
+	}
+	defer h.unregister(c)
+	defer ob.close()
+	defer h.broker.Unsubscribe(ob)
+
+	sess, err := sse.Upgrade(w, r)
+	if err != nil {
+		writeError(w, shared.NewError(shared.CodeInternal, "this response writer cannot stream"))
+		return
+	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout))
+	if err := sess.Send(h.sseHello()); err != nil {
+		return
+	}
+	if err := sess.Flush(); err != nil {
+		return
+	}
+	hb := h.beats.add(h.cfg.Heartbeat, func(now time.Time) { ob.heartbeat(now, h.cfg.Heartbeat/2) })
+	defer h.beats.remove(hb)
+	err = h.streamSSE(ctx, w, rc, ob)
+	h.logEnd(r.RemoteAddr, "sse", err)
+}
+
+func (h *Hub) sseHello() *sse.Message {
+	hello := &sse.Message{Type: sse.Type(sseHelloEvent), Retry: h.sseRetry()}
+	hello.AppendData(string(h.helloFrame()))
+	return hello
+}
+
+// sseRetry returns a jittered reconnection delay for one connection.
+func (h *Hub) sseRetry() time.Duration {
+	base := h.cfg.SSERetry
+	return base/2 + time.Duration(rand.Int64N(int64(base)))
+}

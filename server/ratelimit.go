@@ -1,0 +1,145 @@
+package server
+
+import (
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/duet-rt/duet/shared"
+	"golang.org/x/time/rate"
+)
+
+// maxLimitedIdentities bounds the per-identity limiters kept at once.
+const maxLimitedIdentities = 1 << 16
+
+// publishLimits are the publish rate limits: per WebSocket connection, and
+// per identity across all its connections and POST /rt/publish.
+type publishLimits struct {
+	connRate  rate.Limit // 0: no per-connection limit
+	connBurst int
+	idRate    rate.Limit // 0: no per-identity limit
+	idBurst   int
+
+	mu        sync.Mutex               // guards ids and lastSweep
+	ids       map[string]*rate.Limiter // per identity (or per IP when anonymous)
+	lastSweep time.Time
+}
+
+func newPublishLimits(c *Config) *publishLimits {
+	g := &publishLimits{ids: make(map[string]*rate.Limiter)}
+	if c.PublishRate > 0 {
+		g.connRate, g.connBurst = rate.Limit(c.PublishRate), c.PublishBurst
+	}
+	if c.IdentityPublishRate > 0 {
+		g.idRate, g.idBurst = rate.Limit(c.IdentityPublishRate), c.IdentityPublishBurst
+	}
+	return g
+}
+
+// rateLimited is a 4429 refusal, with how long to wait.
+type rateLimited struct {
+	err        *shared.Error
+	retryAfter time.Duration
+}
+
+func (e *rateLimited) Error() string { return e.err.Error() }
+func (e *rateLimited) Unwrap() error { return e.err }
+
+// publisher is who publishes, for the rate limits: a connection's limiter
+// (nil on HTTP, or with no per-connection limit), and the identity's key.
+type publisher struct {
+	conn *rate.Limiter
+	key  string // "sub:<subject>", or "ip:<host>" when anonymous
+	who  string // the key in words, for error messages
+}
+
+func (g *publishLimits) newPublisher(id *Identity, r *http.Request, conn bool) publisher {
+	p := publisher{key: "sub:" + id.Subject, who: "identity " + quote(id.Subject)}
+	if id.Subject == "" {
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			host = r.RemoteAddr
+		}
+		p.key, p.who = "ip:"+host, "the anonymous clients of "+host
+	}
+	if conn && g.connRate != 0 {
+		p.conn = rate.NewLimiter(g.connRate, g.connBurst)
+	}
+	return p
+}
+
+// allowPublish takes one publish from p's connection limiter and from its
+// identity's, or returns a *rateLimited.
+func (g *publishLimits) allowPublish(p *publisher) error {
+	now := time.Now()
+	var held *rate.Reservation
+	if p.conn != nil {
+		res := p.conn.ReserveN(now, 1)
+		if d := res.DelayFrom(now); d > 0 || !res.OK() {
+			res.CancelAt(now)
+			return limitedError("this connection publishes more than "+ratePhrase(g.connRate), d)
+		}
+		held = res
+	}
+	if g.idRate == 0 {
+		return nil
+	}
+	release := func() {
+		if held != nil {
+			held.CancelAt(now)
+		}
+	}
+	lim := g.identityLimiter(p.key, now)
+	if lim == nil {
+		release()
+		return limitedError("too many publishers at once", time.Second)
+	}
+	res := lim.ReserveN(now, 1)
+	if d := res.DelayFrom(now); d > 0 || !res.OK() {
+		res.CancelAt(now)
+		release()
+		return limitedError(p.who+" publishes more than "+ratePhrase(g.idRate), d)
+	}
+	return nil
+}
+
+func limitedError(msg string, d time.Duration) error {
+	return &rateLimited{
+		err:        shared.NewError(shared.CodeRateLimited, "rate limited: "+msg+"; retry in "+strconv.FormatInt(max(d.Milliseconds(), 1), 10)+" ms"),
+		retryAfter: d,
+	}
+}
+
+func ratePhrase(l rate.Limit) string {
+	return strconv.FormatFloat(float64(l), 'f', -1, 64) + " messages per second"
+}
+
+// identityLimiter returns key's limiter, or nil when too many are held. A
+// limiter whose bucket is full again is the same as a new one, so those go
+// when the map is full.
+func (g *publishLimits) identityLimiter(key string, now time.Time) *rate.Limiter {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if lim, ok := g.ids[key]; ok {
+		return lim
+	}
+	if len(g.ids) >= maxLimitedIdentities {
+		if now.Sub(g.lastSweep) < time.Second {
+			return nil // swept a moment ago: do not pay for it on every publish
+		}
+		g.lastSweep = now
+		for k, lim := range g.ids {
+			if lim.TokensAt(now) >= float64(g.idBurst) {
+				delete(g.ids, k)
+			}
+		}
+		if len(g.ids) >= maxLimitedIdentities {
+			return nil
+		}
+	}
+	lim := rate.NewLimiter(g.idRate, g.idBurst)
+	g.ids[key] = lim
+	return lim
+}
