@@ -576,6 +576,11 @@ func (cl *Client) Publish(channel, event string, data []byte, done func(id strin
 	cl.publish(channel, event, data, false, done)
 }
 
+// PublishBinary publishes data, raw bytes, like [Client.Publish].
+func (cl *Client) PublishBinary(channel, event string, data []byte, done func(id string, err error)) {
+	cl.publish(channel, event, data, true, done)
+}
+
 func (cl *Client) publish(channel, event string, data []byte, binary bool, done func(id string, err error)) {
 	cl.lock()
 	defer cl.unlock()

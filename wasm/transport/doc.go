@@ -21,6 +21,11 @@
 //     all tabs' channels and relays messages, state and publish acks to the
 //     others over a [Bus] (a BroadcastChannel in the browser).
 //
+// Binary messages (PROTOCOL.md §1.3, §4.6): a Conn publishes bytes as a
+// binary WebSocket frame, or on SSE as a POST with base64 data; it receives
+// them as binary frames on WebSocket and as base64 envelopes on SSE, and
+// hands both to the Observer as an Envelope with Binary set.
+//
 // It is not a server client for Go programs (it has no network code of its
 // own), and it does not parse SSE itself: [shared.SSEParser] does.
 //
