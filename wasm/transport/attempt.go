@@ -2,7 +2,6 @@ package transport
 
 import (
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/duet-rt/duet/shared"
@@ -127,11 +126,6 @@ func (c *Conn) sendRawLocked(a *attempt, p []byte, binary bool) {
 	})
 }
 
-func (c *Conn) nextRef(prefix byte) string {
-	c.refs++
-	return string(strconv.AppendUint([]byte{prefix}, c.refs, 10))
-}
-
 // Opened implements WireEvents.
 func (a *attempt) Opened() {
 	c := a.c
@@ -202,8 +196,7 @@ func (c *Conn) liveLocked(a *attempt) {
 		// Back on SSE within the block: the probe comes when it ends.
 		c.probeTimer = c.clk.AfterFunc(max(c.wsBlockedUntil.Sub(now), 0), c.probeDue)
 	}
-	c.kind = a.kind
-	c.setStateLocked(StateOpen)
+	c.setStateLocked(StateOpen, a.kind)
 	c.armWatchdogLocked()
 	c.flushQueueLocked()
 }

@@ -88,24 +88,10 @@ type Env struct {
 // for concurrent use; it calls its Dialer, Wires and Observer without
 // holding its lock.
 type Conn struct {
-	serial
-	ep  Endpoints
-	cfg Config
-	d   Dialer
-	clk Clock
-	obs Observer
+	session // pending: sent on a WebSocket, awaiting the ack
 
 	started  bool
-	state    State
-	everOpen bool // the state was open at least once
-	kind     Kind // the wire of the live connection, or of the last one
-	// told is the state and wire last reported to the observer.
-	toldState State
-	toldKind  Kind
-
 	channels []string // sorted, no duplicates
-	cursor   Cursor
-	lastGap  string // the resume id of the last gap notice reported
 	retry    shared.Retrier
 
 	// cur is the current attempt (dialing or live); nil while waiting.
@@ -134,9 +120,7 @@ type Conn struct {
 
 	offline bool // an offline event came since the connection went live
 
-	refs    uint64
-	pending map[string]*publication // sent on a WebSocket, awaiting the ack
-	queue   []*publication          // waiting for a connection
+	queue []*publication // waiting for a connection
 }
 
 // NewConn returns a connection to the Duet server under base (see
@@ -150,45 +134,18 @@ func NewConn(base string, cfg *Config, env Env) (*Conn, error) {
 }
 
 func newConn(ep Endpoints, cfg *Config, env Env) (*Conn, error) {
-	if cfg == nil {
-		cfg = &Config{}
-	}
-	if env.Dialer == nil {
-		return nil, errors.New("duet/transport: Env.Dialer is nil")
-	}
-	channels, err := normalizeChannels(cfg.Channels)
+	c := &Conn{}
+	channels, err := c.init(ep, cfg, env)
 	if err != nil {
 		return nil, err
 	}
-	if len(cfg.LastEventID) > shared.MaxIDLength*4 {
+	if len(c.cursor.Last()) > shared.MaxIDLength*4 {
 		return nil, errors.New("duet/transport: lastEventId is too long")
 	}
-	c := &Conn{
-		ep:       ep,
-		cfg:      cfg.withDefaults(),
-		d:        env.Dialer,
-		clk:      env.Clock,
-		obs:      env.Observer,
-		channels: channels,
-		cursor:   NewCursor(cfg.LastEventID),
-		pending:  make(map[string]*publication),
-	}
-	if c.clk == nil {
-		c.clk = SystemClock{}
-	}
-	if c.obs == nil {
-		c.obs = nopObserver{}
-	}
+	c.channels = channels
 	c.retry.Policy = c.cfg.Backoff
 	return c, nil
 }
-
-type nopObserver struct{}
-
-func (nopObserver) StateChanged(State, Kind)  {}
-func (nopObserver) Message(*shared.Envelope)  {}
-func (nopObserver) Gap(*Gap)                  {}
-func (nopObserver) Error(*shared.Error, bool) {}
 
 // current reports whether a's events still count.
 func (c *Conn) current(a *attempt) bool { return !a.dead && (a == c.cur || a == c.probe) }
@@ -244,25 +201,6 @@ func (c *Conn) Channels() []string {
 	return slices.Clone(c.channels)
 }
 
-// setStateLocked moves to s and tells the observer, if s or the wire
-// changed.
-func (c *Conn) setStateLocked(s State) {
-	c.state = s
-	if s == StateOpen {
-		c.everOpen = true
-	}
-	c.tellStateLocked()
-}
-
-func (c *Conn) tellStateLocked() {
-	if c.toldState == c.state && c.toldKind == c.kind {
-		return
-	}
-	s, k, obs := c.state, c.kind, c.obs
-	c.toldState, c.toldKind = s, k
-	c.later(func() { obs.StateChanged(s, k) })
-}
-
 // Close closes the connection for good. Waiting publishes fail.
 func (c *Conn) Close() {
 	c.lock()
@@ -290,7 +228,7 @@ func (c *Conn) closeLocked() {
 	for len(c.queue) > 0 {
 		c.settleLocked(c.queue[0], "", errConnClosed)
 	}
-	c.setStateLocked(StateClosed)
+	c.setStateLocked(StateClosed, c.kind)
 }
 
 // stopLocked ends the connection for a close code whose action is stop.

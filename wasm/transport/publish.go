@@ -54,29 +54,30 @@ func (c *Conn) PublishBinary(channel, event string, data []byte, done func(id st
 func (c *Conn) publish(channel, event string, data []byte, binary bool, done func(id string, err error)) {
 	c.lock()
 	defer c.unlock()
-	p := &publication{channel: channel, event: event, data: data, binary: binary, done: done}
-	if err := validatePublish(channel, event, data, binary); err != nil {
-		p.done = nil
+	data, err := checkPublish(channel, event, data, binary)
+	if err != nil {
 		c.later(func() { done("", err) })
 		return
 	}
-	if len(p.data) == 0 && !binary {
-		p.data = []byte("null")
-	}
-	c.publishLocked(p)
+	c.publishLocked(&publication{channel: channel, event: event, data: data, binary: binary, done: done})
 }
 
-func validatePublish(channel, event string, data []byte, binary bool) error {
+// checkPublish validates a publish of a Conn or a Client and returns the
+// data to send: null for none, unless binary.
+func checkPublish(channel, event string, data []byte, binary bool) ([]byte, error) {
 	if err := shared.ValidateChannel(channel); err != nil {
-		return err
+		return nil, err
 	}
 	if err := shared.ValidateEvent(event); err != nil {
-		return err
+		return nil, err
 	}
 	if !binary && len(data) > 0 && !shared.ValidJSON(data) {
-		return errBadDataJSON
+		return nil, errBadDataJSON
 	}
-	return nil
+	if len(data) == 0 && !binary {
+		data = []byte("null")
+	}
+	return data, nil
 }
 
 // publishLocked starts p: with the timeout, in the queue or on the wire.

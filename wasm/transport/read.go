@@ -172,15 +172,8 @@ func (c *Conn) messageLocked(e shared.Envelope) {
 }
 
 func (c *Conn) gapLocked(g *Gap) {
-	if g.ID != "" {
-		if g.ID == c.lastGap {
-			return // the same notice again, from a second wire
-		}
-		c.lastGap = g.ID
-		c.cursor.Accept(g.ID)
-		if c.cursor.Last() != g.ID {
-			c.cursor.Jump(g.ID)
-		}
+	if !c.acceptGapLocked(g) {
+		return
 	}
 	obs := c.obs
 	c.later(func() { obs.Gap(g) })

@@ -37,7 +37,7 @@ func (c *Conn) endLocked(a *attempt, code shared.Code, reason string) {
 		return
 	}
 	if c.everOpen {
-		c.setStateLocked(StateReconnecting)
+		c.setStateLocked(StateReconnecting, c.kind)
 	}
 	delay := c.retry.Next(c.clk.Now())
 	if action == shared.ActionRefresh {
@@ -104,7 +104,7 @@ func (c *Conn) restartLocked(reason string) {
 	c.refreshing = false
 	c.fallback = false
 	if c.everOpen {
-		c.setStateLocked(StateReconnecting)
+		c.setStateLocked(StateReconnecting, c.kind)
 	}
 	c.dialLocked()
 }
