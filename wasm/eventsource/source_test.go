@@ -17,11 +17,11 @@ import (
 	"github.com/duet-rt/duet/wasm/eventsource"
 )
 
-// httpTransport is a Transport over net/http: real sockets, as in the
+// httpDialer is a Dialer over net/http: real sockets, as in the
 // browser, minus the browser.
-type httpTransport struct{ client *http.Client }
+type httpDialer struct{ client *http.Client }
 
-func (t httpTransport) Open(ctx context.Context, r *eventsource.Request) (*eventsource.Response, error) {
+func (d httpDialer) Dial(ctx context.Context, r *eventsource.Request) (*eventsource.Response, error) {
 	var body io.Reader
 	if b, ok := r.Body.(string); ok {
 		body = strings.NewReader(b)
@@ -33,7 +33,7 @@ func (t httpTransport) Open(ctx context.Context, r *eventsource.Request) (*event
 	for _, kv := range r.Headers {
 		req.Header.Add(kv[0], kv[1])
 	}
-	c := t.client
+	c := d.client
 	if c == nil {
 		c = http.DefaultClient
 	}
@@ -182,7 +182,7 @@ func (st *stream) ids() []string {
 
 func newSource(t *testing.T, url string, h eventsource.Handler, opts *eventsource.Options) *eventsource.Source {
 	t.Helper()
-	s, err := eventsource.New(url, httpTransport{}, h, opts)
+	s, err := eventsource.New(url, httpDialer{}, h, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -523,7 +523,7 @@ func TestNewValidates(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := eventsource.New("http://x/", httpTransport{}, newRecorder(), &tt.opts)
+			_, err := eventsource.New("http://x/", httpDialer{}, newRecorder(), &tt.opts)
 			if err == nil || !strings.HasPrefix(err.Error(), "duet/eventsource: ") {
 				t.Fatalf("New = %v", err)
 			}

@@ -18,7 +18,7 @@ func (w *fakeWire) binMsg(id, channel, data string) {
 }
 
 func TestConnBinaryWebSocket(t *testing.T) {
-	h := newHarness(t, Config{Channels: []string{"g"}})
+	h := newHarness(t, Options{Channels: []string{"g"}})
 	w := h.d.last(KindWebSocket)
 	w.hello(15000)
 	w.frames()
@@ -63,7 +63,7 @@ func TestConnBinaryWebSocket(t *testing.T) {
 }
 
 func TestConnBinarySSE(t *testing.T) {
-	h := newHarness(t, Config{Mode: ModeSSE, Channels: []string{"g"}})
+	h := newHarness(t, Options{Mode: ModeSSE, Channels: []string{"g"}})
 	w := h.d.last(KindSSE)
 	w.hello(15000)
 	h.events("state open sse")

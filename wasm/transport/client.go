@@ -8,7 +8,7 @@ import (
 	"github.com/duet-rt/duet/shared"
 )
 
-// ClientOptions are a [Client]'s options beyond its connection's [Config].
+// ClientOptions are a [Client]'s options beyond its connection's [Options].
 // The zero value works.
 type ClientOptions struct {
 	// Bus shares the connection with the other tabs of the origin. Nil
@@ -57,7 +57,7 @@ type Client struct {
 
 // NewClient returns a client of the Duet server under base, not started
 // yet: call Start. cfg may be nil; cfg.Channels are this tab's channels.
-func NewClient(base string, cfg *Config, env Env, opts ClientOptions) (*Client, error) {
+func NewClient(base string, cfg *Options, env Env, opts ClientOptions) (*Client, error) {
 	ep, err := NewEndpoints(base)
 	if err != nil {
 		return nil, err

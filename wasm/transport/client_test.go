@@ -43,7 +43,7 @@ func newBrowser(t *testing.T) *browser {
 func (b *browser) open(name string, channels ...string) *tab {
 	b.t.Helper()
 	tb := &tab{b: b, name: name, rec: &recorder{}}
-	cfg := Config{Mode: ModeWebSocket, Channels: channels, Backoff: shared.Backoff{Rand: func() float64 { return 0.5 }}}
+	cfg := Options{Mode: ModeWebSocket, Channels: channels, Backoff: shared.Backoff{Rand: func() float64 { return 0.5 }}}
 	cl, err := NewClient(base, &cfg, Env{Dialer: b.d, Clock: b.clk, Observer: tb.rec}, ClientOptions{Bus: tb, TabID: name})
 	noErr(b.t, err)
 	tb.cl = cl
@@ -112,7 +112,7 @@ func (tb *tab) messages(want ...string) {
 
 func TestClientNotShared(t *testing.T) {
 	clk, d, rec := newFakeClock(), &fakeDialer{t: t}, &recorder{}
-	cl, err := NewClient(base, &Config{Mode: ModeSSE, Channels: []string{"a"}}, Env{Dialer: d, Clock: clk, Observer: rec}, ClientOptions{})
+	cl, err := NewClient(base, &Options{Mode: ModeSSE, Channels: []string{"a"}}, Env{Dialer: d, Clock: clk, Observer: rec}, ClientOptions{})
 	noErr(t, err)
 	cl.Start()
 	isTrue(t, "leads", cl.Leading())

@@ -8,9 +8,10 @@ import (
 	"github.com/duet-rt/duet/shared"
 )
 
-// Config configures a [Conn]. The zero value works: auto mode, no channels,
-// the default backoff and timeouts.
-type Config struct {
+// Options are what a caller sets on a connection: a [Conn]'s, or the one a
+// [Client] leads. A nil *Options is the zero value, which works: auto mode,
+// no channels, the default backoff and timeouts.
+type Options struct {
 	// Mode picks the wires. Defaults to ModeAuto.
 	Mode Mode
 	// Channels are subscribed from the start. Each must pass
@@ -55,7 +56,7 @@ const (
 	maxSSELine = 4 << 20
 )
 
-func (cfg *Config) withDefaults() Config {
+func (cfg *Options) withDefaults() Options {
 	c := *cfg
 	c.Channels = nil
 	if c.ConnectTimeout <= 0 {
@@ -73,7 +74,9 @@ func (cfg *Config) withDefaults() Config {
 	return c
 }
 
-// Env is what a [Conn] or [Client] runs on.
+// Env is what a [Conn] or a [Client] runs on: the platform's hooks (the
+// browser's objects through package jsbind, or a test's fakes), not
+// settings, which are [Options].
 type Env struct {
 	// Dialer opens wires and posts. Required.
 	Dialer Dialer
@@ -125,7 +128,7 @@ type Conn struct {
 
 // NewConn returns a connection to the Duet server under base (see
 // [NewEndpoints]), not started yet: call Start. cfg may be nil.
-func NewConn(base string, cfg *Config, env Env) (*Conn, error) {
+func NewConn(base string, cfg *Options, env Env) (*Conn, error) {
 	ep, err := NewEndpoints(base)
 	if err != nil {
 		return nil, err
@@ -133,7 +136,7 @@ func NewConn(base string, cfg *Config, env Env) (*Conn, error) {
 	return newConn(ep, cfg, env)
 }
 
-func newConn(ep Endpoints, cfg *Config, env Env) (*Conn, error) {
+func newConn(ep Endpoints, cfg *Options, env Env) (*Conn, error) {
 	c := &Conn{}
 	channels, err := c.init(ep, cfg, env)
 	if err != nil {

@@ -21,7 +21,7 @@ type harness struct {
 
 // newHarness returns a started Conn on fakes. Backoff delays are half their
 // ceiling: 250ms, 500ms, 1s…
-func newHarness(t *testing.T, cfg Config) *harness {
+func newHarness(t *testing.T, cfg Options) *harness {
 	t.Helper()
 	if cfg.Backoff.Rand == nil {
 		cfg.Backoff.Rand = func() float64 { return 0.5 }
@@ -43,7 +43,7 @@ func (h *harness) events(want ...string) {
 }
 
 func TestConnWebSocket(t *testing.T) {
-	h := newHarness(t, Config{Channels: []string{"b", "a", "b"}, LastEventID: "7-3"})
+	h := newHarness(t, Options{Channels: []string{"b", "a", "b"}, LastEventID: "7-3"})
 	w := h.d.last(KindWebSocket)
 	equal(t, "url", w.url, "ws://example.test/rt/ws")
 	equal(t, "state", h.c.State(), StateConnecting)
@@ -80,7 +80,7 @@ func TestConnWebSocket(t *testing.T) {
 }
 
 func TestConnSSE(t *testing.T) {
-	h := newHarness(t, Config{Mode: ModeSSE, Channels: []string{"news", "a/b=c"}, LastEventID: "7-3"})
+	h := newHarness(t, Options{Mode: ModeSSE, Channels: []string{"news", "a/b=c"}, LastEventID: "7-3"})
 	w := h.d.last(KindSSE)
 	equal(t, "url", w.url, "http://example.test/rt/sse?channel=a%2Fb%3Dc&channel=news&lastEventId=7-3")
 	w.hello(1000)
@@ -131,7 +131,7 @@ func TestConnCloseCodes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, Config{Mode: ModeWebSocket, Channels: []string{"a"}})
+			h := newHarness(t, Options{Mode: ModeWebSocket, Channels: []string{"a"}})
 			w := h.d.last(KindWebSocket)
 			w.hello(15000)
 			h.events("state open websocket")
@@ -149,7 +149,7 @@ func TestConnCloseCodes(t *testing.T) {
 }
 
 func TestConnBackoff(t *testing.T) {
-	h := newHarness(t, Config{Mode: ModeWebSocket, Backoff: shared.Backoff{Initial: 100 * time.Millisecond, Max: 400 * time.Millisecond, ResetAfter: 10 * time.Second}})
+	h := newHarness(t, Options{Mode: ModeWebSocket, Backoff: shared.Backoff{Initial: 100 * time.Millisecond, Max: 400 * time.Millisecond, ResetAfter: 10 * time.Second}})
 	// The server is down: each attempt fails; delays grow to the cap.
 	for i, want := range []time.Duration{50, 100, 200, 200, 200} {
 		h.d.last(KindWebSocket).drop(shared.CodeAbnormal, "")
@@ -176,7 +176,7 @@ func TestConnBackoff(t *testing.T) {
 }
 
 func TestConnAutoFallback(t *testing.T) {
-	h := newHarness(t, Config{Channels: []string{"a"}, WSRetryAfter: time.Minute, HeartbeatTimeout: time.Hour})
+	h := newHarness(t, Options{Channels: []string{"a"}, WSRetryAfter: time.Minute, HeartbeatTimeout: time.Hour})
 	ws := h.d.last(KindWebSocket)
 	// A proxy refuses the upgrade: the socket closes without opening.
 	ws.drop(shared.CodeAbnormal, "")
@@ -222,7 +222,7 @@ func TestConnAutoFallback(t *testing.T) {
 }
 
 func TestConnAutoProbeFails(t *testing.T) {
-	h := newHarness(t, Config{Channels: []string{"a"}, WSRetryAfter: time.Minute, HeartbeatTimeout: time.Hour})
+	h := newHarness(t, Options{Channels: []string{"a"}, WSRetryAfter: time.Minute, HeartbeatTimeout: time.Hour})
 	h.d.last(KindWebSocket).drop(shared.CodeAbnormal, "")
 	sse := h.d.last(KindSSE)
 	sse.hello(15000)
@@ -244,14 +244,14 @@ func TestConnAutoProbeFails(t *testing.T) {
 }
 
 func TestConnAutoBothFail(t *testing.T) {
-	h := newHarness(t, Config{})
+	h := newHarness(t, Options{})
 	h.d.last(KindWebSocket).drop(shared.CodeAbnormal, "")
 	// With no channel, SSE has nothing to stream and needs no request: it
 	// is "open" for POSTs.
 	equal(t, "dials", h.d.count(), 1)
 	h.events("state open sse")
 
-	h2 := newHarness(t, Config{Channels: []string{"a"}})
+	h2 := newHarness(t, Options{Channels: []string{"a"}})
 	h2.d.last(KindWebSocket).drop(shared.CodeAbnormal, "")
 	h2.d.last(KindSSE).drop(shared.CodeAbnormal, "")
 	equal(t, "dials", h2.d.count(), 2)
@@ -273,7 +273,7 @@ func TestConnWatchdog(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, Config{Mode: tt.mode, Channels: []string{"a"}, HeartbeatTimeout: tt.timeout})
+			h := newHarness(t, Options{Mode: tt.mode, Channels: []string{"a"}, HeartbeatTimeout: tt.timeout})
 			kind := KindWebSocket
 			if tt.mode == ModeSSE {
 				kind = KindSSE
@@ -303,7 +303,7 @@ func TestConnWatchdog(t *testing.T) {
 }
 
 func TestConnConnectTimeout(t *testing.T) {
-	h := newHarness(t, Config{Mode: ModeWebSocket, ConnectTimeout: 3 * time.Second})
+	h := newHarness(t, Options{Mode: ModeWebSocket, ConnectTimeout: 3 * time.Second})
 	w := h.d.last(KindWebSocket)
 	w.open() // open, but no hello
 	h.clk.Advance(3 * time.Second)
@@ -314,14 +314,14 @@ func TestConnConnectTimeout(t *testing.T) {
 
 func TestConnOnlineVisible(t *testing.T) {
 	t.Run("online dials a waiting reconnection at once", func(t *testing.T) {
-		h := newHarness(t, Config{Mode: ModeWebSocket, Backoff: shared.Backoff{Initial: time.Minute}})
+		h := newHarness(t, Options{Mode: ModeWebSocket, Backoff: shared.Backoff{Initial: time.Minute}})
 		h.d.last(KindWebSocket).drop(shared.CodeAbnormal, "")
 		h.c.Offline()
 		h.c.Online()
 		equal(t, "dials", h.d.count(), 2)
 	})
 	t.Run("online replaces a connection that lived through an outage", func(t *testing.T) {
-		h := newHarness(t, Config{Mode: ModeWebSocket})
+		h := newHarness(t, Options{Mode: ModeWebSocket})
 		w := h.d.last(KindWebSocket)
 		w.hello(15000)
 		h.c.Online() // no outage seen: nothing to do
@@ -333,13 +333,13 @@ func TestConnOnlineVisible(t *testing.T) {
 		h.events("state open websocket", "state reconnecting websocket")
 	})
 	t.Run("visible dials a waiting reconnection at once", func(t *testing.T) {
-		h := newHarness(t, Config{Mode: ModeSSE, Channels: []string{"a"}, Backoff: shared.Backoff{Initial: time.Minute}})
+		h := newHarness(t, Options{Mode: ModeSSE, Channels: []string{"a"}, Backoff: shared.Backoff{Initial: time.Minute}})
 		h.d.last(KindSSE).drop(shared.CodeAbnormal, "")
 		h.c.Visible()
 		equal(t, "dials", h.d.count(), 2)
 	})
 	t.Run("visible replaces a connection silent too long", func(t *testing.T) {
-		h := newHarness(t, Config{Mode: ModeWebSocket})
+		h := newHarness(t, Options{Mode: ModeWebSocket})
 		w := h.d.last(KindWebSocket)
 		w.hello(15000)
 		h.c.Visible()
@@ -355,7 +355,7 @@ func TestConnOnlineVisible(t *testing.T) {
 }
 
 func TestConnPublishWebSocket(t *testing.T) {
-	h := newHarness(t, Config{Mode: ModeWebSocket, PublishTimeout: 5 * time.Second})
+	h := newHarness(t, Options{Mode: ModeWebSocket, PublishTimeout: 5 * time.Second})
 	var early published
 	h.c.Publish("a", "ev", []byte(`[1, 2]`), early.cb)
 	isTrue(t, "queued while connecting", early.pending())
@@ -423,7 +423,7 @@ func TestConnPublishSSE(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			// In SSE mode a publish needs no connection: it is a POST.
-			h := newHarness(t, Config{Mode: ModeSSE, Channels: []string{"a"}})
+			h := newHarness(t, Options{Mode: ModeSSE, Channels: []string{"a"}})
 			var p published
 			h.c.Publish("a", "e", []byte(`1`), p.cb)
 			post := h.d.lastPost()
@@ -445,7 +445,7 @@ func TestConnPublishRefreshesCredentials(t *testing.T) {
 	// its credentials and sends it again, once.
 	for _, second := range []int{200, 401} {
 		t.Run(strconv.Itoa(second), func(t *testing.T) {
-			h := newHarness(t, Config{Mode: ModeSSE, Channels: []string{"a"}})
+			h := newHarness(t, Options{Mode: ModeSSE, Channels: []string{"a"}})
 			var p published
 			h.c.Publish("a", "", []byte(`1`), p.cb)
 			first := h.d.lastPost()
@@ -475,7 +475,7 @@ func (e errString) Error() string { return string(e) }
 
 func TestConnSetChannels(t *testing.T) {
 	t.Run("websocket", func(t *testing.T) {
-		h := newHarness(t, Config{Mode: ModeWebSocket, Channels: []string{"a"}, LastEventID: "1-1"})
+		h := newHarness(t, Options{Mode: ModeWebSocket, Channels: []string{"a"}, LastEventID: "1-1"})
 		noErr(t, h.c.SetChannels([]string{"a", "b"})) // before open: the first subscribe takes all
 		w := h.d.last(KindWebSocket)
 		w.hello(15000)
@@ -496,7 +496,7 @@ func TestConnSetChannels(t *testing.T) {
 		isTrue(t, "bad name refused", h.c.SetChannels([]string{"no spaces"}) != nil)
 	})
 	t.Run("sse reopens the stream", func(t *testing.T) {
-		h := newHarness(t, Config{Mode: ModeSSE, Channels: []string{"a"}})
+		h := newHarness(t, Options{Mode: ModeSSE, Channels: []string{"a"}})
 		w := h.d.last(KindSSE)
 		w.hello(15000)
 		w.msg("1-2", "a", "1")
@@ -524,7 +524,7 @@ func TestConnSetChannels(t *testing.T) {
 }
 
 func TestConnGapAcrossRestart(t *testing.T) {
-	h := newHarness(t, Config{Mode: ModeWebSocket, Channels: []string{"a"}})
+	h := newHarness(t, Options{Mode: ModeWebSocket, Channels: []string{"a"}})
 	w := h.d.last(KindWebSocket)
 	w.hello(15000)
 	w.msg("100-41", "a", "41")
@@ -547,7 +547,7 @@ func TestConnGapAcrossRestart(t *testing.T) {
 func TestConnReentrantObserver(t *testing.T) {
 	// A handler that publishes and closes from inside a message callback
 	// must not deadlock, and must see events in order.
-	h := newHarness(t, Config{Mode: ModeWebSocket, Channels: []string{"a"}})
+	h := newHarness(t, Options{Mode: ModeWebSocket, Channels: []string{"a"}})
 	var p published
 	h.rec.onMessage = func(e *shared.Envelope) {
 		if e.ID == "1-1" {
@@ -570,7 +570,7 @@ func TestConnReentrantObserver(t *testing.T) {
 }
 
 func TestConnPublishTooLarge(t *testing.T) {
-	h := newHarness(t, Config{Mode: ModeWebSocket})
+	h := newHarness(t, Options{Mode: ModeWebSocket})
 	w := h.d.last(KindWebSocket)
 	w.open()
 	w.recv(`{"type":"hello","heartbeatMs":15000,"maxFrameBytes":100}`)
@@ -585,7 +585,7 @@ func TestConnPublishTooLarge(t *testing.T) {
 }
 
 func TestConnRefreshFails(t *testing.T) {
-	h := newHarness(t, Config{Mode: ModeSSE, Channels: []string{"a"}})
+	h := newHarness(t, Options{Mode: ModeSSE, Channels: []string{"a"}})
 	h.d.refreshErr = errString("token endpoint down")
 	h.d.last(KindSSE).drop(shared.CodeUnauthorized, "expired")
 	// The failure is reported, and the reconnection goes on with backoff.
@@ -598,7 +598,7 @@ func TestConnRefreshFails(t *testing.T) {
 func TestConnAutoRefusedBySSE(t *testing.T) {
 	// WebSocket fails to open, and SSE answers that the channel is bad: a
 	// stop, not a retry.
-	h := newHarness(t, Config{Channels: []string{"a"}})
+	h := newHarness(t, Options{Channels: []string{"a"}})
 	h.d.last(KindWebSocket).drop(shared.CodeAbnormal, "")
 	e := CodeOfHTTP(400, []byte(`{"code":4422,"message":"bad channel"}`))
 	h.d.last(KindSSE).drop(e.Code, e.Message)

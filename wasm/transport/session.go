@@ -15,7 +15,7 @@ import (
 type session struct {
 	serial
 	ep  Endpoints
-	cfg Config
+	cfg Options
 	d   Dialer
 	clk Clock
 	obs Observer
@@ -37,9 +37,9 @@ type session struct {
 // init fills s from a constructor's arguments, with the defaults, and
 // returns cfg.Channels validated, sorted and without duplicates. cfg may
 // be nil.
-func (s *session) init(ep Endpoints, cfg *Config, env Env) ([]string, error) {
+func (s *session) init(ep Endpoints, cfg *Options, env Env) ([]string, error) {
 	if cfg == nil {
-		cfg = &Config{}
+		cfg = &Options{}
 	}
 	if env.Dialer == nil {
 		return nil, errors.New("duet/transport: Env.Dialer is nil")
