@@ -46,7 +46,7 @@ func throws(v any) (js.Value, bool) {
 	return js.Global().Get("Reflect").Call("get", jv, key), true
 }
 
-func TestParseConfig(t *testing.T) {
+func TestParseOptions(t *testing.T) {
 	tests := []struct {
 		name string
 		src  string
