@@ -15,4 +15,9 @@
 // It is not an SSE client library for Go servers (use a Dialer of your
 // own if you must) and it does not know Duet's envelope or control events:
 // it is the plain EventSource, message for message.
+//
+// The files: source.go, the state machine (Source, its Options, the Dialer
+// and Handler it runs on, its errors); bind_js.go, the browser binding
+// (fetchDialer, the init object parsed into Options, the calls the
+// JavaScript class makes).
 package eventsource

@@ -38,7 +38,7 @@ func (c *conn) newObject() js.Value {
 	method("subscribe", c.jsSubscribe)
 	method("unsubscribe", c.jsUnsubscribe)
 	method("publish", c.jsPublish)
-	method("publishBinary", c.jsPublishBinary) // binary.go
+	method("publishBinary", c.jsPublishBinary)
 	method("on", c.jsOn)
 	method("off", c.jsOff)
 	method("close", func([]js.Value) any { c.close(); return nil })
