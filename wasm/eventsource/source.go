@@ -70,7 +70,7 @@ type Response struct {
 type Body interface {
 	// Read waits for the next chunk and returns it, or io.EOF after the
 	// last one. It returns an error once the context given to
-	// Dialer.Dial has ended.
+	// Dialer.Open has ended.
 	Read() ([]byte, error)
 	// Close releases the body and its connection. It may be called more
 	// than once.
@@ -79,10 +79,10 @@ type Body interface {
 
 // Dialer opens connections: fetch in the browser, net/http in tests.
 type Dialer interface {
-	// Dial sends req and waits for the response headers. Ending ctx aborts
+	// Open sends req and waits for the response headers. Ending ctx aborts
 	// the request, body included. Any error is a network error, which the
 	// Source answers by reconnecting.
-	Dial(ctx context.Context, req *Request) (*Response, error)
+	Open(ctx context.Context, req *Request) (*Response, error)
 }
 
 // Handler receives what an EventSource dispatches. Its methods are called
@@ -397,7 +397,7 @@ func (s *Source) connect(ctx context.Context, p *shared.SSEParser) error {
 		req.Headers = append(req.Headers, [2]string{"Last-Event-ID", id})
 	}
 
-	resp, err := s.d.Dial(ctx, req)
+	resp, err := s.d.Open(ctx, req)
 	if err != nil {
 		return s.attemptErr(ctx, "connect", err)
 	}
