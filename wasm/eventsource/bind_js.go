@@ -56,7 +56,7 @@ func OpenJS(_ js.Value, args []js.Value) (any, error) {
 		return nil, err
 	}
 	opts.WithCredentials = jsw.Arg(args, 1).Truthy()
-	s, err := New(url.String(), fetchTransport{}, jsHandler{emit}, opts)
+	s, err := New(url.String(), fetchDialer{}, jsHandler{emit}, opts)
 	if err != nil {
 		return nil, jsw.TypeError(err.Error())
 	}
@@ -128,11 +128,11 @@ func (h jsHandler) Error(state ReadyState, err error) {
 	h.emit.Invoke(emitError, int(state), err.Error())
 }
 
-// fetchTransport opens connections with fetch, as a browser's EventSource
+// fetchDialer opens connections with fetch, as a browser's EventSource
 // does: CORS mode, no cache, credentials by withCredentials.
-type fetchTransport struct{}
+type fetchDialer struct{}
 
-func (fetchTransport) Open(ctx context.Context, req *Request) (*Response, error) {
+func (fetchDialer) Open(ctx context.Context, req *Request) (*Response, error) {
 	creds := "same-origin"
 	if req.WithCredentials {
 		creds = "include"

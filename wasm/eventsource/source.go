@@ -41,7 +41,7 @@ func (s ReadyState) String() string {
 // native EventSource it stands in for.
 const DefaultReconnectDelay = 3 * time.Second
 
-// Request is one connection attempt, as a Transport sends it.
+// Request is one connection attempt, as a Dialer sends it.
 type Request struct {
 	URL    string
 	Method string // "GET" unless Options.Method says otherwise
@@ -56,7 +56,7 @@ type Request struct {
 	WithCredentials bool
 }
 
-// Response is what a Transport got back: the status line facts the
+// Response is what a Dialer got back: the status line facts the
 // connection rules look at and the body.
 type Response struct {
 	Status      int
@@ -70,15 +70,15 @@ type Response struct {
 type Body interface {
 	// Read waits for the next chunk and returns it, or io.EOF after the
 	// last one. It returns an error once the context given to
-	// Transport.Open has ended.
+	// Dialer.Open has ended.
 	Read() ([]byte, error)
 	// Close releases the body and its connection. It may be called more
 	// than once.
 	Close()
 }
 
-// Transport opens connections: fetch in the browser, net/http in tests.
-type Transport interface {
+// Dialer opens connections: fetch in the browser, net/http in tests.
+type Dialer interface {
 	// Open sends req and waits for the response headers. Ending ctx aborts
 	// the request, body included. Any error is a network error, which the
 	// Source answers by reconnecting.
@@ -177,7 +177,7 @@ func (e *FailError) Unwrap() error { return e.Err }
 // with Run.
 type Source struct {
 	url     string
-	t       Transport
+	d       Dialer
 	h       Handler
 	opts    Options
 	backoff shared.Retrier
@@ -195,8 +195,8 @@ type Source struct {
 // New returns a Source for url in the Connecting state. The url is used as
 // given: the browser binding resolves it first. A nil opts is the zero
 // Options.
-func New(url string, t Transport, h Handler, opts *Options) (*Source, error) {
-	s := &Source{url: url, t: t, h: h}
+func New(url string, d Dialer, h Handler, opts *Options) (*Source, error) {
+	s := &Source{url: url, d: d, h: h}
 	if opts != nil {
 		s.opts = *opts
 	}
@@ -397,7 +397,7 @@ func (s *Source) connect(ctx context.Context, p *shared.SSEParser) error {
 		req.Headers = append(req.Headers, [2]string{"Last-Event-ID", id})
 	}
 
-	resp, err := s.t.Open(ctx, req)
+	resp, err := s.d.Open(ctx, req)
 	if err != nil {
 		return s.attemptErr(ctx, "connect", err)
 	}

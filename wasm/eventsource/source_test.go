@@ -14,14 +14,15 @@ import (
 	"time"
 
 	"github.com/duet-rt/duet/shared"
+	"github.com/duet-rt/duet/shared/assert"
 	"github.com/duet-rt/duet/wasm/eventsource"
 )
 
-// httpTransport is a Transport over net/http: real sockets, as in the
+// httpDialer is a Dialer over net/http: real sockets, as in the
 // browser, minus the browser.
-type httpTransport struct{ client *http.Client }
+type httpDialer struct{ client *http.Client }
 
-func (t httpTransport) Open(ctx context.Context, r *eventsource.Request) (*eventsource.Response, error) {
+func (d httpDialer) Open(ctx context.Context, r *eventsource.Request) (*eventsource.Response, error) {
 	var body io.Reader
 	if b, ok := r.Body.(string); ok {
 		body = strings.NewReader(b)
@@ -33,7 +34,7 @@ func (t httpTransport) Open(ctx context.Context, r *eventsource.Request) (*event
 	for _, kv := range r.Headers {
 		req.Header.Add(kv[0], kv[1])
 	}
-	c := t.client
+	c := d.client
 	if c == nil {
 		c = http.DefaultClient
 	}
@@ -141,13 +142,6 @@ func run(t *testing.T, s *eventsource.Source) (stop func() error) {
 	return stop
 }
 
-func equal(t *testing.T, got, want []string) {
-	t.Helper()
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Fatalf("events:\n got %q\nwant %q", got, want)
-	}
-}
-
 // stream serves each request with the next of bodies as an event stream,
 // recording the Last-Event-ID headers; past the last body it hangs until
 // the client leaves.
@@ -182,7 +176,7 @@ func (st *stream) ids() []string {
 
 func newSource(t *testing.T, url string, h eventsource.Handler, opts *eventsource.Options) *eventsource.Source {
 	t.Helper()
-	s, err := eventsource.New(url, httpTransport{}, h, opts)
+	s, err := eventsource.New(url, httpDialer{}, h, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,13 +197,14 @@ func TestDispatch(t *testing.T) {
 	s := newSource(t, srv.URL, rec, &eventsource.Options{ReconnectDelay: time.Hour})
 	run(t, s)
 	got := rec.waitFor(t, 5)
-	equal(t, got, []string{
+	assert.Equal(t, "events", got, []string{
 		"open",
 		"message message [one] id=[]",
 		`message greet [two\n three] id=[]`,
 		"message message [] id=[7]",
 		"error CONNECTING",
 	})
+
 	if s.ReadyState() != eventsource.Connecting || s.LastEventID() != "7" {
 		t.Fatalf("state %v, last id %q", s.ReadyState(), s.LastEventID())
 	}
@@ -272,7 +267,7 @@ func TestReconnect(t *testing.T) {
 			if err := stop(); err != nil {
 				t.Fatalf("Run: %v", err)
 			}
-			equal(t, st.ids()[:3], tt.wantIDs)
+			assert.Equal(t, "ids", st.ids()[:3], tt.wantIDs)
 		})
 	}
 }
@@ -315,7 +310,7 @@ func TestFail(t *testing.T) {
 			if !errors.As(err, &fe) || fe.Status != tt.status {
 				t.Fatalf("Run = %v, want a FailError with status %d", err, tt.status)
 			}
-			equal(t, rec.events(), []string{"error CLOSED"})
+			assert.Equal(t, "events", rec.events(), []string{"error CLOSED"})
 			if s.ReadyState() != eventsource.Closed || hits != 1 {
 				t.Fatalf("state %v after %d requests", s.ReadyState(), hits)
 			}
@@ -332,7 +327,7 @@ func TestFailSkipsForGoodContentTypes(t *testing.T) {
 		rec := newRecorder()
 		s := newSource(t, srv.URL, rec, &eventsource.Options{ReconnectDelay: time.Hour})
 		stop := run(t, s)
-		equal(t, rec.waitFor(t, 3), []string{"open", "message message [x] id=[]", "error CONNECTING"})
+		assert.Equal(t, "events", rec.waitFor(t, 3), []string{"open", "message message [x] id=[]", "error CONNECTING"})
 		stop()
 		srv.Close()
 	}
@@ -345,7 +340,7 @@ func TestNetworkErrorReconnects(t *testing.T) {
 	rec := newRecorder()
 	s := newSource(t, url, rec, &eventsource.Options{ReconnectDelay: 5 * time.Millisecond})
 	stop := run(t, s)
-	equal(t, rec.waitFor(t, 3)[:3], []string{"error CONNECTING", "error CONNECTING", "error CONNECTING"})
+	assert.Equal(t, "events", rec.waitFor(t, 3)[:3], []string{"error CONNECTING", "error CONNECTING", "error CONNECTING"})
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -367,7 +362,7 @@ func TestHeartbeatTimeout(t *testing.T) {
 		ReconnectDelay:   time.Millisecond,
 	})
 	run(t, s)
-	equal(t, rec.waitFor(t, 4)[:4], []string{"open", "error CONNECTING", "open", "error CONNECTING"})
+	assert.Equal(t, "events", rec.waitFor(t, 4)[:4], []string{"open", "error CONNECTING", "open", "error CONNECTING"})
 	mu.Lock()
 	defer mu.Unlock()
 	if !errors.Is(errs[0], eventsource.ErrHeartbeatTimeout) {
@@ -391,7 +386,7 @@ func TestHeartbeatKeptAliveByComments(t *testing.T) {
 	rec := newRecorder()
 	s := newSource(t, srv.URL, rec, &eventsource.Options{HeartbeatTimeout: 300 * time.Millisecond})
 	run(t, s)
-	equal(t, rec.waitFor(t, 2), []string{"open", "message message [alive] id=[]"})
+	assert.Equal(t, "events", rec.waitFor(t, 2), []string{"open", "message message [alive] id=[]"})
 }
 
 type errRecorder struct {
@@ -438,11 +433,12 @@ func TestRequestExtras(t *testing.T) {
 	// open, message, error (ended), error (headers failed), open, message, error
 	got := rec.waitFor(t, 7)[:7]
 	stop()
-	equal(t, got, []string{
+	assert.Equal(t, "events", got, []string{
 		"open", "message message [x] id=[1]", "error CONNECTING",
 		"error CONNECTING",
 		"open", "message message [x] id=[1]", "error CONNECTING",
 	})
+
 	mu.Lock()
 	defer mu.Unlock()
 	want := []seen{
@@ -470,7 +466,7 @@ func TestCloseFromHandler(t *testing.T) {
 	if err := s.Run(context.Background()); err != nil {
 		t.Fatalf("Run = %v, want nil after Close", err)
 	}
-	equal(t, rec.events(), []string{"open", "message message [1] id=[]"})
+	assert.Equal(t, "events", rec.events(), []string{"open", "message message [1] id=[]"})
 }
 
 func TestCloseBeforeRun(t *testing.T) {
@@ -494,7 +490,7 @@ func TestContextEndsRun(t *testing.T) {
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run = %v, want context.Canceled", err)
 	}
-	equal(t, rec.events(), []string{"open"})
+	assert.Equal(t, "events", rec.events(), []string{"open"})
 	if s.ReadyState() != eventsource.Closed {
 		t.Fatal("not closed")
 	}
@@ -509,7 +505,7 @@ func TestParserLimitFails(t *testing.T) {
 	if !errors.Is(err, shared.ErrSSELineTooLong) {
 		t.Fatalf("Run = %v", err)
 	}
-	equal(t, rec.events(), []string{"open", "message message [ok] id=[]", "error CLOSED"})
+	assert.Equal(t, "events", rec.events(), []string{"open", "message message [ok] id=[]", "error CLOSED"})
 }
 
 func TestNewValidates(t *testing.T) {
@@ -523,7 +519,7 @@ func TestNewValidates(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := eventsource.New("http://x/", httpTransport{}, newRecorder(), &tt.opts)
+			_, err := eventsource.New("http://x/", httpDialer{}, newRecorder(), &tt.opts)
 			if err == nil || !strings.HasPrefix(err.Error(), "duet/eventsource: ") {
 				t.Fatalf("New = %v", err)
 			}

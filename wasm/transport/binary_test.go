@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/duet-rt/duet/shared"
+	"github.com/duet-rt/duet/shared/assert"
 )
 
 // binMsg sends a binary message on the wire, in the wire's format: a binary
@@ -18,7 +19,7 @@ func (w *fakeWire) binMsg(id, channel, data string) {
 }
 
 func TestConnBinaryWebSocket(t *testing.T) {
-	h := newHarness(t, Config{Channels: []string{"g"}})
+	h := newHarness(t, Options{Channels: []string{"g"}})
 	w := h.d.last(KindWebSocket)
 	w.hello(15000)
 	w.frames()
@@ -36,15 +37,16 @@ func TestConnBinaryWebSocket(t *testing.T) {
 	var p published
 	h.c.PublishBinary("g", "move", []byte{1, 2, 0xff}, p.cb)
 	sent := w.frames()
-	equal(t, "frames", len(sent), 1)
+	assert.Equal(t, "frames", len(sent), 1)
 	f := sent[0]
-	equal(t, "binary publish", shared.Frame{Type: f.Type, Channel: f.Channel, Event: f.Event, Data: f.Data, Binary: f.Binary},
+	assert.Equal(t, "binary publish", shared.Frame{Type: f.Type, Channel: f.Channel, Event: f.Event, Data: f.Data, Binary: f.Binary},
 		shared.Frame{Type: shared.TypePublish, Channel: "g", Event: "move", Data: []byte{1, 2, 0xff}, Binary: true})
-	isTrue(t, "ref", f.Ref != "")
+
+	assert.True(t, "ref", f.Ref != "")
 	w.recv(`{"type":"ack","ref":"` + f.Ref + `","id":"1-4"}`)
 	id, err := p.result(t)
-	noErr(t, err)
-	equal(t, "id", id, "1-4")
+	assert.NoError(t, err)
+	assert.Equal(t, "id", id, "1-4")
 
 	// Over the server's frame limit: refused before sending.
 	w.recv(`{"type":"hello","heartbeatMs":15000,"maxFrameBytes":10}`)
@@ -52,7 +54,7 @@ func TestConnBinaryWebSocket(t *testing.T) {
 	h.c.PublishBinary("g", "", make([]byte, 10), big.cb)
 	_, err = big.result(t)
 	errCode(t, err, shared.CodeTooLarge)
-	equal(t, "nothing sent", len(w.frames()), 0)
+	assert.Equal(t, "nothing sent", len(w.frames()), 0)
 
 	// A bad binary frame is reported; the connection goes on.
 	w.ev.ReceivedBinary([]byte{0x02, 9})
@@ -63,7 +65,7 @@ func TestConnBinaryWebSocket(t *testing.T) {
 }
 
 func TestConnBinarySSE(t *testing.T) {
-	h := newHarness(t, Config{Mode: ModeSSE, Channels: []string{"g"}})
+	h := newHarness(t, Options{Mode: ModeSSE, Channels: []string{"g"}})
 	w := h.d.last(KindSSE)
 	w.hello(15000)
 	h.events("state open sse")
@@ -74,16 +76,16 @@ func TestConnBinarySSE(t *testing.T) {
 	var p published
 	h.c.PublishBinary("g", "move", []byte{0, 0xff}, p.cb)
 	post := h.d.lastPost()
-	equal(t, "body", post.body, `{"channel":"g","event":"move","data":"AP8=","encoding":"base64"}`)
+	assert.Equal(t, "body", post.body, `{"channel":"g","event":"move","data":"AP8=","encoding":"base64"}`)
 	post.done(200, []byte(`{"id":"1-2"}`), nil)
 	id, err := p.result(t)
-	noErr(t, err)
-	equal(t, "id", id, "1-2")
+	assert.NoError(t, err)
+	assert.Equal(t, "id", id, "1-2")
 
 	// Binary data is never checked as JSON, and empty stays empty.
 	var empty published
 	h.c.PublishBinary("g", "", nil, empty.cb)
-	equal(t, "empty body", h.d.lastPost().body, `{"channel":"g","data":"","encoding":"base64"}`)
+	assert.Equal(t, "empty body", h.d.lastPost().body, `{"channel":"g","data":"","encoding":"base64"}`)
 	var bad published
 	h.c.PublishBinary("bad name", "", nil, bad.cb)
 	_, err = bad.result(t)
@@ -115,11 +117,11 @@ func TestClientBinaryShared(t *testing.T) {
 	B.cl.PublishBinary("g", "move", []byte{7, 0, 7}, p.cb)
 	b.flush()
 	fr := w.frames()
-	equal(t, "frames", len(fr), 1)
-	equal(t, "relayed", []any{fr[0].Type, fr[0].Binary, fr[0].Event, fr[0].Data}, []any{"publish", true, "move", []byte{7, 0, 7}})
+	assert.Equal(t, "frames", len(fr), 1)
+	assert.Equal(t, "relayed", []any{fr[0].Type, fr[0].Binary, fr[0].Event, fr[0].Data}, []any{"publish", true, "move", []byte{7, 0, 7}})
 	w.recv(`{"type":"ack","ref":"` + fr[0].Ref + `","id":"1-2"}`)
 	b.flush()
 	id, err := p.result(t)
-	noErr(t, err)
-	equal(t, "id", id, "1-2")
+	assert.NoError(t, err)
+	assert.Equal(t, "id", id, "1-2")
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/duet-rt/duet/shared"
+	"github.com/duet-rt/duet/shared/assert"
 )
 
 // browser simulates the tabs of one origin: a BroadcastChannel that queues
@@ -43,9 +44,9 @@ func newBrowser(t *testing.T) *browser {
 func (b *browser) open(name string, channels ...string) *tab {
 	b.t.Helper()
 	tb := &tab{b: b, name: name, rec: &recorder{}}
-	cfg := Config{Mode: ModeWebSocket, Channels: channels, Backoff: shared.Backoff{Rand: func() float64 { return 0.5 }}}
+	cfg := Options{Mode: ModeWebSocket, Channels: channels, Backoff: shared.Backoff{Rand: func() float64 { return 0.5 }}}
 	cl, err := NewClient(base, &cfg, Env{Dialer: b.d, Clock: b.clk, Observer: tb.rec}, ClientOptions{Bus: tb, TabID: name})
-	noErr(b.t, err)
+	assert.NoError(b.t, err)
 	tb.cl = cl
 	b.mu.Lock()
 	b.tabs = append(b.tabs, tb)
@@ -99,7 +100,7 @@ func (tb *tab) events(want ...string) {
 	if want == nil {
 		want = []string{}
 	}
-	equal(tb.b.t, tb.name+" events", tb.rec.take(), want)
+	assert.Equal(tb.b.t, tb.name+" events", tb.rec.take(), want)
 }
 
 func (tb *tab) messages(want ...string) {
@@ -107,26 +108,26 @@ func (tb *tab) messages(want ...string) {
 	if want == nil {
 		want = []string{}
 	}
-	equal(tb.b.t, tb.name+" messages", messages(tb.rec.take()), want)
+	assert.Equal(tb.b.t, tb.name+" messages", messages(tb.rec.take()), want)
 }
 
 func TestClientNotShared(t *testing.T) {
 	clk, d, rec := newFakeClock(), &fakeDialer{t: t}, &recorder{}
-	cl, err := NewClient(base, &Config{Mode: ModeSSE, Channels: []string{"a"}}, Env{Dialer: d, Clock: clk, Observer: rec}, ClientOptions{})
-	noErr(t, err)
+	cl, err := NewClient(base, &Options{Mode: ModeSSE, Channels: []string{"a"}}, Env{Dialer: d, Clock: clk, Observer: rec}, ClientOptions{})
+	assert.NoError(t, err)
 	cl.Start()
-	isTrue(t, "leads", cl.Leading())
+	assert.True(t, "leads", cl.Leading())
 	w := d.last(KindSSE)
 	w.hello(15000)
 	w.msg("1-1", "a", "1")
-	noErr(t, cl.Subscribe("b"))
+	assert.NoError(t, cl.Subscribe("b"))
 	clk.Advance(resubscribeDelay)
-	equal(t, "url", d.last(KindSSE).url, "http://example.test/rt/sse?channel=a&channel=b&lastEventId=1-1")
-	equal(t, "events", rec.take(), []string{"state open sse", "msg a 1-1 1"})
-	equal(t, "last id", cl.LastEventID(), "1-1")
+	assert.Equal(t, "url", d.last(KindSSE).url, "http://example.test/rt/sse?channel=a&channel=b&lastEventId=1-1")
+	assert.Equal(t, "events", rec.take(), []string{"state open sse", "msg a 1-1 1"})
+	assert.Equal(t, "last id", cl.LastEventID(), "1-1")
 	cl.Close()
-	equal(t, "events", rec.take(), []string{"state closed sse"})
-	equal(t, "state", cl.State(), StateClosed)
+	assert.Equal(t, "events", rec.take(), []string{"state closed sse"})
+	assert.Equal(t, "state", cl.State(), StateClosed)
 }
 
 func TestClientShared(t *testing.T) {
@@ -137,11 +138,11 @@ func TestClientShared(t *testing.T) {
 	A.cl.Lead() // A got the lock
 	C := b.open("C", "a", "c")
 	b.flush()
-	isTrue(t, "A leads", A.cl.Leading())
-	isTrue(t, "B follows", !B.cl.Leading())
+	assert.True(t, "A leads", A.cl.Leading())
+	assert.True(t, "B follows", !B.cl.Leading())
 
 	// One connection, with every tab's channels.
-	equal(t, "connections", b.d.count(), 1)
+	assert.Equal(t, "connections", b.d.count(), 1)
 	w := b.d.last(KindWebSocket)
 	w.hello(15000)
 	b.flush()
@@ -153,11 +154,11 @@ func TestClientShared(t *testing.T) {
 		}
 	}
 	slices.Sort(subscribed)
-	equal(t, "subscribed", subscribed, []string{"a", "b", "c"})
+	assert.Equal(t, "subscribed", subscribed, []string{"a", "b", "c"})
 	for _, tb := range []*tab{A, B, C} {
 		tb.events("state open websocket")
-		equal(t, tb.name+" state", tb.cl.State(), StateOpen)
-		equal(t, tb.name+" wire", tb.cl.Wire(), KindWebSocket)
+		assert.Equal(t, tb.name+" state", tb.cl.State(), StateOpen)
+		assert.Equal(t, tb.name+" wire", tb.cl.Wire(), KindWebSocket)
 	}
 
 	w.msg("1-1", "a", "1")
@@ -168,7 +169,7 @@ func TestClientShared(t *testing.T) {
 	B.messages("msg b 1-2 2")
 	C.messages("msg a 1-1 1", "msg c 1-3 3")
 	for _, tb := range []*tab{A, B, C} {
-		equal(t, tb.name+" cursor", tb.cl.LastEventID(), "1-3")
+		assert.Equal(t, tb.name+" cursor", tb.cl.LastEventID(), "1-3")
 	}
 
 	// A follower publishes through the leader.
@@ -176,12 +177,12 @@ func TestClientShared(t *testing.T) {
 	B.cl.Publish("b", "ev", []byte(`{"k":"v"}`), p.cb)
 	b.flush()
 	fr := w.frames()
-	equal(t, "relayed publish", []any{fr[0].Type, fr[0].Channel, fr[0].Event, string(fr[0].Data)}, []any{"publish", "b", "ev", `{"k":"v"}`})
+	assert.Equal(t, "relayed publish", []any{fr[0].Type, fr[0].Channel, fr[0].Event, string(fr[0].Data)}, []any{"publish", "b", "ev", `{"k":"v"}`})
 	w.recv(`{"type":"ack","ref":"` + fr[0].Ref + `","id":"1-4"}`)
 	b.flush()
 	id, err := p.result(t)
-	noErr(t, err)
-	equal(t, "id", id, "1-4")
+	assert.NoError(t, err)
+	assert.Equal(t, "id", id, "1-4")
 	var refused published
 	C.cl.Publish("c", "", nil, refused.cb)
 	b.flush()
@@ -195,7 +196,7 @@ func TestClientShared(t *testing.T) {
 	B.cl.Unsubscribe("b")
 	b.flush()
 	fr = w.frames()
-	equal(t, "unsubscribe", []any{fr[0].Type, fr[0].Channels}, []any{"unsubscribe", []string{"b"}})
+	assert.Equal(t, "unsubscribe", []any{fr[0].Type, fr[0].Channels}, []any{"unsubscribe", []string{"b"}})
 
 	// The leader's tab closes. Messages 1-5 and 1-6 were sent by the server
 	// but A died before relaying 1-6.
@@ -203,7 +204,7 @@ func TestClientShared(t *testing.T) {
 	b.flush()
 	A.cl.Close()
 	b.flush()
-	isTrue(t, "A's connection closed", w.isClosed())
+	assert.True(t, "A's connection closed", w.isClosed())
 	A.events("msg a 1-5 5", "state closed websocket")
 	B.events("state reconnecting websocket")
 	C.events("msg a 1-5 5", "state reconnecting websocket")
@@ -215,16 +216,16 @@ func TestClientShared(t *testing.T) {
 	w2.hello(15000)
 	b.flush()
 	sub := w2.frames()[0]
-	equal(t, "resume", []any{sub.Channels, sub.LastEventID}, []any{[]string{"a", "c"}, "1-5"})
+	assert.Equal(t, "resume", []any{sub.Channels, sub.LastEventID}, []any{[]string{"a", "c"}, "1-5"})
 	w2.msg("1-5", "a", "5") // the server's replay may overlap
 	w2.msg("1-6", "a", "6")
 	w2.msg("1-7", "c", "7")
 	b.flush()
 	C.messages("msg a 1-6 6", "msg c 1-7 7")
 	B.messages()
-	equal(t, "B cursor", B.cl.LastEventID(), "1-7")
-	equal(t, "B state", B.cl.State(), StateOpen)
-	equal(t, "connections", b.d.count(), 2)
+	assert.Equal(t, "B cursor", B.cl.LastEventID(), "1-7")
+	assert.Equal(t, "B state", B.cl.State(), StateOpen)
+	assert.Equal(t, "connections", b.d.count(), 2)
 }
 
 func TestClientLeaderCrash(t *testing.T) {
@@ -256,11 +257,11 @@ func TestClientLeaderCrash(t *testing.T) {
 	sub := w2.frames()[0]
 	// D's channel is kept until D fails to confirm itself. (A's is not:
 	// a leader's channels die with it.)
-	equal(t, "resume", []any{sub.Channels, sub.LastEventID}, []any{[]string{"b", "d"}, "1-1"})
+	assert.Equal(t, "resume", []any{sub.Channels, sub.LastEventID}, []any{[]string{"b", "d"}, "1-1"})
 	w2.hello(15000)
 	b.clk.Advance(3 * time.Second)
 	fr := w2.frames()
-	equal(t, "pruned", []any{fr[0].Type, fr[0].Channels}, []any{"unsubscribe", []string{"d"}})
+	assert.Equal(t, "pruned", []any{fr[0].Type, fr[0].Channels}, []any{"unsubscribe", []string{"d"}})
 }
 
 func TestClientPublishWaitsForLeader(t *testing.T) {
@@ -282,12 +283,12 @@ func TestClientPublishWaitsForLeader(t *testing.T) {
 			pub = f
 		}
 	}
-	equal(t, "published", string(pub.Data), "1")
+	assert.Equal(t, "published", string(pub.Data), "1")
 	w.recv(`{"type":"ack","ref":"` + pub.Ref + `","id":"1-1"}`)
 	b.flush()
 	id, err := early.result(t)
-	noErr(t, err)
-	equal(t, "id", id, "1-1")
+	assert.NoError(t, err)
+	assert.Equal(t, "id", id, "1-1")
 
 	// The leader says goodbye with a publish in flight.
 	A.cl.Publish("a", "", nil, lost.cb)
@@ -304,7 +305,7 @@ func TestClientPublishWaitsForLeader(t *testing.T) {
 	_, err = timedOut.result(t)
 	errCode(t, err, shared.CodeTryAgainLater)
 	A.cl.Close()
-	equal(t, "timers", b.clk.pending(), 0)
+	assert.Equal(t, "timers", b.clk.pending(), 0)
 }
 
 func TestClientGapRelayed(t *testing.T) {
@@ -323,7 +324,7 @@ func TestClientGapRelayed(t *testing.T) {
 	A.events(want...)
 	B.events(want...)
 	C.events("state open websocket") // the gap is not about its channels
-	equal(t, "C cursor", C.cl.LastEventID(), "2-1")
+	assert.Equal(t, "C cursor", C.cl.LastEventID(), "2-1")
 }
 
 func TestClientFatalRelayed(t *testing.T) {
@@ -352,13 +353,13 @@ func TestBusCodec(t *testing.T) {
 		t.Run(m.f.Type, func(t *testing.T) {
 			p := appendBusMsg(nil, &m)
 			got, err := decodeBusMsg(p)
-			noErr(t, err)
-			equal(t, "roundtrip", got, m)
+			assert.NoError(t, err)
+			assert.Equal(t, "roundtrip", got, m)
 		})
 	}
 	for _, bad := range []string{"", "duet1 A - open - 0", "duet2 A - open - 0\n{}", "duet1 - - open - 0\n{\"type\":\"x\"}", "duet1 A - open - 0\n{"} {
 		_, err := decodeBusMsg([]byte(bad))
-		isTrue(t, "refused "+strings.ReplaceAll(bad, "\n", `\n`), err != nil)
+		assert.True(t, "refused "+strings.ReplaceAll(bad, "\n", `\n`), err != nil)
 	}
 }
 
@@ -394,11 +395,11 @@ func TestClientFollowerVisible(t *testing.T) {
 	// backoff (here a long one)...
 	w.drop(shared.CodeAbnormal, "")
 	b.flush()
-	equal(t, "dials", b.d.count(), 1)
+	assert.Equal(t, "dials", b.d.count(), 1)
 	// ...but the follower's page becomes visible.
 	B.cl.Visible()
 	b.flush()
-	equal(t, "dials", b.d.count(), 2)
+	assert.Equal(t, "dials", b.d.count(), 2)
 }
 
 func TestClientFollowerSubscribes(t *testing.T) {
@@ -411,14 +412,14 @@ func TestClientFollowerSubscribes(t *testing.T) {
 	w.hello(15000)
 	b.flush()
 	w.frames()
-	noErr(t, B.cl.Subscribe("b", "b"))
-	isTrue(t, "bad name refused", B.cl.Subscribe("b c") != nil)
+	assert.NoError(t, B.cl.Subscribe("b", "b"))
+	assert.True(t, "bad name refused", B.cl.Subscribe("b c") != nil)
 	b.flush()
 	fr := w.frames()
-	equal(t, "subscribe", []any{fr[0].Type, fr[0].Channels}, []any{"subscribe", []string{"b"}})
+	assert.Equal(t, "subscribe", []any{fr[0].Type, fr[0].Channels}, []any{"subscribe", []string{"b"}})
 	w.msg("1-1", "b", "1")
 	b.flush()
 	A.messages()
 	B.messages("msg b 1-1 1")
-	equal(t, "B channels", B.cl.Channels(), []string{"b"})
+	assert.Equal(t, "B channels", B.cl.Channels(), []string{"b"})
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/duet-rt/duet/shared"
+	"github.com/duet-rt/duet/shared/assert"
 )
 
 const base = "http://example.test"
@@ -21,14 +22,14 @@ type harness struct {
 
 // newHarness returns a started Conn on fakes. Backoff delays are half their
 // ceiling: 250ms, 500ms, 1s…
-func newHarness(t *testing.T, cfg Config) *harness {
+func newHarness(t *testing.T, cfg Options) *harness {
 	t.Helper()
 	if cfg.Backoff.Rand == nil {
 		cfg.Backoff.Rand = func() float64 { return 0.5 }
 	}
 	h := &harness{t: t, clk: newFakeClock(), d: &fakeDialer{t: t}, rec: &recorder{}}
 	c, err := NewConn(base, &cfg, Env{Dialer: h.d, Clock: h.clk, Observer: h.rec})
-	noErr(t, err)
+	assert.NoError(t, err)
 	h.c = c
 	c.Start()
 	return h
@@ -39,21 +40,21 @@ func (h *harness) events(want ...string) {
 	if want == nil {
 		want = []string{}
 	}
-	equal(h.t, "events", h.rec.take(), want)
+	assert.Equal(h.t, "events", h.rec.take(), want)
 }
 
 func TestConnWebSocket(t *testing.T) {
-	h := newHarness(t, Config{Channels: []string{"b", "a", "b"}, LastEventID: "7-3"})
+	h := newHarness(t, Options{Channels: []string{"b", "a", "b"}, LastEventID: "7-3"})
 	w := h.d.last(KindWebSocket)
-	equal(t, "url", w.url, "ws://example.test/rt/ws")
-	equal(t, "state", h.c.State(), StateConnecting)
+	assert.Equal(t, "url", w.url, "ws://example.test/rt/ws")
+	assert.Equal(t, "state", h.c.State(), StateConnecting)
 
 	w.open()
 	sent := w.frames()
-	equal(t, "frames", len(sent), 1)
-	equal(t, "subscribe", sent[0].Type, shared.TypeSubscribe)
-	equal(t, "channels", sent[0].Channels, []string{"a", "b"})
-	equal(t, "lastEventId", sent[0].LastEventID, "7-3")
+	assert.Equal(t, "frames", len(sent), 1)
+	assert.Equal(t, "subscribe", sent[0].Type, shared.TypeSubscribe)
+	assert.Equal(t, "channels", sent[0].Channels, []string{"a", "b"})
+	assert.Equal(t, "lastEventId", sent[0].LastEventID, "7-3")
 	h.events()
 
 	w.hello(15000)
@@ -69,20 +70,20 @@ func TestConnWebSocket(t *testing.T) {
 	w.msg("7-6", "b", "3") // duplicate
 	w.msg("7-7", "a", "4")
 	h.events("msg a 7-4 1", `msg b 7-6 {"x":[1]}`, "msg a 7-7 4")
-	equal(t, "last id", h.c.LastEventID(), "7-7")
-	equal(t, "wire", h.c.Wire(), KindWebSocket)
+	assert.Equal(t, "last id", h.c.LastEventID(), "7-7")
+	assert.Equal(t, "wire", h.c.Wire(), KindWebSocket)
 
 	h.c.Close()
 	h.events("state closed websocket")
-	isTrue(t, "wire closed", w.isClosed())
-	equal(t, "close code", w.code, shared.CodeNormal)
-	equal(t, "timers", h.clk.pending(), 0)
+	assert.True(t, "wire closed", w.isClosed())
+	assert.Equal(t, "close code", w.code, shared.CodeNormal)
+	assert.Equal(t, "timers", h.clk.pending(), 0)
 }
 
 func TestConnSSE(t *testing.T) {
-	h := newHarness(t, Config{Mode: ModeSSE, Channels: []string{"news", "a/b=c"}, LastEventID: "7-3"})
+	h := newHarness(t, Options{Mode: ModeSSE, Channels: []string{"news", "a/b=c"}, LastEventID: "7-3"})
 	w := h.d.last(KindSSE)
-	equal(t, "url", w.url, "http://example.test/rt/sse?channel=a%2Fb%3Dc&channel=news&lastEventId=7-3")
+	assert.Equal(t, "url", w.url, "http://example.test/rt/sse?channel=a%2Fb%3Dc&channel=news&lastEventId=7-3")
 	w.hello(1000)
 	h.events("state open sse")
 
@@ -99,12 +100,12 @@ func TestConnSSE(t *testing.T) {
 	// The server closes with a code whose action is reconnect.
 	w.recv("event: duet.close\ndata: {\"type\":\"error\",\"code\":4002,\"message\":\"bye\"}\n\n")
 	h.events("state reconnecting sse")
-	isTrue(t, "wire closed", w.isClosed())
+	assert.True(t, "wire closed", w.isClosed())
 	h.clk.Advance(249 * time.Millisecond)
-	equal(t, "dials before the delay", h.d.count(), 1)
+	assert.Equal(t, "dials before the delay", h.d.count(), 1)
 	h.clk.Advance(time.Millisecond)
 	w2 := h.d.last(KindSSE)
-	equal(t, "resume url", w2.url, "http://example.test/rt/sse?channel=a%2Fb%3Dc&channel=news&lastEventId=9-1")
+	assert.Equal(t, "resume url", w2.url, "http://example.test/rt/sse?channel=a%2Fb%3Dc&channel=news&lastEventId=9-1")
 	w2.hello(1000)
 	w2.msg("9-1", "news", "1") // overlap
 	w2.msg("9-2", "news", "2")
@@ -131,36 +132,36 @@ func TestConnCloseCodes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, Config{Mode: ModeWebSocket, Channels: []string{"a"}})
+			h := newHarness(t, Options{Mode: ModeWebSocket, Channels: []string{"a"}})
 			w := h.d.last(KindWebSocket)
 			w.hello(15000)
 			h.events("state open websocket")
 			w.drop(tt.code, "")
 			h.events(tt.events...)
 			h.clk.Advance(time.Second)
-			equal(t, "redialed", h.d.count() == 2, tt.redial)
-			equal(t, "refreshes", h.d.refreshes, tt.fresh)
+			assert.Equal(t, "redialed", h.d.count() == 2, tt.redial)
+			assert.Equal(t, "refreshes", h.d.refreshes, tt.fresh)
 			if !tt.redial {
-				equal(t, "state", h.c.State(), StateClosed)
-				equal(t, "timers", h.clk.pending(), 0)
+				assert.Equal(t, "state", h.c.State(), StateClosed)
+				assert.Equal(t, "timers", h.clk.pending(), 0)
 			}
 		})
 	}
 }
 
 func TestConnBackoff(t *testing.T) {
-	h := newHarness(t, Config{Mode: ModeWebSocket, Backoff: shared.Backoff{Initial: 100 * time.Millisecond, Max: 400 * time.Millisecond, ResetAfter: 10 * time.Second}})
+	h := newHarness(t, Options{Mode: ModeWebSocket, Backoff: shared.Backoff{Initial: 100 * time.Millisecond, Max: 400 * time.Millisecond, ResetAfter: 10 * time.Second}})
 	// The server is down: each attempt fails; delays grow to the cap.
 	for i, want := range []time.Duration{50, 100, 200, 200, 200} {
 		h.d.last(KindWebSocket).drop(shared.CodeAbnormal, "")
 		n := h.d.count()
 		h.clk.Advance(want*time.Millisecond - time.Millisecond)
-		equal(t, "no dial yet, attempt "+string(rune('0'+i)), h.d.count(), n)
+		assert.Equal(t, "no dial yet, attempt "+string(rune('0'+i)), h.d.count(), n)
 		h.clk.Advance(time.Millisecond)
-		equal(t, "dialed, attempt "+string(rune('0'+i)), h.d.count(), n+1)
+		assert.Equal(t, "dialed, attempt "+string(rune('0'+i)), h.d.count(), n+1)
 	}
 	h.events() // never open: connecting all along
-	equal(t, "state", h.c.State(), StateConnecting)
+	assert.Equal(t, "state", h.c.State(), StateConnecting)
 
 	// A connection that stays up resets the growth.
 	w := h.d.last(KindWebSocket)
@@ -172,16 +173,16 @@ func TestConnBackoff(t *testing.T) {
 	w.drop(shared.CodeAbnormal, "")
 	n := h.d.count()
 	h.clk.Advance(50 * time.Millisecond)
-	equal(t, "dialed after the first delay", h.d.count(), n+1)
+	assert.Equal(t, "dialed after the first delay", h.d.count(), n+1)
 }
 
 func TestConnAutoFallback(t *testing.T) {
-	h := newHarness(t, Config{Channels: []string{"a"}, WSRetryAfter: time.Minute, HeartbeatTimeout: time.Hour})
+	h := newHarness(t, Options{Channels: []string{"a"}, WSRetryAfter: time.Minute, HeartbeatTimeout: time.Hour})
 	ws := h.d.last(KindWebSocket)
 	// A proxy refuses the upgrade: the socket closes without opening.
 	ws.drop(shared.CodeAbnormal, "")
 	sse := h.d.last(KindSSE) // at once, no backoff
-	equal(t, "sse url", sse.url, "http://example.test/rt/sse?channel=a")
+	assert.Equal(t, "sse url", sse.url, "http://example.test/rt/sse?channel=a")
 	sse.hello(15000)
 	h.events("state open sse")
 	sse.msg("1-1", "a", "1")
@@ -190,18 +191,18 @@ func TestConnAutoFallback(t *testing.T) {
 	var p published
 	h.c.Publish("a", "", []byte(`{"n":1}`), p.cb)
 	post := h.d.lastPost()
-	equal(t, "post url", post.url, "http://example.test/rt/publish")
-	equal(t, "post body", post.body, `{"channel":"a","data":{"n":1}}`)
+	assert.Equal(t, "post url", post.url, "http://example.test/rt/publish")
+	assert.Equal(t, "post body", post.body, `{"channel":"a","data":{"n":1}}`)
 	post.done(200, []byte(`{"id":"1-2"}`+"\n"), nil)
 	id, err := p.result(t)
-	noErr(t, err)
-	equal(t, "id", id, "1-2")
+	assert.NoError(t, err)
+	assert.Equal(t, "id", id, "1-2")
 
 	// SSE drops: the next attempt stays on SSE, WebSocket being known bad.
 	sse.drop(shared.CodeAbnormal, "")
 	h.clk.Advance(250 * time.Millisecond)
 	sse = h.d.last(KindSSE)
-	equal(t, "resume url", sse.url, "http://example.test/rt/sse?channel=a&lastEventId=1-1")
+	assert.Equal(t, "resume url", sse.url, "http://example.test/rt/sse?channel=a&lastEventId=1-1")
 	sse.hello(15000)
 	sse.msg("1-2", "a", "2")
 
@@ -211,10 +212,10 @@ func TestConnAutoFallback(t *testing.T) {
 	sse.recv(":ping\n\n")
 	probe.open()
 	sub := probe.frames()
-	equal(t, "probe subscribes from the cursor", sub[0].LastEventID, "1-2")
+	assert.Equal(t, "probe subscribes from the cursor", sub[0].LastEventID, "1-2")
 	sse.msg("1-3", "a", "3") // SSE still delivers meanwhile
 	probe.hello(15000)
-	isTrue(t, "sse closed after the switch", sse.isClosed())
+	assert.True(t, "sse closed after the switch", sse.isClosed())
 	probe.msg("1-3", "a", "3") // replay overlap
 	probe.msg("1-4", "a", "4")
 	sse.msg("1-5", "a", "late") // a closed wire's late event: ignored
@@ -222,39 +223,39 @@ func TestConnAutoFallback(t *testing.T) {
 }
 
 func TestConnAutoProbeFails(t *testing.T) {
-	h := newHarness(t, Config{Channels: []string{"a"}, WSRetryAfter: time.Minute, HeartbeatTimeout: time.Hour})
+	h := newHarness(t, Options{Channels: []string{"a"}, WSRetryAfter: time.Minute, HeartbeatTimeout: time.Hour})
 	h.d.last(KindWebSocket).drop(shared.CodeAbnormal, "")
 	sse := h.d.last(KindSSE)
 	sse.hello(15000)
 	h.clk.Advance(time.Minute)
 	probe := h.d.last(KindWebSocket)
 	probe.drop(shared.CodeAbnormal, "")
-	equal(t, "sse untouched", sse.isClosed(), false)
+	assert.Equal(t, "sse untouched", sse.isClosed(), false)
 	// The next probe waits twice as long.
 	n := h.d.count()
 	h.clk.Advance(2*time.Minute - time.Second)
-	equal(t, "no probe yet", h.d.count(), n)
+	assert.Equal(t, "no probe yet", h.d.count(), n)
 	h.clk.Advance(time.Second)
 	probe = h.d.last(KindWebSocket)
 	// A probe that never answers times out.
 	h.clk.Advance(10 * time.Second)
-	isTrue(t, "probe closed", probe.isClosed())
-	equal(t, "sse untouched", sse.isClosed(), false)
+	assert.True(t, "probe closed", probe.isClosed())
+	assert.Equal(t, "sse untouched", sse.isClosed(), false)
 	h.events("state open sse")
 }
 
 func TestConnAutoBothFail(t *testing.T) {
-	h := newHarness(t, Config{})
+	h := newHarness(t, Options{})
 	h.d.last(KindWebSocket).drop(shared.CodeAbnormal, "")
 	// With no channel, SSE has nothing to stream and needs no request: it
 	// is "open" for POSTs.
-	equal(t, "dials", h.d.count(), 1)
+	assert.Equal(t, "dials", h.d.count(), 1)
 	h.events("state open sse")
 
-	h2 := newHarness(t, Config{Channels: []string{"a"}})
+	h2 := newHarness(t, Options{Channels: []string{"a"}})
 	h2.d.last(KindWebSocket).drop(shared.CodeAbnormal, "")
 	h2.d.last(KindSSE).drop(shared.CodeAbnormal, "")
-	equal(t, "dials", h2.d.count(), 2)
+	assert.Equal(t, "dials", h2.d.count(), 2)
 	h2.clk.Advance(250 * time.Millisecond)
 	// The server was down, not WebSocket: WebSocket first again.
 	h2.d.last(KindWebSocket)
@@ -273,7 +274,7 @@ func TestConnWatchdog(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, Config{Mode: tt.mode, Channels: []string{"a"}, HeartbeatTimeout: tt.timeout})
+			h := newHarness(t, Options{Mode: tt.mode, Channels: []string{"a"}, HeartbeatTimeout: tt.timeout})
 			kind := KindWebSocket
 			if tt.mode == ModeSSE {
 				kind = KindSSE
@@ -289,91 +290,91 @@ func TestConnWatchdog(t *testing.T) {
 				h.clk.Advance(timeout - time.Millisecond)
 				w.recv(tt.ping)
 			}
-			isTrue(t, "still up", !w.isClosed())
+			assert.True(t, "still up", !w.isClosed())
 			// Silence brings it down.
 			h.clk.Advance(timeout)
-			isTrue(t, "closed", w.isClosed())
+			assert.True(t, "closed", w.isClosed())
 			if kind == KindWebSocket {
-				equal(t, "close code", w.code, shared.CodeHeartbeatTimeout)
+				assert.Equal(t, "close code", w.code, shared.CodeHeartbeatTimeout)
 			}
 			h.clk.Advance(250 * time.Millisecond)
-			equal(t, "redialed", h.d.count(), 2)
+			assert.Equal(t, "redialed", h.d.count(), 2)
 		})
 	}
 }
 
 func TestConnConnectTimeout(t *testing.T) {
-	h := newHarness(t, Config{Mode: ModeWebSocket, ConnectTimeout: 3 * time.Second})
+	h := newHarness(t, Options{Mode: ModeWebSocket, ConnectTimeout: 3 * time.Second})
 	w := h.d.last(KindWebSocket)
 	w.open() // open, but no hello
 	h.clk.Advance(3 * time.Second)
-	isTrue(t, "closed", w.isClosed())
+	assert.True(t, "closed", w.isClosed())
 	h.clk.Advance(250 * time.Millisecond)
-	equal(t, "redialed", h.d.count(), 2)
+	assert.Equal(t, "redialed", h.d.count(), 2)
 }
 
 func TestConnOnlineVisible(t *testing.T) {
 	t.Run("online dials a waiting reconnection at once", func(t *testing.T) {
-		h := newHarness(t, Config{Mode: ModeWebSocket, Backoff: shared.Backoff{Initial: time.Minute}})
+		h := newHarness(t, Options{Mode: ModeWebSocket, Backoff: shared.Backoff{Initial: time.Minute}})
 		h.d.last(KindWebSocket).drop(shared.CodeAbnormal, "")
 		h.c.Offline()
 		h.c.Online()
-		equal(t, "dials", h.d.count(), 2)
+		assert.Equal(t, "dials", h.d.count(), 2)
 	})
 	t.Run("online replaces a connection that lived through an outage", func(t *testing.T) {
-		h := newHarness(t, Config{Mode: ModeWebSocket})
+		h := newHarness(t, Options{Mode: ModeWebSocket})
 		w := h.d.last(KindWebSocket)
 		w.hello(15000)
 		h.c.Online() // no outage seen: nothing to do
-		equal(t, "dials", h.d.count(), 1)
+		assert.Equal(t, "dials", h.d.count(), 1)
 		h.c.Offline()
 		h.c.Online()
-		isTrue(t, "closed", w.isClosed())
-		equal(t, "dials", h.d.count(), 2)
+		assert.True(t, "closed", w.isClosed())
+		assert.Equal(t, "dials", h.d.count(), 2)
 		h.events("state open websocket", "state reconnecting websocket")
 	})
 	t.Run("visible dials a waiting reconnection at once", func(t *testing.T) {
-		h := newHarness(t, Config{Mode: ModeSSE, Channels: []string{"a"}, Backoff: shared.Backoff{Initial: time.Minute}})
+		h := newHarness(t, Options{Mode: ModeSSE, Channels: []string{"a"}, Backoff: shared.Backoff{Initial: time.Minute}})
 		h.d.last(KindSSE).drop(shared.CodeAbnormal, "")
 		h.c.Visible()
-		equal(t, "dials", h.d.count(), 2)
+		assert.Equal(t, "dials", h.d.count(), 2)
 	})
 	t.Run("visible replaces a connection silent too long", func(t *testing.T) {
-		h := newHarness(t, Config{Mode: ModeWebSocket})
+		h := newHarness(t, Options{Mode: ModeWebSocket})
 		w := h.d.last(KindWebSocket)
 		w.hello(15000)
 		h.c.Visible()
-		equal(t, "fresh: kept", h.d.count(), 1)
+		assert.Equal(t, "fresh: kept", h.d.count(), 1)
 		// Throttled timers: time passes but the watchdog has not run.
 		h.clk.mu.Lock()
 		h.clk.now = h.clk.now.Add(time.Hour)
 		h.clk.mu.Unlock()
 		h.c.Visible()
-		isTrue(t, "closed", w.isClosed())
-		equal(t, "dials", h.d.count(), 2)
+		assert.True(t, "closed", w.isClosed())
+		assert.Equal(t, "dials", h.d.count(), 2)
 	})
 }
 
 func TestConnPublishWebSocket(t *testing.T) {
-	h := newHarness(t, Config{Mode: ModeWebSocket, PublishTimeout: 5 * time.Second})
+	h := newHarness(t, Options{Mode: ModeWebSocket, PublishTimeout: 5 * time.Second})
 	var early published
 	h.c.Publish("a", "ev", []byte(`[1, 2]`), early.cb)
-	isTrue(t, "queued while connecting", early.pending())
+	assert.True(t, "queued while connecting", early.pending())
 	w := h.d.last(KindWebSocket)
 	w.hello(15000)
 	fr := w.frames()
-	equal(t, "frames", len(fr), 1) // no channel: no subscribe
-	equal(t, "publish", fr[0], shared.Frame{Type: "publish", Ref: fr[0].Ref, Channel: "a", Event: "ev", Data: []byte(`[1,2]`)})
+	assert.Equal(t, "frames", len(fr), 1) // no channel: no subscribe
+	assert.Equal(t, "publish", fr[0], shared.Frame{Type: "publish", Ref: fr[0].Ref, Channel: "a", Event: "ev", Data: []byte(`[1,2]`)})
 	w.recv(`{"type":"ack","ref":"` + fr[0].Ref + `","id":"1-1"}`)
 	id, err := early.result(t)
-	noErr(t, err)
-	equal(t, "id", id, "1-1")
+	assert.NoError(t, err)
+	assert.Equal(t, "id", id, "1-1")
 
 	var refused, lost, late published
 	h.c.Publish("a", "", nil, refused.cb)
 	h.c.Publish("a", "", []byte(`"x"`), lost.cb)
 	fr = w.frames()
-	equal(t, "null data", string(fr[0].Data), "null")
+	assert.Equal(t, "null data", string(fr[0].Data), "null")
 	w.recv(`{"type":"error","ref":"` + fr[0].Ref + `","code":4413,"message":"too large"}`)
 	_, err = refused.result(t)
 	errCode(t, err, shared.CodeTooLarge)
@@ -423,16 +424,16 @@ func TestConnPublishSSE(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			// In SSE mode a publish needs no connection: it is a POST.
-			h := newHarness(t, Config{Mode: ModeSSE, Channels: []string{"a"}})
+			h := newHarness(t, Options{Mode: ModeSSE, Channels: []string{"a"}})
 			var p published
 			h.c.Publish("a", "e", []byte(`1`), p.cb)
 			post := h.d.lastPost()
-			equal(t, "body", post.body, `{"channel":"a","event":"e","data":1}`)
+			assert.Equal(t, "body", post.body, `{"channel":"a","event":"e","data":1}`)
 			post.done(tt.status, []byte(tt.body), tt.err)
 			id, err := p.result(t)
-			equal(t, "id", id, tt.id)
+			assert.Equal(t, "id", id, tt.id)
 			if tt.code == 0 {
-				noErr(t, err)
+				assert.NoError(t, err)
 			} else {
 				errCode(t, err, tt.code)
 			}
@@ -445,26 +446,26 @@ func TestConnPublishRefreshesCredentials(t *testing.T) {
 	// its credentials and sends it again, once.
 	for _, second := range []int{200, 401} {
 		t.Run(strconv.Itoa(second), func(t *testing.T) {
-			h := newHarness(t, Config{Mode: ModeSSE, Channels: []string{"a"}})
+			h := newHarness(t, Options{Mode: ModeSSE, Channels: []string{"a"}})
 			var p published
 			h.c.Publish("a", "", []byte(`1`), p.cb)
 			first := h.d.lastPost()
 			first.done(401, []byte(`{"code":4401,"message":"invalid token: expired: refresh it"}`), nil)
-			equal(t, "refreshes", h.d.refreshes, 1)
+			assert.Equal(t, "refreshes", h.d.refreshes, 1)
 			again := h.d.lastPost()
 			if again == first {
 				t.Fatal("the publish was not sent again after the refresh")
 			}
-			equal(t, "body", again.body, first.body)
+			assert.Equal(t, "body", again.body, first.body)
 			again.done(second, []byte(`{"id":"5-1"}`), nil)
 			id, err := p.result(t)
 			if second == 200 {
-				noErr(t, err)
-				equal(t, "id", id, "5-1")
+				assert.NoError(t, err)
+				assert.Equal(t, "id", id, "5-1")
 				return
 			}
 			errCode(t, err, shared.CodeUnauthorized)
-			equal(t, "refreshes", h.d.refreshes, 1)
+			assert.Equal(t, "refreshes", h.d.refreshes, 1)
 		})
 	}
 }
@@ -475,56 +476,56 @@ func (e errString) Error() string { return string(e) }
 
 func TestConnSetChannels(t *testing.T) {
 	t.Run("websocket", func(t *testing.T) {
-		h := newHarness(t, Config{Mode: ModeWebSocket, Channels: []string{"a"}, LastEventID: "1-1"})
-		noErr(t, h.c.SetChannels([]string{"a", "b"})) // before open: the first subscribe takes all
+		h := newHarness(t, Options{Mode: ModeWebSocket, Channels: []string{"a"}, LastEventID: "1-1"})
+		assert.NoError(t, h.c.SetChannels([]string{"a", "b"})) // before open: the first subscribe takes all
 		w := h.d.last(KindWebSocket)
 		w.hello(15000)
 		fr := w.frames()
-		equal(t, "first subscribe", []any{fr[0].Channels, fr[0].LastEventID}, []any{[]string{"a", "b"}, "1-1"})
+		assert.Equal(t, "first subscribe", []any{fr[0].Channels, fr[0].LastEventID}, []any{[]string{"a", "b"}, "1-1"})
 		w.msg("1-2", "b", "1")
-		noErr(t, h.c.SetChannels([]string{"b", "c"}))
+		assert.NoError(t, h.c.SetChannels([]string{"b", "c"}))
 		fr = w.frames()
-		equal(t, "frames", len(fr), 2)
-		equal(t, "subscribe", []any{fr[0].Type, fr[0].Channels, fr[0].LastEventID}, []any{"subscribe", []string{"c"}, ""})
-		equal(t, "unsubscribe", []any{fr[1].Type, fr[1].Channels}, []any{"unsubscribe", []string{"a"}})
+		assert.Equal(t, "frames", len(fr), 2)
+		assert.Equal(t, "subscribe", []any{fr[0].Type, fr[0].Channels, fr[0].LastEventID}, []any{"subscribe", []string{"c"}, ""})
+		assert.Equal(t, "unsubscribe", []any{fr[1].Type, fr[1].Channels}, []any{"unsubscribe", []string{"a"}})
 		w.msg("1-3", "a", "2") // in flight before the unsubscribe: dropped
 		w.msg("1-4", "c", "3")
 		h.events("state open websocket", "msg b 1-2 1", "msg c 1-4 3")
-		equal(t, "last id", h.c.LastEventID(), "1-4")
-		equal(t, "channels", h.c.Channels(), []string{"b", "c"})
+		assert.Equal(t, "last id", h.c.LastEventID(), "1-4")
+		assert.Equal(t, "channels", h.c.Channels(), []string{"b", "c"})
 
-		isTrue(t, "bad name refused", h.c.SetChannels([]string{"no spaces"}) != nil)
+		assert.True(t, "bad name refused", h.c.SetChannels([]string{"no spaces"}) != nil)
 	})
 	t.Run("sse reopens the stream", func(t *testing.T) {
-		h := newHarness(t, Config{Mode: ModeSSE, Channels: []string{"a"}})
+		h := newHarness(t, Options{Mode: ModeSSE, Channels: []string{"a"}})
 		w := h.d.last(KindSSE)
 		w.hello(15000)
 		w.msg("1-2", "a", "1")
-		noErr(t, h.c.SetChannels([]string{"a", "b"}))
-		noErr(t, h.c.SetChannels([]string{"a", "b", "c"}))
-		equal(t, "debounced", h.d.count(), 1)
+		assert.NoError(t, h.c.SetChannels([]string{"a", "b"}))
+		assert.NoError(t, h.c.SetChannels([]string{"a", "b", "c"}))
+		assert.Equal(t, "debounced", h.d.count(), 1)
 		h.clk.Advance(resubscribeDelay)
-		isTrue(t, "old stream closed", w.isClosed())
+		assert.True(t, "old stream closed", w.isClosed())
 		w2 := h.d.last(KindSSE)
-		equal(t, "url", w2.url, "http://example.test/rt/sse?channel=a&channel=b&channel=c&lastEventId=1-2")
+		assert.Equal(t, "url", w2.url, "http://example.test/rt/sse?channel=a&channel=b&channel=c&lastEventId=1-2")
 		w2.hello(15000)
 		w2.msg("1-3", "c", "2")
 		// No reconnecting state for a reopening.
 		h.events("state open sse", "msg a 1-2 1", "msg c 1-3 2")
 		// Down to no channel: the stream closes, publishing still works.
-		noErr(t, h.c.SetChannels(nil))
+		assert.NoError(t, h.c.SetChannels(nil))
 		h.clk.Advance(resubscribeDelay)
-		isTrue(t, "closed", w2.isClosed())
-		equal(t, "no new stream", h.d.count(), 2)
-		equal(t, "state", h.c.State(), StateOpen)
-		noErr(t, h.c.SetChannels([]string{"d"}))
+		assert.True(t, "closed", w2.isClosed())
+		assert.Equal(t, "no new stream", h.d.count(), 2)
+		assert.Equal(t, "state", h.c.State(), StateOpen)
+		assert.NoError(t, h.c.SetChannels([]string{"d"}))
 		h.clk.Advance(resubscribeDelay)
-		equal(t, "url", h.d.last(KindSSE).url, "http://example.test/rt/sse?channel=d&lastEventId=1-3")
+		assert.Equal(t, "url", h.d.last(KindSSE).url, "http://example.test/rt/sse?channel=d&lastEventId=1-3")
 	})
 }
 
 func TestConnGapAcrossRestart(t *testing.T) {
-	h := newHarness(t, Config{Mode: ModeWebSocket, Channels: []string{"a"}})
+	h := newHarness(t, Options{Mode: ModeWebSocket, Channels: []string{"a"}})
 	w := h.d.last(KindWebSocket)
 	w.hello(15000)
 	w.msg("100-41", "a", "41")
@@ -533,7 +534,7 @@ func TestConnGapAcrossRestart(t *testing.T) {
 	h.clk.Advance(250 * time.Millisecond)
 	w = h.d.last(KindWebSocket)
 	w.open()
-	equal(t, "resume from", w.frames()[0].LastEventID, "100-42")
+	assert.Equal(t, "resume from", w.frames()[0].LastEventID, "100-42")
 	w.recv(`{"type":"hello","heartbeatMs":15000}` + "\n" +
 		`{"type":"subscribed","ref":"s2","channels":["a"]}` + "\n" +
 		`{"type":"gap","ref":"s2","channels":["a"],"lastEventId":"100-42","id":"200-3","reason":"restarted"}` + "\n" +
@@ -547,7 +548,7 @@ func TestConnGapAcrossRestart(t *testing.T) {
 func TestConnReentrantObserver(t *testing.T) {
 	// A handler that publishes and closes from inside a message callback
 	// must not deadlock, and must see events in order.
-	h := newHarness(t, Config{Mode: ModeWebSocket, Channels: []string{"a"}})
+	h := newHarness(t, Options{Mode: ModeWebSocket, Channels: []string{"a"}})
 	var p published
 	h.rec.onMessage = func(e *shared.Envelope) {
 		if e.ID == "1-1" {
@@ -566,11 +567,11 @@ func TestConnReentrantObserver(t *testing.T) {
 	h.events("state open websocket", "msg a 1-1 1", "msg a 1-2 2", "msg a 1-3 3", "state closed websocket")
 	_, err := p.result(t)
 	errCode(t, err, shared.CodeNormal) // closed before its ack
-	isTrue(t, "publish was sent", strings.Contains(string(shared.AppendFrame(nil, &w.frames()[1])), `"publish"`))
+	assert.True(t, "publish was sent", strings.Contains(string(shared.AppendFrame(nil, &w.frames()[1])), `"publish"`))
 }
 
 func TestConnPublishTooLarge(t *testing.T) {
-	h := newHarness(t, Config{Mode: ModeWebSocket})
+	h := newHarness(t, Options{Mode: ModeWebSocket})
 	w := h.d.last(KindWebSocket)
 	w.open()
 	w.recv(`{"type":"hello","heartbeatMs":15000,"maxFrameBytes":100}`)
@@ -580,29 +581,29 @@ func TestConnPublishTooLarge(t *testing.T) {
 	_, err := big.result(t)
 	errCode(t, err, shared.CodeTooLarge)
 	fr := w.frames()
-	equal(t, "only the small one sent", len(fr), 1)
-	equal(t, "data", string(fr[0].Data), `"x"`)
+	assert.Equal(t, "only the small one sent", len(fr), 1)
+	assert.Equal(t, "data", string(fr[0].Data), `"x"`)
 }
 
 func TestConnRefreshFails(t *testing.T) {
-	h := newHarness(t, Config{Mode: ModeSSE, Channels: []string{"a"}})
+	h := newHarness(t, Options{Mode: ModeSSE, Channels: []string{"a"}})
 	h.d.refreshErr = errString("token endpoint down")
 	h.d.last(KindSSE).drop(shared.CodeUnauthorized, "expired")
 	// The failure is reported, and the reconnection goes on with backoff.
 	h.events("error 4401")
 	h.clk.Advance(250 * time.Millisecond)
-	equal(t, "redialed", h.d.count(), 2)
-	equal(t, "refreshes", h.d.refreshes, 1)
+	assert.Equal(t, "redialed", h.d.count(), 2)
+	assert.Equal(t, "refreshes", h.d.refreshes, 1)
 }
 
 func TestConnAutoRefusedBySSE(t *testing.T) {
 	// WebSocket fails to open, and SSE answers that the channel is bad: a
 	// stop, not a retry.
-	h := newHarness(t, Config{Channels: []string{"a"}})
+	h := newHarness(t, Options{Channels: []string{"a"}})
 	h.d.last(KindWebSocket).drop(shared.CodeAbnormal, "")
 	e := CodeOfHTTP(400, []byte(`{"code":4422,"message":"bad channel"}`))
 	h.d.last(KindSSE).drop(e.Code, e.Message)
 	h.events("error 4422 fatal", "state closed ")
 	h.clk.Advance(time.Minute)
-	equal(t, "dials", h.d.count(), 2)
+	assert.Equal(t, "dials", h.d.count(), 2)
 }

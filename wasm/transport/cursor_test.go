@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/duet-rt/duet/shared"
+	"github.com/duet-rt/duet/shared/assert"
 )
 
 func TestCursor(t *testing.T) {
@@ -24,14 +25,14 @@ func TestCursor(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := NewCursor(tt.start)
 			for i, id := range tt.ids {
-				equal(t, "accept "+id, c.Accept(id), tt.accept[i])
+				assert.Equal(t, "accept "+id, c.Accept(id), tt.accept[i])
 			}
-			equal(t, "last", c.Last(), tt.last)
+			assert.Equal(t, "last", c.Last(), tt.last)
 		})
 	}
 	c := NewCursor("9-9")
 	c.Jump("3-1")
-	isTrue(t, "after jump", c.Accept("3-2") && !c.Accept("3-1"))
+	assert.True(t, "after jump", c.Accept("3-2") && !c.Accept("3-1"))
 }
 
 func TestEndpoints(t *testing.T) {
@@ -51,12 +52,12 @@ func TestEndpoints(t *testing.T) {
 		t.Run(tt.base, func(t *testing.T) {
 			ep, err := NewEndpoints(tt.base)
 			if tt.err {
-				isTrue(t, "error", err != nil)
+				assert.True(t, "error", err != nil)
 				return
 			}
-			noErr(t, err)
-			equal(t, "ws", ep.WS, tt.ws)
-			equal(t, "sse", ep.SSE, tt.sse)
+			assert.NoError(t, err)
+			assert.Equal(t, "ws", ep.WS, tt.ws)
+			assert.Equal(t, "sse", ep.SSE, tt.sse)
 		})
 	}
 }
@@ -79,8 +80,8 @@ func TestCodeOfHTTP(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.body, func(t *testing.T) {
 			e := CodeOfHTTP(tt.status, []byte(tt.body))
-			equal(t, "code", e.Code, tt.code)
-			equal(t, "action", e.Code.Action(), tt.action)
+			assert.Equal(t, "code", e.Code, tt.code)
+			assert.Equal(t, "action", e.Code.Action(), tt.action)
 		})
 	}
 }

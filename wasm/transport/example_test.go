@@ -21,7 +21,7 @@ func (logger) Error(e *shared.Error, fatal bool)                { fmt.Println("e
 // origin's Web Lock.
 func ExampleNewClient() {
 	var dialer transport.Dialer = browserDialer()
-	cl, err := transport.NewClient("https://example.com", &transport.Config{
+	cl, err := transport.NewClient("https://example.com", &transport.Options{
 		Mode:     transport.ModeAuto,
 		Channels: []string{"news"},
 	}, transport.Env{Dialer: dialer, Observer: logger{}}, transport.ClientOptions{})

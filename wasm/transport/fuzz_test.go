@@ -32,7 +32,7 @@ func FuzzConnReceive(f *testing.F) {
 		clk, d := newFakeClock(), &fakeDialer{t: t}
 		var ids []string
 		obs := &recorder{onMessage: func(e *shared.Envelope) { ids = append(ids, e.ID) }}
-		c, err := NewConn(base, &Config{Mode: mode, Channels: []string{"a"}}, Env{Dialer: d, Clock: clk, Observer: obs})
+		c, err := NewConn(base, &Options{Mode: mode, Channels: []string{"a"}}, Env{Dialer: d, Clock: clk, Observer: obs})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -276,7 +276,9 @@ export interface Connection {
   /** Removes handler from channel, or every handler of channel without one. */
   unsubscribe(channel: string, handler?: (message: DuetMessage<any>) => void): void;
   /**
-   * Publishes data (JSON-encoded) to channel.
+   * Publishes data (JSON-encoded) to channel. At most once: a publish whose
+   * ack was lost with its connection rejects with code 1006 rather than
+   * being sent again.
    * @returns the id the server gave the message; rejects with a {@link DuetError}.
    */
   publish(channel: string, data: unknown, options?: { event?: string }): Promise<{ id: string }>;

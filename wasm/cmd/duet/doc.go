@@ -6,5 +6,6 @@
 // It is not meant to be run any other way; built for another platform it
 // only says so.
 //
-// Build it with go tool task wasm.
+// Build it with go tool task wasm. The files: main_js.go, the program;
+// main_other.go, the message every other platform gets.
 package main

@@ -14,6 +14,14 @@
 // (Value, Func, Global, ValueOf…) so a file can import this package alone.
 // When both are needed, import this one as jsw.
 //
+// The files, one per browser object or mechanism: value_js.go (the
+// re-exported names, property and argument helpers, bytes), error_js.go
+// (exceptions as errors, TypeErrors, throw markers), promise_js.go
+// (promises as blocking calls, deferreds), event_js.go (listeners that
+// return their remove func), timer_js.go, fetch_js.go, websocket_js.go,
+// broadcast_js.go (BroadcastChannel), locks_js.go (Web Locks), page_js.go
+// (visibility and online state).
+//
 // # Threading rules
 //
 // Go code called from JavaScript (a js.Func, an event listener given to

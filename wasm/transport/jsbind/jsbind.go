@@ -50,7 +50,7 @@ func connect(baseArg, opts js.Value) (*conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := parseConfig(opts)
+	cfg, err := parseOptions(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -195,9 +195,9 @@ func resolveBase(v js.Value) (string, error) {
 	return u.Get("href").String(), nil
 }
 
-// parseConfig reads the options object.
-func parseConfig(o js.Value) (*transport.Config, error) {
-	cfg := &transport.Config{}
+// parseOptions reads the options object.
+func parseOptions(o js.Value) (*transport.Options, error) {
+	cfg := &transport.Options{}
 	if !jsw.Nullish(o) && !jsw.IsObject(o) {
 		return nil, bindError("options must be an object")
 	}

@@ -46,25 +46,25 @@ func throws(v any) (js.Value, bool) {
 	return js.Global().Get("Reflect").Call("get", jv, key), true
 }
 
-func TestParseConfig(t *testing.T) {
+func TestParseOptions(t *testing.T) {
 	tests := []struct {
 		name string
 		src  string
 		err  string
-		want func(*transport.Config) bool
+		want func(*transport.Options) bool
 	}{
-		{"none", `undefined`, "", func(c *transport.Config) bool { return c.Mode == transport.ModeAuto }},
+		{"none", `undefined`, "", func(c *transport.Options) bool { return c.Mode == transport.ModeAuto }},
 		{"all", `({transport: "sse", channels: ["b", "a"], lastEventId: "1-2", heartbeatTimeout: 1500,
 			connectTimeout: 2000, publishTimeout: 3000, wsRetryAfter: 4000,
 			backoff: {initialMs: 10, maxMs: 20, multiplier: 3, resetAfterMs: 30}})`, "",
-			func(c *transport.Config) bool {
+			func(c *transport.Options) bool {
 				return c.Mode == transport.ModeSSE && strings.Join(c.Channels, ",") == "b,a" && c.LastEventID == "1-2" &&
 					c.HeartbeatTimeout == 1500*time.Millisecond && c.ConnectTimeout == 2*time.Second &&
 					c.PublishTimeout == 3*time.Second && c.WSRetryAfter == 4*time.Second &&
 					c.Backoff.Initial == 10*time.Millisecond && c.Backoff.Max == 20*time.Millisecond &&
 					c.Backoff.Multiplier == 3 && c.Backoff.ResetAfter == 30*time.Millisecond
 			}},
-		{"one channel as a string", `({channels: "a"})`, "", func(c *transport.Config) bool { return len(c.Channels) == 1 }},
+		{"one channel as a string", `({channels: "a"})`, "", func(c *transport.Options) bool { return len(c.Channels) == 1 }},
 		{"bad transport", `({transport: "carrier pigeon"})`, `transport must be`, nil},
 		{"bad channel", `({channels: ["a b"]})`, `forbidden character`, nil},
 		{"channels not strings", `({channels: [1]})`, `array of strings`, nil},
@@ -74,7 +74,7 @@ func TestParseConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := parseConfig(eval(t, tt.src))
+			cfg, err := parseOptions(eval(t, tt.src))
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
 					t.Fatalf("error %v, want one containing %q", err, tt.err)
@@ -318,11 +318,11 @@ func TestConnectToken(t *testing.T) {
 }
 
 func TestParseConfigToken(t *testing.T) {
-	if _, err := parseConfig(eval(t, `({token: 42})`)); err == nil || !strings.Contains(err.Error(), "token must be") {
+	if _, err := parseOptions(eval(t, `({token: 42})`)); err == nil || !strings.Contains(err.Error(), "token must be") {
 		t.Fatalf("token: 42 gave %v", err)
 	}
 	for _, ok := range []string{`({token: "t"})`, `({token: () => "t"})`, `({token: async () => "t"})`} {
-		if _, err := parseConfig(eval(t, ok)); err != nil {
+		if _, err := parseOptions(eval(t, ok)); err != nil {
 			t.Fatalf("%s: %v", ok, err)
 		}
 	}

@@ -38,7 +38,7 @@ func (c *conn) newObject() js.Value {
 	method("subscribe", c.jsSubscribe)
 	method("unsubscribe", c.jsUnsubscribe)
 	method("publish", c.jsPublish)
-	method("publishBinary", c.jsPublishBinary) // binary.go
+	method("publishBinary", c.jsPublishBinary)
 	method("on", c.jsOn)
 	method("off", c.jsOff)
 	method("close", func([]js.Value) any { c.close(); return nil })
@@ -142,6 +142,19 @@ func (c *conn) jsPublish(args []js.Value) any {
 		}
 		return raw, js.Undefined()
 	}, c.cl.Publish)
+}
+
+// publishBinary(channel, bytes, {event}?) → Promise<{id}>. bytes is a
+// Uint8Array, another ArrayBuffer view or an ArrayBuffer; it is copied once
+// into Go, so the caller may reuse it at once.
+func (c *conn) jsPublishBinary(args []js.Value) any {
+	return c.publishCall("publishBinary", "bytes", args, func(data js.Value) ([]byte, js.Value) {
+		b := jsw.Bytes(data)
+		if b == nil {
+			return nil, jsw.NewTypeError("duet: publishBinary(channel, bytes): bytes must be a Uint8Array, an ArrayBuffer view or an ArrayBuffer")
+		}
+		return b, js.Undefined()
+	}, c.cl.PublishBinary)
 }
 
 // publishCall is publish and publishBinary: it checks the channel and the
@@ -258,6 +271,19 @@ func (o *observer) Message(e *shared.Envelope) {
 			call(h, msg)
 		}
 	}
+}
+
+// binaryMessage is the message object of a binary message: data is a
+// Uint8Array (one copy out of Go memory) and binary is true.
+func binaryMessage(e *shared.Envelope) js.Value {
+	msg := jsw.NewObject()
+	msg.Set("id", e.ID)
+	msg.Set("channel", e.Channel)
+	msg.Set("event", e.Event)
+	msg.Set("data", jsw.Uint8Array(e.Data))
+	msg.Set("ts", float64(e.TS))
+	msg.Set("binary", true)
+	return msg
 }
 
 func (o *observer) Gap(g *transport.Gap) {
