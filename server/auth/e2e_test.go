@@ -122,7 +122,7 @@ func TestExpiryRefreshResumeTransport(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			conn, err := transport.NewConn(srv.URL, &transport.Config{
+			conn, err := transport.NewConn(srv.URL, &transport.Options{
 				Mode:        mode,
 				Channels:    []string{"user:alice"},
 				LastEventID: start.String(),
@@ -180,7 +180,7 @@ func TestExpiryRefreshResumeEventSource(t *testing.T) {
 	hub, srv := authHub(t)
 	mint := &tokenMint{t: t, ttl: 2 * time.Second}
 	h := &esHandler{opened: make(chan struct{}, 16), msgs: make(chan string, 1024)}
-	src, err := eventsource.New(srv.URL+"/rt/sse?channel=user:alice", httpTransport{}, h, &eventsource.Options{
+	src, err := eventsource.New(srv.URL+"/rt/sse?channel=user:alice", httpDialer{}, h, &eventsource.Options{
 		Headers: func(context.Context) ([][2]string, error) {
 			return [][2]string{{"Authorization", "Bearer " + mint.token()}}, nil
 		},
@@ -252,10 +252,10 @@ func (h *esHandler) Message(ev shared.SSEEvent) {
 }
 func (h *esHandler) Error(eventsource.ReadyState, error) {}
 
-// httpTransport is the polyfill's Transport over net/http.
-type httpTransport struct{}
+// httpDialer is the polyfill's Dialer over net/http.
+type httpDialer struct{}
 
-func (httpTransport) Open(ctx context.Context, req *eventsource.Request) (*eventsource.Response, error) {
+func (httpDialer) Dial(ctx context.Context, req *eventsource.Request) (*eventsource.Response, error) {
 	r, err := http.NewRequestWithContext(ctx, req.Method, req.URL, nil)
 	if err != nil {
 		return nil, err

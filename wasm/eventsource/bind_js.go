@@ -132,7 +132,7 @@ func (h jsHandler) Error(state ReadyState, err error) {
 // does: CORS mode, no cache, credentials by withCredentials.
 type fetchDialer struct{}
 
-func (fetchDialer) Open(ctx context.Context, req *Request) (*Response, error) {
+func (fetchDialer) Dial(ctx context.Context, req *Request) (*Response, error) {
 	creds := "same-origin"
 	if req.WithCredentials {
 		creds = "include"

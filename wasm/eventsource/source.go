@@ -79,10 +79,10 @@ type Body interface {
 
 // Dialer opens connections: fetch in the browser, net/http in tests.
 type Dialer interface {
-	// Open sends req and waits for the response headers. Ending ctx aborts
+	// Dial sends req and waits for the response headers. Ending ctx aborts
 	// the request, body included. Any error is a network error, which the
 	// Source answers by reconnecting.
-	Open(ctx context.Context, req *Request) (*Response, error)
+	Dial(ctx context.Context, req *Request) (*Response, error)
 }
 
 // Handler receives what an EventSource dispatches. Its methods are called
@@ -397,7 +397,7 @@ func (s *Source) connect(ctx context.Context, p *shared.SSEParser) error {
 		req.Headers = append(req.Headers, [2]string{"Last-Event-ID", id})
 	}
 
-	resp, err := s.d.Open(ctx, req)
+	resp, err := s.d.Dial(ctx, req)
 	if err != nil {
 		return s.attemptErr(ctx, "connect", err)
 	}

@@ -22,7 +22,7 @@ import (
 // browser, minus the browser.
 type httpDialer struct{ client *http.Client }
 
-func (d httpDialer) Open(ctx context.Context, r *eventsource.Request) (*eventsource.Response, error) {
+func (d httpDialer) Dial(ctx context.Context, r *eventsource.Request) (*eventsource.Response, error) {
 	var body io.Reader
 	if b, ok := r.Body.(string); ok {
 		body = strings.NewReader(b)

@@ -42,12 +42,6 @@ type Options struct {
 	MaxQueue int
 }
 
-// Config is the former name of Options.
-//
-// Deprecated: use Options. It stays while server/auth's end-to-end test,
-// outside this package's owners' tree, still names it.
-type Config = Options
-
 const (
 	defaultHeartbeat      = 15 * time.Second
 	defaultConnectTimeout = 10 * time.Second
