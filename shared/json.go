@@ -225,8 +225,9 @@ func (d *decoder) int() int64 {
 	for d.i < len(d.p) && d.p[d.i] >= '0' && d.p[d.i] <= '9' {
 		d.i++
 	}
-	// Fix: JSON has no leading zeros (ParseInt took "01"), and a fraction
-	// or exponent was reported as a puzzling "expected ',' or '}'".
+	// JSON has no leading zeros, which ParseInt would take ("01"); and a
+	// fraction or exponent is named here, where the number is, rather than
+	// failing later as a puzzling "expected ',' or '}'".
 	leadingZero := d.i-digits > 1 && d.p[digits] == '0'
 	fraction := d.i < len(d.p) && (d.p[d.i] == '.' || d.p[d.i] == 'e' || d.p[d.i] == 'E')
 	n, err := strconv.ParseInt(string(d.p[start:d.i]), 10, 64)
@@ -293,13 +294,14 @@ func (d *decoder) raw() []byte {
 func (d *decoder) skip(depth int) {
 	switch c := d.next(); {
 	case (c == '{' || c == '[') && depth >= maxDepth:
-		// Fix: the limit counts containers. It was checked on every value,
-		// so 129 nested arrays passed when the innermost one was empty.
+		// The limit counts containers, so it is checked where one opens:
+		// checked on every value, 129 nested arrays would pass when the
+		// innermost one is empty.
 		d.fail("nesting too deep")
 	case c == '{':
-		// Fix: keys are validated as strings like values are. d.object
-		// decoded them with str, which let invalid UTF-8 through into raw
-		// data (and allocated each key).
+		// Keys are validated as strings like values are, not decoded with
+		// str: that would let invalid UTF-8 through into raw data (and
+		// allocate each key).
 		d.i++
 		if d.next() == '}' {
 			d.i++
@@ -446,8 +448,8 @@ func (d *decoder) number() {
 }
 
 func (d *decoder) end() error {
-	// Fix: compare the position, not next() != 0: next returns 0 for a NUL
-	// byte too, so "1\x00<anything>" passed as valid.
+	// Compare the position, not next() != 0: next returns 0 for a NUL byte
+	// too, and "1\x00<anything>" would pass as valid.
 	if d.ws(); d.err == nil && d.i < len(d.p) {
 		d.fail("trailing data after the value")
 	}
