@@ -39,8 +39,8 @@ func (b *Backoff) withDefaults() Backoff {
 	if c.Max < c.Initial {
 		c.Max = c.Initial
 	}
-	// Fix: !(m >= 1) rather than m < 1, so that NaN (which JavaScript
-	// hands over easily) becomes 1 too; it made every delay negative.
+	// !(m >= 1) rather than m < 1: NaN, which JavaScript hands over easily,
+	// must become 1 too, or every delay would be negative.
 	if !(c.Multiplier >= 1) {
 		if c.Multiplier == 0 {
 			c.Multiplier = 2
@@ -65,9 +65,9 @@ func (b *Backoff) Ceiling(n int) time.Duration {
 	for i := 0; i < n && ceil < float64(c.Max); i++ {
 		ceil *= c.Multiplier
 	}
-	// Fix: return Max itself. float64(Max) may round up past the largest
-	// Duration (it does for math.MaxInt64), and converting it back
-	// overflowed into a negative ceiling.
+	// Max itself, not converted back: float64(Max) may round up past the
+	// largest Duration (it does for math.MaxInt64), and converting that
+	// back would overflow into a negative ceiling.
 	if ceil >= float64(c.Max) {
 		return c.Max
 	}
@@ -102,9 +102,9 @@ func (r *Retrier) Next(now time.Time) time.Duration {
 	}
 	r.connectedAt = time.Time{}
 	d := r.Policy.Delay(r.attempt)
-	// Fix: count only while the ceiling grows. With a Multiplier of 1 it
-	// never reaches Max, so the count grew without bound, and with it the
-	// loop in Ceiling.
+	// Count only while the ceiling grows: with a Multiplier of 1 it never
+	// reaches Max, and the count (and with it the loop in Ceiling) would
+	// grow without bound.
 	if p.Multiplier > 1 && r.Policy.Ceiling(r.attempt) < p.Max {
 		r.attempt++
 	}

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/duet-rt/duet/shared/assert"
 )
 
 const ms = time.Millisecond
@@ -24,10 +26,10 @@ func TestBackoffDefaults(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := tc.in.withDefaults()
-			assertEqual(t, "Initial", got.Initial, 500*ms)
-			assertEqual(t, "Max", got.Max, 30*time.Second)
-			assertEqual(t, "Multiplier", got.Multiplier, 2.0)
-			assertEqual(t, "ResetAfter", got.ResetAfter, 10*time.Second)
+			assert.Equal(t, "Initial", got.Initial, 500*ms)
+			assert.Equal(t, "Max", got.Max, 30*time.Second)
+			assert.Equal(t, "Multiplier", got.Multiplier, 2.0)
+			assert.Equal(t, "ResetAfter", got.ResetAfter, 10*time.Second)
 			if got.Rand == nil {
 				t.Fatal("no default Rand")
 			}
@@ -41,7 +43,7 @@ func TestBackoffDefaults(t *testing.T) {
 	// withDefaults leaves the policy itself alone.
 	b := Backoff{}
 	b.withDefaults()
-	assertEqual(t, "policy after withDefaults", b.Initial, time.Duration(0))
+	assert.Equal(t, "policy after withDefaults", b.Initial, time.Duration(0))
 }
 
 func TestBackoffCeiling(t *testing.T) {
@@ -68,15 +70,15 @@ func TestBackoffCeiling(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for n, want := range tc.want {
-				assertEqual(t, "Ceiling("+strconv.Itoa(n)+")", tc.policy.Ceiling(n), want)
+				assert.Equal(t, "Ceiling("+strconv.Itoa(n)+")", tc.policy.Ceiling(n), want)
 			}
 		})
 	}
 	b := Backoff{}
-	assertEqual(t, "negative attempt", b.Ceiling(-1), 500*ms)
-	assertEqual(t, "attempt far past the cap", b.Ceiling(math.MaxInt), 30*time.Second)
+	assert.Equal(t, "negative attempt", b.Ceiling(-1), 500*ms)
+	assert.Equal(t, "attempt far past the cap", b.Ceiling(math.MaxInt), 30*time.Second)
 	huge := Backoff{Initial: time.Nanosecond, Max: math.MaxInt64}
-	assertEqual(t, "ceiling capped at the largest Duration", huge.Ceiling(1000), time.Duration(math.MaxInt64))
+	assert.Equal(t, "ceiling capped at the largest Duration", huge.Ceiling(1000), time.Duration(math.MaxInt64))
 }
 
 func TestBackoffDelayJitter(t *testing.T) {
@@ -93,7 +95,7 @@ func TestBackoffDelayJitter(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			b := Backoff{Rand: constRand(tc.rand)}
 			for n, want := range tc.want {
-				assertEqual(t, "Delay("+strconv.Itoa(n)+")", b.Delay(n), want)
+				assert.Equal(t, "Delay("+strconv.Itoa(n)+")", b.Delay(n), want)
 			}
 		})
 	}
@@ -130,15 +132,15 @@ func TestRetrierGrowsAndCaps(t *testing.T) {
 	now := time.Unix(1764100000, 0)
 	wantDelays := []time.Duration{50 * ms, 100 * ms, 200 * ms, 400 * ms, 500 * ms, 500 * ms, 500 * ms}
 	wantAttempts := []int{1, 2, 3, 4, 4, 4, 4}
-	assertEqual(t, "Attempt before any", r.Attempt(), 0)
+	assert.Equal(t, "Attempt before any", r.Attempt(), 0)
 	for i := range wantDelays {
-		assertEqual(t, "delay "+strconv.Itoa(i), r.Next(now), wantDelays[i])
-		assertEqual(t, "Attempt after "+strconv.Itoa(i), r.Attempt(), wantAttempts[i])
+		assert.Equal(t, "delay "+strconv.Itoa(i), r.Next(now), wantDelays[i])
+		assert.Equal(t, "Attempt after "+strconv.Itoa(i), r.Attempt(), wantAttempts[i])
 		now = now.Add(time.Hour) // failed attempts never reset, however far apart
 	}
 	r.Reset()
-	assertEqual(t, "Attempt after Reset", r.Attempt(), 0)
-	assertEqual(t, "delay after Reset", r.Next(now), 50*ms)
+	assert.Equal(t, "Attempt after Reset", r.Attempt(), 0)
+	assert.Equal(t, "delay after Reset", r.Next(now), 50*ms)
 }
 
 func TestRetrierAttemptStopsAtTheCap(t *testing.T) {
@@ -163,7 +165,7 @@ func TestRetrierAttemptStopsAtTheCap(t *testing.T) {
 					t.Fatalf("delay %v outside [0, %v)", d, ceil)
 				}
 			}
-			assertEqual(t, "Attempt", r.Attempt(), tc.cap)
+			assert.Equal(t, "Attempt", r.Attempt(), tc.cap)
 		})
 	}
 }
@@ -246,9 +248,9 @@ func TestRetrierReset(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := Retrier{Policy: policy}
 			grow(&r, 3)
-			assertEqual(t, "Attempt before", r.Attempt(), 3)
-			assertEqual(t, "delay", tc.run(&r), tc.wantDelay)
-			assertEqual(t, "Attempt after", r.Attempt(), tc.wantAfter)
+			assert.Equal(t, "Attempt before", r.Attempt(), 3)
+			assert.Equal(t, "delay", tc.run(&r), tc.wantDelay)
+			assert.Equal(t, "Attempt after", r.Attempt(), tc.wantAfter)
 		})
 	}
 }
@@ -261,5 +263,5 @@ func TestRetrierZeroValue(t *testing.T) {
 			t.Fatalf("delay %v out of the default bounds", d)
 		}
 	}
-	assertEqual(t, "Attempt", r.Attempt(), 6)
+	assert.Equal(t, "Attempt", r.Attempt(), 6)
 }

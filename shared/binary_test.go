@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"strings"
 	"testing"
+
+	"github.com/duet-rt/duet/shared/assert"
 )
 
 func TestBinaryFrameRoundTrip(t *testing.T) {
@@ -25,8 +27,8 @@ func TestBinaryFrameRoundTrip(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := DecodeBinaryFrame(tc.in)
-			assertNoError(t, err)
-			assertEqual(t, "frame", got, tc.want)
+			assert.NoError(t, err)
+			assert.Equal(t, "frame", got, tc.want)
 		})
 	}
 }
@@ -36,11 +38,11 @@ func TestBinaryFrameMessageLayout(t *testing.T) {
 	// The layout third parties implement, byte for byte (PROTOCOL.md §4.6).
 	got := AppendBinaryMessage(nil, &Envelope{ID: "1-2", Channel: "c", Event: "e", TS: 300, Data: []byte{9, 8}})
 	want := []byte{0x02, 3, '1', '-', '2', 1, 'c', 1, 'e', 0xac, 0x02, 9, 8}
-	assertEqual(t, "bytes", got, want)
+	assert.Equal(t, "bytes", got, want)
 	e := Envelope{ID: "1-2", Channel: "c", Event: "e", TS: 300, Data: []byte{9, 8}}
-	assertEqual(t, "BinaryFrameSize", BinaryFrameSize(&e), len(want))
+	assert.Equal(t, "BinaryFrameSize", BinaryFrameSize(&e), len(want))
 	pub := AppendBinaryPublish(nil, "r", "c", "", []byte{7})
-	assertEqual(t, "publish bytes", pub, []byte{0x01, 1, 'r', 1, 'c', 0, 7})
+	assert.Equal(t, "publish bytes", pub, []byte{0x01, 1, 'r', 1, 'c', 0, 7})
 }
 
 func TestDecodeBinaryFrameErrors(t *testing.T) {
@@ -62,7 +64,7 @@ func TestDecodeBinaryFrameErrors(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := DecodeBinaryFrame(tc.in)
-			assertError(t, err, ErrBadBinary, tc.msg)
+			assert.ErrorIs(t, err, ErrBadBinary, tc.msg)
 		})
 	}
 }
@@ -74,7 +76,7 @@ func TestBinaryEncodeAllocatesNothing(t *testing.T) {
 		buf = AppendBinaryMessage(buf[:0], &e)
 		buf = AppendBinaryPublish(buf[:0], "p12", e.Channel, e.Event, e.Data)
 	})
-	assertEqual(t, "allocations", allocs, 0.0)
+	assert.Equal(t, "allocations", allocs, 0.0)
 }
 
 func TestBinaryJSON(t *testing.T) {
@@ -84,27 +86,27 @@ func TestBinaryJSON(t *testing.T) {
 
 	env := Envelope{ID: "1-1", Channel: "c", Event: "message", Data: data, TS: 5, Binary: true}
 	out := AppendEnvelope(nil, &env)
-	assertEqual(t, "envelope", string(out), `{"id":"1-1","channel":"c","event":"message","data":"`+b64+`","encoding":"base64","ts":5}`)
+	assert.Equal(t, "envelope", string(out), `{"id":"1-1","channel":"c","event":"message","data":"`+b64+`","encoding":"base64","ts":5}`)
 	back, err := DecodeEnvelope(out)
-	assertNoError(t, err)
-	assertEqual(t, "envelope back", back, env)
+	assert.NoError(t, err)
+	assert.Equal(t, "envelope back", back, env)
 
 	f := MessageFrame(&env)
 	back2, err := DecodeFrame(AppendFrame(nil, &f))
-	assertNoError(t, err)
-	assertEqual(t, "message frame back", back2, f)
+	assert.NoError(t, err)
+	assert.Equal(t, "message frame back", back2, f)
 
 	pub := Frame{Type: TypePublish, Ref: "1", Channel: "c", Data: []byte{}, Binary: true}
 	out = AppendFrame(nil, &pub)
-	assertEqual(t, "publish frame", string(out), `{"type":"publish","ref":"1","channel":"c","data":"","encoding":"base64"}`)
+	assert.Equal(t, "publish frame", string(out), `{"type":"publish","ref":"1","channel":"c","data":"","encoding":"base64"}`)
 	back3, err := DecodeFrame(out)
-	assertNoError(t, err)
-	assertEqual(t, "publish back", back3, pub)
+	assert.NoError(t, err)
+	assert.Equal(t, "publish back", back3, pub)
 
 	// The marker may come before data; escapes in the string are allowed.
 	back4, err := DecodeFrame([]byte(`{"encoding":"base64","type":"publish","data":"AP8K\/w=="}`))
-	assertNoError(t, err)
-	assertEqual(t, "escaped data", back4.Data, []byte{0, 0xff, '\n', 0xff})
+	assert.NoError(t, err)
+	assert.Equal(t, "escaped data", back4.Data, []byte{0, 0xff, '\n', 0xff})
 
 	for _, bad := range []string{
 		`{"type":"publish","data":1,"encoding":"base64"}`,
@@ -112,7 +114,7 @@ func TestBinaryJSON(t *testing.T) {
 		`{"type":"publish","data":"","encoding":"gzip"}`,
 	} {
 		_, err := DecodeFrame([]byte(bad))
-		assertError(t, err, ErrBadJSON)
+		assert.ErrorIs(t, err, ErrBadJSON)
 	}
 }
 
@@ -124,7 +126,7 @@ func FuzzDecodeBinaryFrame(f *testing.F) {
 	f.Fuzz(func(t *testing.T, p []byte) {
 		fr, err := DecodeBinaryFrame(p)
 		if err != nil {
-			assertError(t, err, ErrBadBinary)
+			assert.ErrorIs(t, err, ErrBadBinary)
 			return
 		}
 		if !fr.Binary || !bytes.HasSuffix(p, fr.Data) {
@@ -138,15 +140,15 @@ func FuzzDecodeBinaryFrame(f *testing.F) {
 		} else {
 			e := fr.Envelope()
 			out = AppendBinaryMessage(nil, &e)
-			assertEqual(t, "BinaryFrameSize", BinaryFrameSize(&e), len(out))
+			assert.Equal(t, "BinaryFrameSize", BinaryFrameSize(&e), len(out))
 		}
 		back, err := DecodeBinaryFrame(out)
-		assertNoError(t, err)
-		assertEqual(t, "round trip", back, fr)
+		assert.NoError(t, err)
+		assert.Equal(t, "round trip", back, fr)
 		// The JSON form carries the same bytes.
 		e := fr.Envelope()
 		env, err := DecodeEnvelope(AppendEnvelope(nil, &e))
-		assertNoError(t, err)
-		assertEqual(t, "data through JSON", env.Data, append([]byte{}, fr.Data...))
+		assert.NoError(t, err)
+		assert.Equal(t, "data through JSON", env.Data, append([]byte{}, fr.Data...))
 	})
 }

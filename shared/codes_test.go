@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"testing"
+
+	"github.com/duet-rt/duet/shared/assert"
 )
 
 // codeTable lists every Code constant with its meaning. TestCodeTableIsComplete
@@ -56,10 +58,10 @@ func TestCodes(t *testing.T) {
 	t.Parallel()
 	for _, tc := range codeTable {
 		t.Run(tc.name, func(t *testing.T) {
-			assertEqual(t, "value", int(tc.code), tc.value)
-			assertEqual(t, "String", tc.code.String(), tc.text)
-			assertEqual(t, "Action", tc.code.Action(), tc.action)
-			assertEqual(t, "HTTPStatus", tc.code.HTTPStatus(), tc.status)
+			assert.Equal(t, "value", int(tc.code), tc.value)
+			assert.Equal(t, "String", tc.code.String(), tc.text)
+			assert.Equal(t, "Action", tc.code.Action(), tc.action)
+			assert.Equal(t, "HTTPStatus", tc.code.HTTPStatus(), tc.status)
 			if in := tc.value >= 1000 && tc.value <= 1015 || tc.value >= 4000 && tc.value <= 4999; !in {
 				t.Fatalf("%d is neither a standard WebSocket code nor in Duet's range", tc.value)
 			}
@@ -72,7 +74,7 @@ func TestCodes(t *testing.T) {
 func TestCodeTableIsComplete(t *testing.T) {
 	t.Parallel()
 	file, err := parser.ParseFile(token.NewFileSet(), "codes.go", nil, parser.SkipObjectResolution)
-	assertNoError(t, err)
+	assert.NoError(t, err)
 	var defined []string
 	for _, decl := range file.Decls {
 		gd, ok := decl.(*ast.GenDecl)
@@ -94,7 +96,7 @@ func TestCodeTableIsComplete(t *testing.T) {
 	}
 	slices.Sort(defined)
 	slices.Sort(listed)
-	assertEqual(t, "Code constants in codes.go vs codeTable", listed, defined)
+	assert.Equal(t, "Code constants in codes.go vs codeTable", listed, defined)
 }
 
 func TestUnknownCodes(t *testing.T) {
@@ -128,28 +130,28 @@ func TestUnknownCodes(t *testing.T) {
 		{65535, ActionReconnect},
 	} {
 		t.Run(strconv.Itoa(int(tc.code)), func(t *testing.T) {
-			assertEqual(t, "Action", tc.code.Action(), tc.want)
-			assertEqual(t, "String", tc.code.String(), "code "+strconv.Itoa(int(tc.code)))
-			assertEqual(t, "HTTPStatus", tc.code.HTTPStatus(), 500)
+			assert.Equal(t, "Action", tc.code.Action(), tc.want)
+			assert.Equal(t, "String", tc.code.String(), "code "+strconv.Itoa(int(tc.code)))
+			assert.Equal(t, "HTTPStatus", tc.code.HTTPStatus(), 500)
 		})
 	}
 }
 
 func TestActionString(t *testing.T) {
 	t.Parallel()
-	assertEqual(t, "reconnect", ActionReconnect.String(), "reconnect")
-	assertEqual(t, "refresh", ActionRefresh.String(), "refresh")
-	assertEqual(t, "stop", ActionStop.String(), "stop")
-	assertEqual(t, "zero", Action(0).String(), "action(0)")
-	assertEqual(t, "unknown", Action(9).String(), "action(9)")
+	assert.Equal(t, "reconnect", ActionReconnect.String(), "reconnect")
+	assert.Equal(t, "refresh", ActionRefresh.String(), "refresh")
+	assert.Equal(t, "stop", ActionStop.String(), "stop")
+	assert.Equal(t, "zero", Action(0).String(), "action(0)")
+	assert.Equal(t, "unknown", Action(9).String(), "action(9)")
 }
 
 func TestError(t *testing.T) {
 	t.Parallel()
 	e := NewError(CodeBadChannel, `channel name "a b" has a forbidden character`)
-	assertEqual(t, "Error", e.Error(), `duet: channel name "a b" has a forbidden character (4422 bad channel)`)
-	assertEqual(t, "unknown code", NewError(4999, "x").Error(), "duet: x (4999 code 4999)")
-	assertEqual(t, "fields", *e, Error{Code: CodeBadChannel, Message: `channel name "a b" has a forbidden character`})
+	assert.Equal(t, "Error", e.Error(), `duet: channel name "a b" has a forbidden character (4422 bad channel)`)
+	assert.Equal(t, "unknown code", NewError(4999, "x").Error(), "duet: x (4999 code 4999)")
+	assert.Equal(t, "fields", *e, Error{Code: CodeBadChannel, Message: `channel name "a b" has a forbidden character`})
 }
 
 func TestErrorCode(t *testing.T) {
@@ -172,10 +174,10 @@ func TestErrorCode(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, ok := ErrorCode(tc.err)
-			assertEqual(t, "code", code, tc.code)
-			assertEqual(t, "ok", ok, tc.ok)
+			assert.Equal(t, "code", code, tc.code)
+			assert.Equal(t, "ok", ok, tc.ok)
 			var e *Error
-			assertEqual(t, "errors.As", errors.As(tc.err, &e), tc.ok)
+			assert.Equal(t, "errors.As", errors.As(tc.err, &e), tc.ok)
 		})
 	}
 }

@@ -51,8 +51,8 @@ func ParseID(s string) (ID, error) {
 	}
 	epoch, err1 := parseDecimal(s[:dash])
 	seq, err2 := parseDecimal(s[dash+1:])
-	// Fix: "0-0" was accepted as the zero ID, whose text form is "": that
-	// gave "no id" a second spelling that String does not round-trip.
+	// "0-0" is refused: it would be the zero ID, whose text form is "",
+	// a second spelling of "no id" that String does not round-trip.
 	if err1 != nil || err2 != nil || epoch == 0 && seq == 0 {
 		return ID{}, badID(s)
 	}

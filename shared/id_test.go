@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/duet-rt/duet/shared/assert"
 )
 
 var parseIDCases = []struct {
@@ -60,34 +62,34 @@ func TestParseID(t *testing.T) {
 				if len(quoted) > MaxIDLength {
 					quoted = quoted[:MaxIDLength] + "…"
 				}
-				assertError(t, err, ErrBadID, `duet/shared: malformed event id `+strconv.Quote(quoted))
-				assertEqual(t, "id on error", got, ID{})
+				assert.ErrorIs(t, err, ErrBadID, `duet/shared: malformed event id `+strconv.Quote(quoted))
+				assert.Equal(t, "id on error", got, ID{})
 				return
 			}
-			assertNoError(t, err)
-			assertEqual(t, "id", got, tc.want)
-			assertEqual(t, "String", got.String(), tc.in)
-			assertEqual(t, "Append", string(got.Append([]byte("id:"))), "id:"+tc.in)
-			assertEqual(t, "MustParseID", MustParseID(tc.in), tc.want)
+			assert.NoError(t, err)
+			assert.Equal(t, "id", got, tc.want)
+			assert.Equal(t, "String", got.String(), tc.in)
+			assert.Equal(t, "Append", string(got.Append([]byte("id:"))), "id:"+tc.in)
+			assert.Equal(t, "MustParseID", MustParseID(tc.in), tc.want)
 		})
 	}
 }
 
 func TestIDString(t *testing.T) {
 	t.Parallel()
-	assertEqual(t, "zero ID", ID{}.String(), "")
-	assertEqual(t, "zero ID appended", string(ID{}.Append(nil)), "0-0")
-	assertEqual(t, "epoch only", ID{Epoch: 5}.String(), "5-0")
-	assertEqual(t, "sequence only", ID{Seq: 5}.String(), "0-5")
+	assert.Equal(t, "zero ID", ID{}.String(), "")
+	assert.Equal(t, "zero ID appended", string(ID{}.Append(nil)), "0-0")
+	assert.Equal(t, "epoch only", ID{Epoch: 5}.String(), "5-0")
+	assert.Equal(t, "sequence only", ID{Seq: 5}.String(), "0-5")
 	longest := ID{Epoch: math.MaxUint64, Seq: math.MaxUint64}.String()
-	assertEqual(t, "longest is MaxIDLength", len(longest), MaxIDLength)
+	assert.Equal(t, "longest is MaxIDLength", len(longest), MaxIDLength)
 }
 
 func TestIDIsZero(t *testing.T) {
 	t.Parallel()
-	assertEqual(t, "zero", ID{}.IsZero(), true)
-	assertEqual(t, "epoch", ID{Epoch: 1}.IsZero(), false)
-	assertEqual(t, "seq", ID{Seq: 1}.IsZero(), false)
+	assert.Equal(t, "zero", ID{}.IsZero(), true)
+	assert.Equal(t, "epoch", ID{Epoch: 1}.IsZero(), false)
+	assert.Equal(t, "seq", ID{Seq: 1}.IsZero(), false)
 }
 
 func TestIDCompare(t *testing.T) {
@@ -104,14 +106,14 @@ func TestIDCompare(t *testing.T) {
 				want = 1
 			}
 			name := a.String() + " vs " + b.String()
-			assertEqual(t, "Compare "+name, a.Compare(b), want)
-			assertEqual(t, "Before "+name, a.Before(b), i < j && a.Epoch == b.Epoch)
+			assert.Equal(t, "Compare "+name, a.Compare(b), want)
+			assert.Equal(t, "Before "+name, a.Before(b), i < j && a.Epoch == b.Epoch)
 		}
 	}
 	shuffled := slices.Clone(sorted)
 	slices.Reverse(shuffled)
 	slices.SortFunc(shuffled, ID.Compare)
-	assertEqual(t, "sorted with Compare", shuffled, sorted)
+	assert.Equal(t, "sorted with Compare", shuffled, sorted)
 }
 
 func TestIDBefore(t *testing.T) {
@@ -129,7 +131,7 @@ func TestIDBefore(t *testing.T) {
 		{"newer epoch", ID{8, 1}, ID{7, 2}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			assertEqual(t, "Before", tc.a.Before(tc.b), tc.want)
+			assert.Equal(t, "Before", tc.a.Before(tc.b), tc.want)
 		})
 	}
 }
@@ -142,7 +144,7 @@ func TestMustParseIDPanics(t *testing.T) {
 		if !ok {
 			t.Fatalf("recovered %#v, want an error", r)
 		}
-		assertError(t, err, ErrBadID, `"1-x"`)
+		assert.ErrorIs(t, err, ErrBadID, `"1-x"`)
 	}()
 	MustParseID("1-x")
 	t.Fatal("MustParseID did not panic")
@@ -177,7 +179,7 @@ func FuzzParseID(f *testing.F) {
 		id, err := ParseID(s)
 		want, ok := refParseID(s)
 		if err != nil {
-			assertError(t, err, ErrBadID)
+			assert.ErrorIs(t, err, ErrBadID)
 			if ok {
 				t.Fatalf("ParseID(%q) refused a valid id: %v", s, err)
 			}
@@ -191,11 +193,11 @@ func FuzzParseID(f *testing.F) {
 		if !ok {
 			t.Fatalf("ParseID(%q) = %v, want an error", s, id)
 		}
-		assertEqual(t, "id", id, want)
+		assert.Equal(t, "id", id, want)
 		// The text form is canonical: it is the input, and it parses back.
-		assertEqual(t, "String", id.String(), s)
+		assert.Equal(t, "String", id.String(), s)
 		back, err := ParseID(id.String())
-		assertNoError(t, err)
-		assertEqual(t, "parsed back", back, id)
+		assert.NoError(t, err)
+		assert.Equal(t, "parsed back", back, id)
 	})
 }

@@ -6,7 +6,8 @@ import (
 	"unicode/utf8"
 )
 
-// A small JSON codec for frames and envelopes. encoding/json would cost the
+// A small JSON scanner for frames and envelopes: it validates any value and
+// decodes the few kinds a frame holds. encoding/json would cost the
 // browser module a third of a megabyte and the server an allocation-heavy,
 // reflection-driven hot path; frames are flat objects with a fixed set of
 // keys, so a hand-written scanner is short, fast and easy to fuzz.
@@ -225,8 +226,9 @@ func (d *decoder) int() int64 {
 	for d.i < len(d.p) && d.p[d.i] >= '0' && d.p[d.i] <= '9' {
 		d.i++
 	}
-	// Fix: JSON has no leading zeros (ParseInt took "01"), and a fraction
-	// or exponent was reported as a puzzling "expected ',' or '}'".
+	// JSON has no leading zeros, which ParseInt would take ("01"); and a
+	// fraction or exponent is named here, where the number is, rather than
+	// failing later as a puzzling "expected ',' or '}'".
 	leadingZero := d.i-digits > 1 && d.p[digits] == '0'
 	fraction := d.i < len(d.p) && (d.p[d.i] == '.' || d.p[d.i] == 'e' || d.p[d.i] == 'E')
 	n, err := strconv.ParseInt(string(d.p[start:d.i]), 10, 64)
@@ -293,13 +295,14 @@ func (d *decoder) raw() []byte {
 func (d *decoder) skip(depth int) {
 	switch c := d.next(); {
 	case (c == '{' || c == '[') && depth >= maxDepth:
-		// Fix: the limit counts containers. It was checked on every value,
-		// so 129 nested arrays passed when the innermost one was empty.
+		// The limit counts containers, so it is checked where one opens:
+		// checked on every value, 129 nested arrays would pass when the
+		// innermost one is empty.
 		d.fail("nesting too deep")
 	case c == '{':
-		// Fix: keys are validated as strings like values are. d.object
-		// decoded them with str, which let invalid UTF-8 through into raw
-		// data (and allocated each key).
+		// Keys are validated as strings like values are, not decoded with
+		// str: that would let invalid UTF-8 through into raw data (and
+		// allocate each key).
 		d.i++
 		if d.next() == '}' {
 			d.i++
@@ -446,8 +449,8 @@ func (d *decoder) number() {
 }
 
 func (d *decoder) end() error {
-	// Fix: compare the position, not next() != 0: next returns 0 for a NUL
-	// byte too, so "1\x00<anything>" passed as valid.
+	// Compare the position, not next() != 0: next returns 0 for a NUL byte
+	// too, and "1\x00<anything>" would pass as valid.
 	if d.ws(); d.err == nil && d.i < len(d.p) {
 		d.fail("trailing data after the value")
 	}
@@ -460,265 +463,4 @@ func ValidJSON(p []byte) bool {
 	d := decoder{p: p}
 	d.skip(0)
 	return d.end() == nil
-}
-
-// DecodeFrame decodes one frame. Unknown keys are skipped (after validation)
-// so newer peers can add fields; "data" is kept as raw JSON. It does not check
-// that the frame's fields make sense for its type: that is the receiver's job.
-// The returned Frame does not alias p except for Data, which does.
-func DecodeFrame(p []byte) (Frame, error) {
-	var f Frame
-	var enc string
-	d := decoder{p: p}
-	d.object(func(key string) {
-		switch key {
-		case "type":
-			f.Type = d.str()
-		case "ref":
-			f.Ref = d.str()
-		case "channels":
-			f.Channels = d.strings()
-		case "lastEventId":
-			f.LastEventID = d.str()
-		case "id":
-			f.ID = d.str()
-		case "channel":
-			f.Channel = d.str()
-		case "event":
-			f.Event = d.str()
-		case "data":
-			f.Data = d.raw()
-		case "ts":
-			f.TS = d.int()
-		case "code":
-			c := d.int()
-			if c < 0 || c > 0xFFFF {
-				d.fail("code out of range")
-			}
-			f.Code = Code(c)
-		case "message":
-			f.Message = d.str()
-		case "reason":
-			f.Reason = d.str()
-		case "heartbeatMs":
-			f.Heartbeat = d.int()
-		case "maxFrameBytes":
-			f.MaxFrameBytes = d.int()
-		case "maxChannels":
-			f.MaxChannels = d.int()
-		case "encoding":
-			enc = d.str()
-		default:
-			d.skip(1)
-		}
-	})
-	if err := d.end(); err != nil {
-		return Frame{}, err
-	}
-	var err error
-	if f.Data, f.Binary, err = decodeDataEncoding(f.Data, enc); err != nil {
-		return Frame{}, err
-	}
-	if f.Type == "" {
-		return Frame{}, &jsonError{msg: `missing "type"`, off: 0}
-	}
-	return f, nil
-}
-
-// DecodeEnvelope decodes an envelope, as found in the data of an SSE message.
-func DecodeEnvelope(p []byte) (Envelope, error) {
-	var e Envelope
-	var enc string
-	d := decoder{p: p}
-	d.object(func(key string) {
-		switch key {
-		case "id":
-			e.ID = d.str()
-		case "channel":
-			e.Channel = d.str()
-		case "event":
-			e.Event = d.str()
-		case "data":
-			e.Data = d.raw()
-		case "ts":
-			e.TS = d.int()
-		case "encoding":
-			enc = d.str()
-		default:
-			d.skip(1)
-		}
-	})
-	if err := d.end(); err != nil {
-		return e, err
-	}
-	var err error
-	e.Data, e.Binary, err = decodeDataEncoding(e.Data, enc)
-	return e, err
-}
-
-// AppendEnvelope appends the JSON form of e to dst.
-func AppendEnvelope(dst []byte, e *Envelope) []byte {
-	dst = append(dst, `{"id":`...)
-	dst = AppendJSONString(dst, e.ID)
-	dst = append(dst, `,"channel":`...)
-	dst = AppendJSONString(dst, e.Channel)
-	dst = append(dst, `,"event":`...)
-	dst = AppendJSONString(dst, e.Event)
-	dst = appendDataField(dst, e.Data, e.Binary)
-	dst = append(dst, `,"ts":`...)
-	dst = strconv.AppendInt(dst, e.TS, 10)
-	return append(dst, '}')
-}
-
-// AppendFrame appends the JSON form of f to dst. Zero fields are left out,
-// except that a message frame always carries its full envelope.
-func AppendFrame(dst []byte, f *Frame) []byte {
-	dst = append(dst, `{"type":`...)
-	dst = AppendJSONString(dst, f.Type)
-	if f.Type == TypeMessage {
-		dst = append(dst, `,"id":`...)
-		dst = AppendJSONString(dst, f.ID)
-		dst = append(dst, `,"channel":`...)
-		dst = AppendJSONString(dst, f.Channel)
-		dst = append(dst, `,"event":`...)
-		dst = AppendJSONString(dst, f.Event)
-		dst = appendDataField(dst, f.Data, f.Binary)
-		dst = append(dst, `,"ts":`...)
-		dst = strconv.AppendInt(dst, f.TS, 10)
-		return append(dst, '}')
-	}
-	dst = appendStringField(dst, "ref", f.Ref)
-	if f.Channels != nil {
-		dst = append(dst, `,"channels":[`...)
-		for i, c := range f.Channels {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = AppendJSONString(dst, c)
-		}
-		dst = append(dst, ']')
-	}
-	dst = appendStringField(dst, "lastEventId", f.LastEventID)
-	dst = appendStringField(dst, "id", f.ID)
-	dst = appendStringField(dst, "channel", f.Channel)
-	dst = appendStringField(dst, "event", f.Event)
-	if f.Data != nil || f.Binary {
-		dst = appendDataField(dst, f.Data, f.Binary)
-	}
-	dst = appendIntField(dst, "ts", f.TS)
-	dst = appendIntField(dst, "code", int64(f.Code))
-	dst = appendStringField(dst, "message", f.Message)
-	dst = appendStringField(dst, "reason", f.Reason)
-	dst = appendIntField(dst, "heartbeatMs", f.Heartbeat)
-	dst = appendIntField(dst, "maxFrameBytes", f.MaxFrameBytes)
-	dst = appendIntField(dst, "maxChannels", f.MaxChannels)
-	return append(dst, '}')
-}
-
-func appendStringField(dst []byte, key, v string) []byte {
-	if v == "" {
-		return dst
-	}
-	dst = append(dst, ',', '"')
-	dst = append(dst, key...)
-	dst = append(dst, '"', ':')
-	return AppendJSONString(dst, v)
-}
-
-func appendIntField(dst []byte, key string, v int64) []byte {
-	if v == 0 {
-		return dst
-	}
-	dst = append(dst, ',', '"')
-	dst = append(dst, key...)
-	dst = append(dst, '"', ':')
-	return strconv.AppendInt(dst, v, 10)
-}
-
-// appendRaw appends a raw JSON value, or null when there is none. Raw values
-// are trusted to be valid JSON (the server validates what it accepts); a
-// newline in one would break the one-frame-per-line batching of WebSocket
-// frames and the one-line data of SSE, so whitespace is compacted away here.
-func appendRaw(dst []byte, raw []byte) []byte {
-	if len(raw) == 0 {
-		return append(dst, "null"...)
-	}
-	inString := false
-	for i := 0; i < len(raw); i++ {
-		c := raw[i]
-		if inString {
-			dst = append(dst, c)
-			switch c {
-			case '\\':
-				if i+1 < len(raw) {
-					i++
-					dst = append(dst, raw[i])
-				}
-			case '"':
-				inString = false
-			}
-			continue
-		}
-		switch c {
-		case ' ', '\t', '\n', '\r':
-			continue
-		case '"':
-			inString = true
-		}
-		dst = append(dst, c)
-	}
-	return dst
-}
-
-const hexDigits = "0123456789abcdef"
-
-// AppendJSONString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD;
-// U+2028 and U+2029 are escaped so the text is also a valid JavaScript
-// literal.
-func AppendJSONString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/duet-rt/duet/shared/assert"
 )
 
 // refDecodeFrame is DecodeFrame written with encoding/json, to fuzz against:
@@ -175,7 +177,7 @@ func FuzzDecodeFrame(f *testing.F) {
 		got, err := DecodeFrame(p)
 		want, ok := refDecodeFrame(p)
 		if err != nil {
-			assertError(t, err, ErrBadJSON, "duet/shared: malformed JSON: ", " at offset ")
+			assert.ErrorIs(t, err, ErrBadJSON, "duet/shared: malformed JSON: ", " at offset ")
 			if ok {
 				t.Fatalf("refused %q, which encoding/json reads as %+v: %v", p, want, err)
 			}
@@ -184,7 +186,7 @@ func FuzzDecodeFrame(f *testing.F) {
 		if !ok {
 			t.Fatalf("accepted %q as %+v; encoding/json does not", p, got)
 		}
-		assertEqual(t, "frame", got, want)
+		assert.Equal(t, "frame", got, want)
 		if got.Data != nil && !got.Binary && !json.Valid(got.Data) {
 			t.Fatalf("data %q is not valid JSON", got.Data)
 		}
@@ -195,7 +197,7 @@ func FuzzDecodeFrame(f *testing.F) {
 		if err != nil {
 			t.Fatalf("cannot decode %q, the encoding of %+v: %v", out, got, err)
 		}
-		assertEqual(t, "round trip through "+string(out), back, wireFrame(t, got))
+		assert.Equal(t, "round trip through "+string(out), back, wireFrame(t, got))
 	})
 }
 
@@ -225,7 +227,7 @@ func FuzzValidJSON(f *testing.F) {
 		if err != nil {
 			t.Fatalf("data %q: cannot decode %q: %v", p, out, err)
 		}
-		assertEqual(t, "data", back.Data, wireFrame(t, fr).Data)
+		assert.Equal(t, "data", back.Data, wireFrame(t, fr).Data)
 	})
 }
 
@@ -251,9 +253,9 @@ func FuzzAppendJSONString(f *testing.F) {
 		if err := json.Unmarshal(out, &back); err != nil {
 			t.Fatal(err)
 		}
-		assertEqual(t, "decoded by encoding/json", back, want)
+		assert.Equal(t, "decoded by encoding/json", back, want)
 		d := decoder{p: out}
-		assertEqual(t, "decoded by str", d.str(), want)
-		assertEqual(t, "consumed", d.i, len(out))
+		assert.Equal(t, "decoded by str", d.str(), want)
+		assert.Equal(t, "consumed", d.i, len(out))
 	})
 }

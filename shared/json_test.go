@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/duet-rt/duet/shared/assert"
 )
 
 // nest wraps inner in n copies of open and close.
@@ -414,16 +416,16 @@ func TestDecodeFrame(t *testing.T) {
 			t.Parallel()
 			got, err := DecodeFrame([]byte(tc.in))
 			if tc.err != "" {
-				assertError(t, err, ErrBadJSON, tc.err, "duet/shared: malformed JSON: ", " at offset ")
-				assertEqual(t, "frame on error", got, Frame{})
+				assert.ErrorIs(t, err, ErrBadJSON, tc.err, "duet/shared: malformed JSON: ", " at offset ")
+				assert.Equal(t, "frame on error", got, Frame{})
 				var je *jsonError
 				if !errors.As(err, &je) || je.off < 0 || je.off > len(tc.in) {
 					t.Fatalf("error %q: offset out of the input", err)
 				}
 				return
 			}
-			assertNoError(t, err)
-			assertEqual(t, "frame", got, tc.want)
+			assert.NoError(t, err)
+			assert.Equal(t, "frame", got, tc.want)
 			// What DecodeFrame accepts, encoding/json accepts too.
 			if !json.Valid([]byte(tc.in)) {
 				t.Fatalf("accepted %q, which encoding/json refuses", tc.in)
@@ -438,14 +440,14 @@ func TestDecodeFrameDataAliases(t *testing.T) {
 	t.Parallel()
 	in := []byte(`{"type":"publish","channel":"c","data":[1]}`)
 	f, err := DecodeFrame(in)
-	assertNoError(t, err)
+	assert.NoError(t, err)
 	for i := range in {
 		if in[i] == 'c' || in[i] == '1' {
 			in[i] = 'X'
 		}
 	}
-	assertEqual(t, "channel", f.Channel, "c")
-	assertEqual(t, "data", string(f.Data), "[X]")
+	assert.Equal(t, "channel", f.Channel, "c")
+	assert.Equal(t, "data", string(f.Data), "[X]")
 }
 
 func TestDecodeEnvelope(t *testing.T) {
@@ -476,11 +478,11 @@ func TestDecodeEnvelope(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := DecodeEnvelope([]byte(tc.in))
 			if tc.err != "" {
-				assertError(t, err, ErrBadJSON, tc.err)
+				assert.ErrorIs(t, err, ErrBadJSON, tc.err)
 				return
 			}
-			assertNoError(t, err)
-			assertEqual(t, "envelope", got, tc.want)
+			assert.NoError(t, err)
+			assert.Equal(t, "envelope", got, tc.want)
 		})
 	}
 }
@@ -546,7 +548,7 @@ func TestAppendFrame(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := AppendFrame([]byte("prefix:"), &tc.f)
-			assertEqual(t, "appended", string(got), "prefix:"+tc.want)
+			assert.Equal(t, "appended", string(got), "prefix:"+tc.want)
 		})
 	}
 }
@@ -555,19 +557,19 @@ func TestAppendEnvelope(t *testing.T) {
 	t.Parallel()
 	e := Envelope{ID: "1-2", Channel: "chat", Event: "say", Data: []byte("[1, 2]\n"), TS: 1764100000000}
 	got := AppendEnvelope(nil, &e)
-	assertEqual(t, "json", string(got), `{"id":"1-2","channel":"chat","event":"say","data":[1,2],"ts":1764100000000}`)
+	assert.Equal(t, "json", string(got), `{"id":"1-2","channel":"chat","event":"say","data":[1,2],"ts":1764100000000}`)
 	back, err := DecodeEnvelope(got)
-	assertNoError(t, err)
+	assert.NoError(t, err)
 	e.Data = []byte("[1,2]")
-	assertEqual(t, "round trip", back, e)
+	assert.Equal(t, "round trip", back, e)
 
 	empty := AppendEnvelope(nil, &Envelope{})
-	assertEqual(t, "zero envelope", string(empty), `{"id":"","channel":"","event":"","data":null,"ts":0}`)
+	assert.Equal(t, "zero envelope", string(empty), `{"id":"","channel":"","event":"","data":null,"ts":0}`)
 
 	// A message frame is the envelope with a type in front.
 	f := MessageFrame(&e)
-	assertEqual(t, "message frame", string(AppendFrame(nil, &f)), `{"type":"message",`+string(got[1:]))
-	assertEqual(t, "envelope of the frame", f.Envelope(), e)
+	assert.Equal(t, "message frame", string(AppendFrame(nil, &f)), `{"type":"message",`+string(got[1:]))
+	assert.Equal(t, "envelope of the frame", f.Envelope(), e)
 }
 
 // wireFrame is what AppendFrame can carry of f: a message frame carries its
@@ -603,8 +605,8 @@ func TestFrameRoundTrip(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			out := AppendFrame(nil, &tc.want)
 			back, err := DecodeFrame(out)
-			assertNoError(t, err)
-			assertEqual(t, "round trip of "+string(out), back, wireFrame(t, tc.want))
+			assert.NoError(t, err)
+			assert.Equal(t, "round trip of "+string(out), back, wireFrame(t, tc.want))
 		})
 	}
 }
@@ -755,11 +757,11 @@ func TestAppendFrameAgreesWithEncodingJSON(t *testing.T) {
 			}
 			want["data"] = v
 		}
-		assertEqual(t, "frame "+strconv.Itoa(i)+" "+string(out), m, want)
+		assert.Equal(t, "frame "+strconv.Itoa(i)+" "+string(out), m, want)
 
 		back, err := DecodeFrame(out)
-		assertNoError(t, err)
-		assertEqual(t, "round trip", back, wireFrame(t, validFrame(f)))
+		assert.NoError(t, err)
+		assert.Equal(t, "round trip", back, wireFrame(t, validFrame(f)))
 	}
 }
 
@@ -805,10 +807,10 @@ func TestAppendJSONString(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := AppendJSONString([]byte("x"), tc.in)
-			assertEqual(t, "encoded", string(got), "x"+tc.want)
+			assert.Equal(t, "encoded", string(got), "x"+tc.want)
 			var back string
-			assertNoError(t, json.Unmarshal(got[1:], &back))
-			assertEqual(t, "decoded by encoding/json", back, replaceInvalidUTF8(tc.in))
+			assert.NoError(t, json.Unmarshal(got[1:], &back))
+			assert.Equal(t, "decoded by encoding/json", back, replaceInvalidUTF8(tc.in))
 		})
 	}
 }
@@ -827,13 +829,13 @@ func TestAppendJSONStringAgreesWithEncodingJSON(t *testing.T) {
 			t.Fatalf("%q: bad output %q", s, out)
 		}
 		var back string
-		assertNoError(t, json.Unmarshal(out, &back))
-		assertEqual(t, "round trip of "+strconv.Quote(s), back, replaceInvalidUTF8(s))
+		assert.NoError(t, json.Unmarshal(out, &back))
+		assert.Equal(t, "round trip of "+strconv.Quote(s), back, replaceInvalidUTF8(s))
 		theirs, err := json.Marshal(s)
-		assertNoError(t, err)
+		assert.NoError(t, err)
 		var theirsBack string
-		assertNoError(t, json.Unmarshal(theirs, &theirsBack))
-		assertEqual(t, "encoding/json's round trip of "+strconv.Quote(s), back, theirsBack)
+		assert.NoError(t, json.Unmarshal(theirs, &theirsBack))
+		assert.Equal(t, "encoding/json's round trip of "+strconv.Quote(s), back, theirsBack)
 	}
 }
 
@@ -859,7 +861,7 @@ func TestValidJSON(t *testing.T) {
 	t.Parallel()
 	for _, s := range validJSONCorpus {
 		t.Run(strconv.Quote(s[:min(len(s), 40)]), func(t *testing.T) {
-			assertEqual(t, "ValidJSON("+strconv.Quote(s)+")", ValidJSON([]byte(s)), json.Valid([]byte(s)))
+			assert.Equal(t, "ValidJSON("+strconv.Quote(s)+")", ValidJSON([]byte(s)), json.Valid([]byte(s)))
 		})
 	}
 }
@@ -887,9 +889,9 @@ func TestValidJSONDifferences(t *testing.T) {
 		{"deep but only in a string", `"` + strings.Repeat("[", 10*maxDepth) + `"`, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			assertEqual(t, "ValidJSON", ValidJSON([]byte(tc.in)), tc.want)
+			assert.Equal(t, "ValidJSON", ValidJSON([]byte(tc.in)), tc.want)
 			if json.Valid([]byte(tc.in)) && utf8.ValidString(tc.in) {
-				assertEqual(t, "depth within the limit", jsonDepth([]byte(tc.in)) <= maxDepth, tc.want)
+				assert.Equal(t, "depth within the limit", jsonDepth([]byte(tc.in)) <= maxDepth, tc.want)
 			}
 		})
 	}
@@ -903,11 +905,11 @@ func TestRawDataCannotInjectFrames(t *testing.T) {
 	t.Parallel()
 	forged := `{"type":"message","id":"9-9","channel":"admin","event":"forged","data":true,"ts":0}`
 	data := "1\x00\"\n" + forged + "\n\""
-	assertEqual(t, "ValidJSON", ValidJSON([]byte(data)), false)
+	assert.Equal(t, "ValidJSON", ValidJSON([]byte(data)), false)
 	_, err := DecodeFrame([]byte(`{"type":"publish","channel":"chat","data":` + data + `}`))
-	assertError(t, err, ErrBadJSON, `expected ',' or '}'`)
+	assert.ErrorIs(t, err, ErrBadJSON, `expected ',' or '}'`)
 	_, err = DecodeEnvelope([]byte(`{"data":` + data + `}`))
-	assertError(t, err, ErrBadJSON)
+	assert.ErrorIs(t, err, ErrBadJSON)
 }
 
 // TestValidDataDecodes checks the promise the server relies on: data that
@@ -920,7 +922,7 @@ func TestValidDataDecodes(t *testing.T) {
 		}
 		f := Frame{Type: TypeMessage, ID: "1-1", Data: []byte(s)}
 		back, err := DecodeFrame(AppendFrame(nil, &f))
-		assertNoError(t, err)
-		assertEqual(t, "data", back.Data, wireFrame(t, f).Data)
+		assert.NoError(t, err)
+		assert.Equal(t, "data", back.Data, wireFrame(t, f).Data)
 	}
 }

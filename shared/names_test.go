@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/duet-rt/duet/shared/assert"
 )
 
 // nameAllowed is the naming alphabet, spelled out.
@@ -16,14 +18,14 @@ func nameAllowed(c byte) bool {
 func assertNameError(t *testing.T, err error, code Code, msg string) {
 	t.Helper()
 	if msg == "" {
-		assertNoError(t, err)
+		assert.NoError(t, err)
 		return
 	}
 	got, ok := ErrorCode(err)
 	if !ok {
 		t.Fatalf("error %v is not a *Error", err)
 	}
-	assertEqual(t, "code", got, code)
+	assert.Equal(t, "code", got, code)
 	if !strings.Contains(err.Error(), msg) {
 		t.Fatalf("error %q does not contain %q", err, msg)
 	}

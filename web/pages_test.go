@@ -70,6 +70,12 @@ func TestPages(t *testing.T) {
 		{"/lab", 200, []string{`data-testid="pane-auto"`, `data-testid="pane-sse"`, `data-resume-after="1-7"`}},
 		{"/lab/tab?n=3", 200, []string{`data-n="3"`}},
 		{"/lab/tab?n=9", 400, nil},
+		// The demo's static files and the client's, under one /static/.
+		{"/static/duet.css", 200, []string{"body"}},
+		{"/static/demo.js", 200, []string{"export"}},
+		{"/static/duet.d.ts", 200, []string{"loadDuet"}},
+		{"/duet.js", 200, nil}, // the loader, or the module that says to build it
+		{"/static/missing.js", 404, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {

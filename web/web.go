@@ -2,11 +2,20 @@ package web
 
 import (
 	"bytes"
+	"embed"
+	"io/fs"
 	"net/http"
 
 	"github.com/a-h/templ"
+	"github.com/duet-rt/duet/web/client"
 	"github.com/duet-rt/duet/web/demo"
 )
+
+// The demo's own static files (CSS, each page's ES module), served under
+// /static/ beside the browser client's.
+//
+//go:embed static
+var static embed.FS
 
 // HeadFunc returns the id of the latest published message.
 type HeadFunc func() string
@@ -16,7 +25,11 @@ type HeadFunc func() string
 // (chat, notifications, feed, lab) are not served.
 func Handler(head HeadFunc, app *demo.Demo) http.Handler {
 	mux := http.NewServeMux()
-	assets := Assets()
+	site, err := fs.Sub(static, "static")
+	if err != nil {
+		panic("duet/web: " + err.Error()) // "static" is a valid path
+	}
+	assets := client.AssetsWith(site)
 	mux.Handle("/duet.js", assets)
 	mux.Handle("/static/", assets)
 	// Pages declare no icon; answer the browser's guess without a 404, which

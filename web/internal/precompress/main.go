@@ -1,7 +1,8 @@
 // Command precompress writes brotli (.br, quality 11) and gzip (.gz, level
-// 9) copies of files next to them, for web.Assets to serve precompressed:
+// 9) copies of files next to them, for client.Assets (package web/client)
+// to serve precompressed:
 //
-//	go run ./web/internal/precompress web/static/duet.wasm
+//	go run ./web/internal/precompress web/client/static/duet.wasm
 //
 // It prints each file's sizes. With -report it compresses nothing and
 // prints the sizes of the files already written, failing when the gzip

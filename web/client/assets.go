@@ -1,4 +1,4 @@
-package web
+package client
 
 import (
 	"bytes"
@@ -19,7 +19,7 @@ import (
 	"github.com/andybalholm/brotli"
 )
 
-// The static files. The built ones (duet.wasm, its .br and .gz, and
+// The client's files. The built ones (duet.wasm, its .br and .gz, and
 // wasm_exec.js) are ignored by git; the committed *.placeholder files keep
 // the pattern matching on a clean clone.
 //
@@ -33,7 +33,7 @@ const wasmToken = `"__DUET_WASM_FILE__"`
 // notBuiltLoader is served as /duet.js when the module was not built, so
 // that importing it fails with a message that says what to do.
 const notBuiltLoader = `// Duet's browser client is missing from this build.
-const message = "duet: the browser client is not built (web/static/duet.wasm or wasm_exec.js is missing): run go tool task build";
+const message = "duet: the browser client is not built (web/client/static/duet.wasm or wasm_exec.js is missing): run go tool task build";
 console.error(message);
 throw new Error(message);
 `
@@ -46,7 +46,7 @@ throw new Error(message);
 //	/static/duet.<hash>.wasm   the module, brotli or gzip by Accept-Encoding, cached for a year (immutable)
 //	/static/duet.wasm          the same bytes under a stable name, revalidated on every use
 //	/static/wasm_exec.js       the Go runtime glue matching the module
-//	/static/<file>             the other static files (duet.d.ts, duet.css...)
+//	/static/duet.d.ts          the TypeScript declarations of the API
 //
 // Everything but the hashed module is served with Cache-Control: no-cache
 // and an ETag, so a new build is picked up on the next load and an
@@ -55,12 +55,24 @@ throw new Error(message);
 // resolves against its own URL. When the module was not built (a clean
 // clone, go build without go tool task wasm) /duet.js is a module that
 // throws "… run go tool task build".
+//
+// Other paths under /static/ are not found; a site that keeps its own
+// files there serves them through AssetsWith.
 func Assets() http.Handler { return loadAssets() }
+
+// AssetsWith is Assets that also serves, under /static/, the files of site
+// (a page's CSS and scripts), cached as the client's small files are:
+// no-cache and an ETag. The client's own names come first; site may be nil.
+func AssetsWith(site fs.FS) http.Handler {
+	a := *loadAssets()
+	a.site = site
+	return &a
+}
 
 var loadAssets = sync.OnceValue(func() *assets {
 	files, err := fs.Sub(static, "static")
 	if err != nil {
-		panic("duet/web: " + err.Error()) // "static" is a valid path
+		panic("duet/client: " + err.Error()) // "static" is a valid path
 	}
 	return newAssets(files)
 })
@@ -69,6 +81,7 @@ var loadAssets = sync.OnceValue(func() *assets {
 // files.
 type assets struct {
 	files    fs.FS
+	site     fs.FS // served after files; nil for none
 	built    bool
 	wasmName string            // duet.<hash>.wasm
 	wasmTag  string            // the hash, the base of the module's ETags
@@ -138,7 +151,7 @@ func (a *assets) wasmPath() string {
 func (a *assets) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		http.Error(w, "duet/web: method not allowed", http.StatusMethodNotAllowed)
+		http.Error(w, "duet/client: method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
 	p := r.URL.Path
@@ -164,6 +177,9 @@ func (a *assets) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 	default:
 		data, err := fs.ReadFile(a.files, name)
+		if err != nil && a.site != nil {
+			data, err = fs.ReadFile(a.site, name)
+		}
 		if err != nil {
 			http.NotFound(w, r)
 			return

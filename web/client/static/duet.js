@@ -8,11 +8,11 @@
 // loadDuet fetches the WebAssembly module (duet.<hash>.wasm, next to this
 // file under static/), runs it with the wasm_exec.js of the Go that built
 // it, and resolves with the API once the module has registered it. The
-// server's web.Assets handler injects the hashed file name below when it
+// server's client.Assets handler injects the hashed file name below when it
 // serves this file; served any other way, the loader asks for
 // static/duet.wasm. duet.d.ts declares the whole API.
 
-const injectedWasmFile = "__DUET_WASM_FILE__"; // replaced by web.Assets
+const injectedWasmFile = "__DUET_WASM_FILE__"; // replaced by client.Assets
 const wasmFile = injectedWasmFile.endsWith(".wasm") ? injectedWasmFile : "duet.wasm";
 const buildHint = "run `go tool task build` (or `go tool task wasm`)";
 

@@ -1,4 +1,4 @@
-package web
+package client
 
 import (
 	"bytes"
@@ -273,4 +273,24 @@ func FuzzNegotiate(f *testing.F) {
 			t.Fatalf("negotiate(%q) = %q", ae, c)
 		}
 	})
+}
+
+func TestSiteFiles(t *testing.T) {
+	client := newAssets(builtFS(t))
+	site := fstest.MapFS{
+		"app.css":   {Data: []byte("body{}")},
+		"duet.d.ts": {Data: []byte("not the client's")},
+		"duet.js":   {Data: []byte("not the loader")},
+	}
+	a := *client
+	a.site = site
+	r := get(t, &a, "GET", "/static/app.css")
+	wantStatus(t, r, 200)
+	wantHeader(t, r, "Content-Type", "text/css; charset=utf-8")
+	wantHeader(t, r, "Cache-Control", "no-cache")
+	if r = get(t, &a, "GET", "/static/duet.d.ts"); !bytes.HasPrefix(r.body, []byte("export declare")) {
+		t.Fatalf("the site's duet.d.ts shadows the client's: %s", r.body)
+	}
+	wantStatus(t, get(t, &a, "GET", "/static/duet.js"), 404)
+	wantStatus(t, get(t, client, "GET", "/static/app.css"), 404)
 }

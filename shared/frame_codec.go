@@ -1,0 +1,179 @@
+package shared
+
+import "strconv"
+
+// The JSON form of frames and envelopes (PROTOCOL.md): decoding on the
+// package's JSON scanner, encoding field by field with zero fields left out.
+
+// DecodeFrame decodes one frame. Unknown keys are skipped (after validation)
+// so newer peers can add fields; "data" is kept as raw JSON. It does not check
+// that the frame's fields make sense for its type: that is the receiver's job.
+// The returned Frame does not alias p except for Data, which does.
+func DecodeFrame(p []byte) (Frame, error) {
+	var f Frame
+	var enc string
+	d := decoder{p: p}
+	d.object(func(key string) {
+		switch key {
+		case "type":
+			f.Type = d.str()
+		case "ref":
+			f.Ref = d.str()
+		case "channels":
+			f.Channels = d.strings()
+		case "lastEventId":
+			f.LastEventID = d.str()
+		case "id":
+			f.ID = d.str()
+		case "channel":
+			f.Channel = d.str()
+		case "event":
+			f.Event = d.str()
+		case "data":
+			f.Data = d.raw()
+		case "ts":
+			f.TS = d.int()
+		case "code":
+			c := d.int()
+			if c < 0 || c > 0xFFFF {
+				d.fail("code out of range")
+			}
+			f.Code = Code(c)
+		case "message":
+			f.Message = d.str()
+		case "reason":
+			f.Reason = d.str()
+		case "heartbeatMs":
+			f.Heartbeat = d.int()
+		case "maxFrameBytes":
+			f.MaxFrameBytes = d.int()
+		case "maxChannels":
+			f.MaxChannels = d.int()
+		case "encoding":
+			enc = d.str()
+		default:
+			d.skip(1)
+		}
+	})
+	if err := d.end(); err != nil {
+		return Frame{}, err
+	}
+	var err error
+	if f.Data, f.Binary, err = decodeDataEncoding(f.Data, enc); err != nil {
+		return Frame{}, err
+	}
+	if f.Type == "" {
+		return Frame{}, &jsonError{msg: `missing "type"`, off: 0}
+	}
+	return f, nil
+}
+
+// DecodeEnvelope decodes an envelope, as found in the data of an SSE message.
+func DecodeEnvelope(p []byte) (Envelope, error) {
+	var e Envelope
+	var enc string
+	d := decoder{p: p}
+	d.object(func(key string) {
+		switch key {
+		case "id":
+			e.ID = d.str()
+		case "channel":
+			e.Channel = d.str()
+		case "event":
+			e.Event = d.str()
+		case "data":
+			e.Data = d.raw()
+		case "ts":
+			e.TS = d.int()
+		case "encoding":
+			enc = d.str()
+		default:
+			d.skip(1)
+		}
+	})
+	if err := d.end(); err != nil {
+		return e, err
+	}
+	var err error
+	e.Data, e.Binary, err = decodeDataEncoding(e.Data, enc)
+	return e, err
+}
+
+// AppendEnvelope appends the JSON form of e to dst.
+func AppendEnvelope(dst []byte, e *Envelope) []byte {
+	dst = append(dst, `{"id":`...)
+	dst = AppendJSONString(dst, e.ID)
+	dst = append(dst, `,"channel":`...)
+	dst = AppendJSONString(dst, e.Channel)
+	dst = append(dst, `,"event":`...)
+	dst = AppendJSONString(dst, e.Event)
+	dst = appendDataField(dst, e.Data, e.Binary)
+	dst = append(dst, `,"ts":`...)
+	dst = strconv.AppendInt(dst, e.TS, 10)
+	return append(dst, '}')
+}
+
+// AppendFrame appends the JSON form of f to dst. Zero fields are left out,
+// except that a message frame always carries its full envelope.
+func AppendFrame(dst []byte, f *Frame) []byte {
+	dst = append(dst, `{"type":`...)
+	dst = AppendJSONString(dst, f.Type)
+	if f.Type == TypeMessage {
+		dst = append(dst, `,"id":`...)
+		dst = AppendJSONString(dst, f.ID)
+		dst = append(dst, `,"channel":`...)
+		dst = AppendJSONString(dst, f.Channel)
+		dst = append(dst, `,"event":`...)
+		dst = AppendJSONString(dst, f.Event)
+		dst = appendDataField(dst, f.Data, f.Binary)
+		dst = append(dst, `,"ts":`...)
+		dst = strconv.AppendInt(dst, f.TS, 10)
+		return append(dst, '}')
+	}
+	dst = appendStringField(dst, "ref", f.Ref)
+	if f.Channels != nil {
+		dst = append(dst, `,"channels":[`...)
+		for i, c := range f.Channels {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = AppendJSONString(dst, c)
+		}
+		dst = append(dst, ']')
+	}
+	dst = appendStringField(dst, "lastEventId", f.LastEventID)
+	dst = appendStringField(dst, "id", f.ID)
+	dst = appendStringField(dst, "channel", f.Channel)
+	dst = appendStringField(dst, "event", f.Event)
+	if f.Data != nil || f.Binary {
+		dst = appendDataField(dst, f.Data, f.Binary)
+	}
+	dst = appendIntField(dst, "ts", f.TS)
+	dst = appendIntField(dst, "code", int64(f.Code))
+	dst = appendStringField(dst, "message", f.Message)
+	dst = appendStringField(dst, "reason", f.Reason)
+	dst = appendIntField(dst, "heartbeatMs", f.Heartbeat)
+	dst = appendIntField(dst, "maxFrameBytes", f.MaxFrameBytes)
+	dst = appendIntField(dst, "maxChannels", f.MaxChannels)
+	return append(dst, '}')
+}
+
+func appendStringField(dst []byte, key, v string) []byte {
+	if v == "" {
+		return dst
+	}
+	dst = append(dst, ',', '"')
+	dst = append(dst, key...)
+	dst = append(dst, '"', ':')
+	return AppendJSONString(dst, v)
+}
+
+func appendIntField(dst []byte, key string, v int64) []byte {
+	if v == 0 {
+		return dst
+	}
+	dst = append(dst, ',', '"')
+	dst = append(dst, key...)
+	dst = append(dst, '"', ':')
+	return strconv.AppendInt(dst, v, 10)
+}
