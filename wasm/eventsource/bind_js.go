@@ -14,7 +14,7 @@ import (
 	jsw "github.com/duet-rt/duet/wasm/internal/js"
 )
 
-// The browser binding. Duet's loader (web/static/duet.js) defines the
+// The browser binding. Duet's loader (web/client/static/duet.js) defines the
 // JavaScript EventSource class, a real EventTarget subclass that owns the
 // attributes and dispatches real MessageEvents; each instance drives a
 // Source through two functions, which wasm/cmd/duet exports:

@@ -1,5 +1,5 @@
 // Command duet is Duet's browser client: the program compiled to
-// WebAssembly (GOOS=js GOARCH=wasm) that web/static/duet.js loads. It
+// WebAssembly (GOOS=js GOARCH=wasm) that web/client/static/duet.js loads. It
 // registers the JavaScript API on globalThis.__duet, hands it to the
 // loader, and then lives as long as the page, serving calls.
 //

@@ -3,11 +3,11 @@
 // transport.Client, browser objects (WebSocket, fetch, BroadcastChannel, Web
 // Locks, page and network events; through wasm/internal/js) into the
 // client's events, and the client's observer calls into JavaScript
-// callbacks. wasm/cmd/duet registers Connect; web/static/duet.js exposes it.
+// callbacks. wasm/cmd/duet registers Connect; web/client/static/duet.js exposes it.
 //
 // The JavaScript API it registers (Duet.connect, its options, the
 // connection object's methods and properties, the handlers' arguments) is
-// documented once, in web/static/duet.d.ts: a change to what this package
+// documented once, in web/client/static/duet.d.ts: a change to what this package
 // registers changes that file too.
 //
 // It is not the place for connection policy (reconnecting, resuming, wire
