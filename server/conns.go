@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 
@@ -14,6 +16,12 @@ import (
 
 // conn is one live SSE or WebSocket connection, as the hub tracks it.
 type conn struct {
+	// id is the client id the hello frame announces: random, so unique
+	// across the nodes of a cluster without coordination.
+	id string
+	// user is the identity's subject when the connection opened; empty for
+	// anonymous clients.
+	user   string
 	wire   string
 	cancel context.CancelCauseFunc
 	// atEnd holds what to undo when the connection ends (a connection
@@ -33,17 +41,18 @@ var (
 	errCredentialsExpired = errors.New("duet/server: credentials expired")
 )
 
-// register tracks a new connection; it fails once Shutdown has begun.
-func (h *Hub) register(parent context.Context, wire string) (*conn, context.Context, error) {
+// register tracks a new connection of the client id is; it fails once
+// Shutdown has begun.
+func (h *Hub) register(parent context.Context, wire string, id *Identity) (*conn, context.Context, error) {
 	ctx, cancel := context.WithCancelCause(parent)
-	c := &conn{wire: wire, cancel: cancel}
+	c := &conn{id: newClientID(), user: id.Subject, wire: wire, cancel: cancel}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closing {
 		cancel(errShutdown)
 		return nil, nil, shared.NewError(shared.CodeShutdown, "the server is shutting down; retry on another node or in a moment")
 	}
-	h.conns[c] = struct{}{}
+	h.conns[c.id] = c
 	h.metrics.connect(wire)
 	c.observe(parent)
 	return c, ctx, nil
@@ -55,12 +64,21 @@ func (h *Hub) unregister(c *conn) {
 		c.atEnd[i]()
 	}
 	h.mu.Lock()
-	delete(h.conns, c)
+	delete(h.conns, c.id)
 	h.metrics.disconnect(c.wire)
 	if len(h.conns) == 0 {
 		h.idle.Broadcast()
 	}
 	h.mu.Unlock()
+}
+
+// newClientID returns a new client id: 96 random bits, base64url (16
+// characters). Random rather than counted, so that nodes of a cluster need
+// not agree on anything to keep ids apart.
+func newClientID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
 // ErrReconnect, as the cause given to a connection's end function (see

@@ -58,7 +58,7 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request) {
 	if hijack {
 		parent = context.WithoutCancel(parent) // the stream outlives the handler
 	}
-	c, ctx, err := h.register(parent, "sse")
+	c, ctx, err := h.register(parent, "sse", &id)
 	if err != nil {
 		release()
 		writeError(w, protocolError(err))
@@ -103,7 +103,7 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request) {
 	}
 	rc := http.NewResponseController(w)
 	_ = rc.SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout))
-	if err := sess.Send(h.sseHello()); err != nil {
+	if err := sess.Send(h.sseHello(c)); err != nil {
 		return
 	}
 	if err := sess.Flush(); err != nil {
@@ -115,9 +115,9 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request) {
 	h.logEnd(r.RemoteAddr, "sse", err)
 }
 
-func (h *Hub) sseHello() *sse.Message {
+func (h *Hub) sseHello(c *conn) *sse.Message {
 	hello := &sse.Message{Type: sse.Type(sseHelloEvent), Retry: h.sseRetry()}
-	hello.AppendData(string(h.helloFrame()))
+	hello.AppendData(string(h.helloFrame(c)))
 	return hello
 }
 

@@ -71,14 +71,14 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	// The connection outlives this handler: its context must not end with
 	// the request's. The reader notices a client that goes away.
-	c, ctx, err := h.register(context.WithoutCancel(r.Context()), "ws")
+	id, aerr := h.authenticate(r)
+	c, ctx, err := h.register(context.WithoutCancel(r.Context()), "ws", &id)
 	if err != nil {
 		release()
 		writeError(w, protocolError(err))
 		return
 	}
 	c.onEnd(release)
-	id, aerr := h.authenticate(r)
 
 	hj := &wsHijacker{ResponseWriter: w, timeout: h.cfg.WriteTimeout}
 	ws, err := websocket.Accept(hj, r, &websocket.AcceptOptions{
@@ -126,7 +126,7 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		finished: make(chan struct{}),
 	}
 	wc.startIdleWatch()
-	wc.ob.push(item{frame: h.helloFrame()})
+	wc.ob.push(item{frame: h.helloFrame(c)})
 	wc.ob.onDemand(&wc.writers, wc.writeLoop)
 	context.AfterFunc(ctx, wc.finish)
 	wc.beat = h.beats.add(h.cfg.Heartbeat, wc.heartbeat)

@@ -21,7 +21,7 @@ type Hub struct {
 	beats     heartbeats // every connection's heartbeat, from one goroutine
 
 	mu      sync.Mutex // guards conns and closing
-	conns   map[*conn]struct{}
+	conns   map[string]*conn // by client id
 	closing bool
 	idle    *sync.Cond // signalled when conns shrinks
 }
@@ -38,7 +38,7 @@ func NewHub(cfg *Config) (*Hub, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Hub{cfg: c, broker: c.Broker, conns: make(map[*conn]struct{}), rates: newPublishLimits(&c), origins: origins, limits: newConnLimiter(&c)}
+	h := &Hub{cfg: c, broker: c.Broker, conns: make(map[string]*conn), rates: newPublishLimits(&c), origins: origins, limits: newConnLimiter(&c)}
 	h.idle = sync.NewCond(&h.mu)
 	if h.broker == nil {
 		h.broker = NewMemoryBroker(nil)
@@ -72,7 +72,7 @@ func (h *Hub) Handler() http.Handler {
 func (h *Hub) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	h.closing = true
-	for c := range h.conns {
+	for _, c := range h.conns {
 		c.cancel(errShutdown)
 	}
 	done := make(chan struct{})

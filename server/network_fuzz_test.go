@@ -158,7 +158,7 @@ func FuzzWSFrames(f *testing.F) {
 	}
 	h := fuzzHub(f)
 	f.Fuzz(func(t *testing.T, frame []byte) {
-		c, ctx, err := h.register(context.Background(), "ws")
+		c, ctx, err := h.register(context.Background(), "ws", &Identity{})
 		if err != nil {
 			t.Fatal(err)
 		}

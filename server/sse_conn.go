@@ -58,7 +58,7 @@ func (h *Hub) hijackSSE(w http.ResponseWriter, r *http.Request, c *conn, ctx con
 	hdr.Set("Connection", "close") // the connection ends with the stream: no reuse
 	_ = hdr.Write(&head)
 	head.WriteString("\r\n")
-	hello, _ := h.sseHello().MarshalText()
+	hello, _ := h.sseHello(c).MarshalText()
 	head.Write(appendChunk(nil, hello))
 
 	nc, brw, err := http.NewResponseController(w).Hijack()

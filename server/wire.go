@@ -67,9 +67,10 @@ func gapFrame(g *Gap, ref string) shared.Frame {
 
 // helloFrame is the first frame of every connection: the limits a client
 // must know.
-func (h *Hub) helloFrame() []byte {
+func (h *Hub) helloFrame(c *conn) []byte {
 	f := shared.Frame{
 		Type:          shared.TypeHello,
+		Client:        c.id,
 		Heartbeat:     h.cfg.Heartbeat.Milliseconds(),
 		MaxFrameBytes: h.cfg.MaxFrameBytes,
 		MaxChannels:   int64(h.cfg.MaxChannels),

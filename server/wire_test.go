@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -156,7 +157,19 @@ func TestHelloAndHeartbeats(t *testing.T) {
 	cfg.Heartbeat = 100 * time.Millisecond
 	cfg.WriteTimeout = 500 * time.Millisecond
 	ts := newTestServer(t, cfg, MemoryConfig{})
-	const hello = `{"type":"hello","heartbeatMs":100,"maxFrameBytes":65536,"maxChannels":64}`
+	const hello = `{"type":"hello","client":"ID","heartbeatMs":100,"maxFrameBytes":65536,"maxChannels":64}`
+	// Each connection's hello names its own client id: 16 base64url
+	// characters, never the same twice.
+	seen := map[string]bool{}
+	clientID := regexp.MustCompile(`"client":"([A-Za-z0-9_-]{16})"`)
+	withoutID := func(t *testing.T, frame string) string {
+		t.Helper()
+		m := clientID.FindStringSubmatch(frame)
+		assert.True(t, "client id in "+frame, m != nil)
+		assert.True(t, "a new client id: "+m[1], !seen[m[1]])
+		seen[m[1]] = true
+		return strings.Replace(frame, m[1], "ID", 1)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 
@@ -182,7 +195,7 @@ func TestHelloAndHeartbeats(t *testing.T) {
 		ms, err := strconv.Atoi(retry)
 		assert.NoError(t, err)
 		assert.True(t, "retry jittered in [SSERetry/2, SSERetry*3/2): "+retry, ms >= 500 && ms < 1500)
-		assert.Equal(t, "hello data", line(), "data: "+hello)
+		assert.Equal(t, "hello data", withoutID(t, line()), "data: "+hello)
 		assert.Equal(t, "end of hello", line(), "")
 		// Idle: heartbeats, and nothing else.
 		for range 2 {
@@ -196,7 +209,7 @@ func TestHelloAndHeartbeats(t *testing.T) {
 		defer conn.CloseNow()
 		_, p, err := conn.Read(ctx)
 		assert.NoError(t, err)
-		assert.Equal(t, "hello", string(p), hello)
+		assert.Equal(t, "hello", withoutID(t, string(p)), hello)
 		for range 2 {
 			_, p, err = conn.Read(ctx) // also answers the protocol pings
 			assert.NoError(t, err)

@@ -87,7 +87,10 @@ type Frame struct {
 	// gap
 	Reason string
 
-	// hello: the server's settings the client adapts to.
+	// hello: the server's settings the client adapts to, and the id the
+	// server gave this connection (unique across a cluster; presence and
+	// server-side control name connections by it).
+	Client        string
 	Heartbeat     int64 // JSON "heartbeatMs": ping interval in milliseconds
 	MaxFrameBytes int64
 	MaxChannels   int64

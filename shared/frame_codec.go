@@ -43,6 +43,8 @@ func DecodeFrame(p []byte) (Frame, error) {
 			f.Message = d.str()
 		case "reason":
 			f.Reason = d.str()
+		case "client":
+			f.Client = d.str()
 		case "heartbeatMs":
 			f.Heartbeat = d.int()
 		case "maxFrameBytes":
@@ -152,6 +154,7 @@ func AppendFrame(dst []byte, f *Frame) []byte {
 	dst = appendIntField(dst, "code", int64(f.Code))
 	dst = appendStringField(dst, "message", f.Message)
 	dst = appendStringField(dst, "reason", f.Reason)
+	dst = appendStringField(dst, "client", f.Client)
 	dst = appendIntField(dst, "heartbeatMs", f.Heartbeat)
 	dst = appendIntField(dst, "maxFrameBytes", f.MaxFrameBytes)
 	dst = appendIntField(dst, "maxChannels", f.MaxChannels)

@@ -67,6 +67,8 @@ func refDecodeFrame(p []byte) (Frame, bool) {
 			f.Message, ok = refString(raw)
 		case "reason":
 			f.Reason, ok = refString(raw)
+		case "client":
+			f.Client, ok = refString(raw)
 		case "heartbeatMs":
 			f.Heartbeat, ok = refInt(raw)
 		case "maxFrameBytes":

@@ -93,8 +93,8 @@ var decodeCases = []decodeCase{
 	},
 	{
 		name: "hello",
-		in:   `{"type":"hello","heartbeatMs":25000,"maxFrameBytes":65536,"maxChannels":100}`,
-		want: Frame{Type: TypeHello, Heartbeat: 25000, MaxFrameBytes: 65536, MaxChannels: 100},
+		in:   `{"type":"hello","client":"aBLrUPC41klc3-RN","heartbeatMs":25000,"maxFrameBytes":65536,"maxChannels":100}`,
+		want: Frame{Type: TypeHello, Client: "aBLrUPC41klc3-RN", Heartbeat: 25000, MaxFrameBytes: 65536, MaxChannels: 100},
 	},
 	{
 		name: "subscribed",
