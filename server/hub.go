@@ -20,7 +20,7 @@ type Hub struct {
 	limits    *connLimiter
 	beats     heartbeats // every connection's heartbeat, from one goroutine
 
-	mu      sync.Mutex // guards conns and closing
+	mu      sync.Mutex       // guards conns and closing
 	conns   map[string]*conn // by client id
 	closing bool
 	idle    *sync.Cond // signalled when conns shrinks
