@@ -120,7 +120,9 @@ func (f *tlsFlags) setup(srv *http.Server, ln net.Listener, log *slog.Logger) (*
 		}
 		cfg.GetCertificate = m.GetCertificate
 		cfg.NextProtos = []string{"h2", "http/1.1", acme.ALPNProto} // TLS-ALPN-01
-		httpHandler = m.HTTPHandler(httpHandler)                    // HTTP-01
+		if f.httpAddr != "" {
+			httpHandler = m.HTTPHandler(httpHandler) // HTTP-01
+		}
 	} else {
 		r, err := newCertReloader(f.certFile, f.keyFile, log)
 		if err != nil {
