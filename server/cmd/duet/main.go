@@ -4,6 +4,7 @@
 //
 //	duet -addr localhost:8080
 //	duet -addr localhost:8081 -nats nats://127.0.0.1:4222
+//	duet -addr :443 -http-addr :80 -autocert duet.example.com   # HTTPS and HTTP/2 (tls.go)
 package main
 
 import (

@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/duet-rt/duet/server"
-	"github.com/duet-rt/duet/server/cmd/duet/internal/devcert"
+	"github.com/duet-rt/duet/server/internal/devcert"
 	"github.com/duet-rt/duet/shared/assert"
 )
 

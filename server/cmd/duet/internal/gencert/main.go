@@ -18,7 +18,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/duet-rt/duet/server/cmd/duet/internal/devcert"
+	"github.com/duet-rt/duet/server/internal/devcert"
 )
 
 func main() {
