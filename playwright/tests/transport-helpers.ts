@@ -112,6 +112,10 @@ export async function boot(page: Page, base: string, options: Record<string, unk
   // healthz has no icon: answer the browser's request for one, or it logs a 404.
   await page.route('**/favicon.ico', (route) => route.fulfill({ status: 204 }));
   await page.goto(`${base}/rt/healthz`);
+  if (base.startsWith('https:')) {
+    // The https project is about HTTP/2: the origin's requests share one connection.
+    expect(await page.evaluate(() => (performance.getEntriesByType('navigation')[0] as any).nextHopProtocol)).toBe('h2');
+  }
   await page.evaluate(async (options) => {
     const w = window as any;
     const Duet = await (await import('/duet.js' as string)).loadDuet();
