@@ -93,7 +93,7 @@ export default defineConfig({
     {
       name: 'https',
       use: { baseURL: tlsBaseURL, ignoreHTTPSErrors: true },
-      testMatch: ['transport-wires.spec.ts', 'demo-lab.spec.ts', 'http2.spec.ts'],
+      testMatch: ['transport-wires.spec.ts', 'transport-tabs.spec.ts', 'demo-lab.spec.ts', 'http2.spec.ts'],
     },
   ],
 
