@@ -4,23 +4,40 @@
 //
 // Environment:
 //   DUET_E2E_PORT     loopback port for the server under test (default 18080)
+//   DUET_E2E_TLS_PORT loopback port for the https project's server: HTTPS with
+//                     HTTP/2 and the certificate in ../bin/tls (default DUET_E2E_PORT+1000)
 //   DUET_BIN          server binary (default ../bin/duet, built by `go tool task build`)
 //   DUET_CHROMIUM     browser executable (default /usr/bin/chromium when present)
 //   DUET_E2E_WORKERS  parallel workers (default 2, 1 under CI)
 //   CI                set by CI: no reuse of a running server, no test.only
 import { defineConfig } from '@playwright/test';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { certFile, keyFile } from './tests/tls';
 
 const ci = !!process.env.CI;
 const port = Number(process.env.DUET_E2E_PORT || 18080);
 const baseURL = `http://127.0.0.1:${port}`;
+const tlsPort = Number(process.env.DUET_E2E_TLS_PORT || port + 1000);
+const tlsBaseURL = `https://127.0.0.1:${tlsPort}`;
 const serverBin = path.resolve(__dirname, process.env.DUET_BIN || '../bin/duet');
 const chromium = process.env.DUET_CHROMIUM || '/usr/bin/chromium';
 
 if (!fs.existsSync(serverBin)) {
   throw new Error(`${serverBin} not found: build it with \`go tool task build\` (\`go tool task e2e\` does both)`);
 }
+// The https project's certificate: self-signed, for localhost and
+// 127.0.0.1, made by `go tool task tls:cert` (here too when it is missing).
+if (!fs.existsSync(certFile) || !fs.existsSync(keyFile)) {
+  execFileSync('go', ['run', './server/cmd/duet/internal/gencert', '-dir', path.dirname(certFile)], {
+    cwd: path.resolve(__dirname, '..'),
+    stdio: 'inherit',
+  });
+}
+// Node's fetch in the workers (publishing, metrics) trusts it too; the
+// browser is told to ignore certificate errors instead.
+process.env.NODE_EXTRA_CA_CERTS = certFile;
 
 export default defineConfig({
   testDir: './tests',
@@ -69,13 +86,36 @@ export default defineConfig({
     },
   },
 
-  webServer: {
-    command: `"${serverBin}" -addr 127.0.0.1:${port}`,
-    url: `${baseURL}/rt/healthz`,
-    reuseExistingServer: !ci,
-    timeout: 30_000,
-    stdout: 'ignore',
-    stderr: 'pipe',
-    gracefulShutdown: { signal: 'SIGTERM', timeout: 5_000 },
-  },
+  projects: [
+    { name: 'http', use: { baseURL } },
+    // The transport and demo suites again over HTTPS with HTTP/2 (ALPN h2),
+    // as most production users meet Duet; WebSockets take HTTP/1.1 there.
+    {
+      name: 'https',
+      use: { baseURL: tlsBaseURL, ignoreHTTPSErrors: true },
+      testMatch: ['transport-wires.spec.ts', 'transport-tabs.spec.ts', 'demo-lab.spec.ts', 'http2.spec.ts'],
+    },
+  ],
+
+  webServer: [
+    {
+      command: `"${serverBin}" -addr 127.0.0.1:${port}`,
+      url: `${baseURL}/rt/healthz`,
+      reuseExistingServer: !ci,
+      timeout: 30_000,
+      stdout: 'ignore',
+      stderr: 'pipe',
+      gracefulShutdown: { signal: 'SIGTERM', timeout: 5_000 },
+    },
+    {
+      command: `"${serverBin}" -addr 127.0.0.1:${tlsPort} -tls-cert "${certFile}" -tls-key "${keyFile}"`,
+      url: `${tlsBaseURL}/rt/healthz`,
+      ignoreHTTPSErrors: true,
+      reuseExistingServer: !ci,
+      timeout: 30_000,
+      stdout: 'ignore',
+      stderr: 'pipe',
+      gracefulShutdown: { signal: 'SIGTERM', timeout: 5_000 },
+    },
+  ],
 });

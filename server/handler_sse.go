@@ -102,16 +102,20 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout))
+	var d writeDeadline
+	if at, ok := d.next(h.cfg.WriteTimeout); ok {
+		_ = rc.SetWriteDeadline(at)
+	}
 	if err := sess.Send(h.sseHello(c)); err != nil {
 		return
 	}
 	if err := sess.Flush(); err != nil {
 		return
 	}
+	clearWriteDeadline(rc, &d)
 	hb := h.beats.add(h.cfg.Heartbeat, func(now time.Time) { ob.heartbeat(now, h.cfg.Heartbeat/2) })
 	defer h.beats.remove(hb)
-	err = h.streamSSE(ctx, w, rc, ob)
+	err = h.streamSSE(ctx, w, rc, &d, ob)
 	h.logEnd(r.RemoteAddr, "sse", err)
 }
 

@@ -98,6 +98,12 @@ func serveHubOn(t testing.TB, h *Hub, wrap func(net.Listener) net.Listener) *tes
 		srv.Listener = wrap(srv.Listener)
 	}
 	srv.Start()
+	return startedHub(t, h, srv)
+}
+
+// startedHub is the testServer of h served by the started srv; cleanup
+// shuts the hub down, then srv.
+func startedHub(t testing.TB, h *Hub, srv *httptest.Server) *testServer {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()

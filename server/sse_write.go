@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"github.com/duet-rt/duet/shared"
 )
@@ -23,13 +24,12 @@ var ssePing = []byte(":ping\n\n")
 
 // streamSSE writes the stream of a connection net/http keeps (HTTP/2, or a
 // writer that cannot hijack) from the handler's goroutine.
-func (h *Hub) streamSSE(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, ob *outbox) error {
-	var d writeDeadline
+func (h *Hub) streamSSE(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, d *writeDeadline, ob *outbox) error {
 	for {
 		select {
 		case <-ctx.Done():
 			if code, reason, ok := closeNotice(ctx); ok {
-				_ = h.writeSSE(w, rc, &d, sseCloseBytes(code, reason))
+				_ = h.writeSSE(w, rc, d, sseCloseBytes(code, reason))
 			}
 			return context.Cause(ctx)
 		case <-ob.wake:
@@ -40,9 +40,9 @@ func (h *Hub) streamSSE(ctx context.Context, w http.ResponseWriter, rc *http.Res
 		}
 		delivered, err := h.sseBatch(wk, 0, func(p []byte, last bool) error {
 			if !last {
-				return h.writeSSENoFlush(w, rc, &d, p)
+				return h.writeSSENoFlush(w, rc, d, p)
 			}
-			return h.writeSSE(w, rc, &d, p)
+			return h.writeSSE(w, rc, d, p)
 		})
 		h.metrics.delivered("sse", delivered)
 		ob.wrote()
@@ -112,11 +112,26 @@ func (h *Hub) writeSSENoFlush(w http.ResponseWriter, rc *http.ResponseController
 	return err
 }
 
+// writeSSE writes and flushes p within WriteTimeout, then clears the
+// deadline: HTTP/2 resets a stream whose write deadline passes even while
+// nothing is being written, so an idle stream between heartbeats must not
+// carry one (a stalled write still meets it, and is cut).
 func (h *Hub) writeSSE(w http.ResponseWriter, rc *http.ResponseController, d *writeDeadline, p []byte) error {
 	if err := h.writeSSENoFlush(w, rc, d, p); err != nil {
 		return err
 	}
-	return rc.Flush()
+	if err := rc.Flush(); err != nil {
+		return err
+	}
+	clearWriteDeadline(rc, d)
+	return nil
+}
+
+// clearWriteDeadline removes the in-handler stream's write deadline once
+// everything written has been flushed.
+func clearWriteDeadline(rc *http.ResponseController, d *writeDeadline) {
+	*d = writeDeadline{}
+	_ = rc.SetWriteDeadline(time.Time{})
 }
 
 func sseGapBytes(g *Gap) []byte {

@@ -4,6 +4,7 @@
 import { test, expect } from './fixtures';
 import type { Page } from '@playwright/test';
 import { screenshot, waitConnected } from './demo-helpers';
+import { overHTTPS } from './tls';
 
 // A refused upgrade is logged by Chromium; the page expects it.
 test.use({ allowedConsoleErrors: [/WebSocket connection to .*\/rt\/ws.* failed/] });
@@ -70,12 +71,22 @@ test('blocking WebSocket: auto ends on SSE, and returns to WebSocket when unbloc
   await expectNoLoss(page);
 });
 
-test('native EventSources hit the six-connection limit', async ({ page }) => {
+test('native EventSources hit the six-connection limit, except over HTTP/2', async ({ page }, testInfo) => {
   await page.goto('/lab');
   await waitConnected(page);
   await page.getByTestId('lab-native').click();
   const sources = page.getByTestId('sources').locator('li');
   await expect(sources).toHaveCount(8);
+  if (overHTTPS(testInfo)) {
+    // One connection carries every stream: all open, and they receive.
+    await expect(page.getByTestId('limit-protocol')).toContainText('HTTP/2 (h2)');
+    await expect(page.getByTestId('limit-summary')).toContainText('8 of 8 native EventSources open, 0 waiting: over HTTP/2', { timeout: 10_000 });
+    await expect(sources.filter({ hasText: /open, [1-9]\d* messages/ })).toHaveCount(8, { timeout: 10_000 });
+    await page.getByTestId('lab-close').click();
+    await expect(sources).toHaveCount(0);
+    return;
+  }
+  await expect(page.getByTestId('limit-protocol')).toContainText('HTTP/1.1');
   // At most six per origin, and the SSE pane holds one of them already.
   await expect(page.getByTestId('limit-summary')).toContainText(/[1-5] of 8 native EventSources open, [3-7] waiting/, { timeout: 10_000 });
   // They stay stuck: a few seconds later, still no more than five.

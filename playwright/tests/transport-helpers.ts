@@ -2,7 +2,8 @@
 // free loopback port, so a test can kill and restart it and count its
 // connections), and a page booted with Duet.connect that records what it
 // hears.
-import { expect } from './fixtures';
+import { test, expect } from './fixtures';
+import { certFile, keyFile, overHTTPS } from './tls';
 import type { Page } from '@playwright/test';
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
@@ -16,21 +17,25 @@ export class DuetServer {
   log: string[] = [];
   /** Extra command-line flags of bin/duet. */
   args: string[] = [];
+  /** HTTPS with HTTP/2, in the https project. */
+  tls = false;
 
   static async start(port = 0, args: string[] = []): Promise<DuetServer> {
     const s = new DuetServer();
     s.args = args;
+    s.tls = overHTTPS(test.info());
     await s.spawn(port);
     return s;
   }
 
   get base() {
-    return `http://127.0.0.1:${this.port}`;
+    return `${this.tls ? 'https' : 'http'}://127.0.0.1:${this.port}`;
   }
 
   private async spawn(port: number) {
     // A 1s heartbeat makes the client's watchdog (2.5 heartbeats) quick.
-    const proc = spawn(serverBin, ['-addr', `127.0.0.1:${port}`, '-heartbeat', '1s', '-write-timeout', '5s', ...this.args], {
+    const tls = this.tls ? ['-tls-cert', certFile, '-tls-key', keyFile] : [];
+    const proc = spawn(serverBin, ['-addr', `127.0.0.1:${port}`, '-heartbeat', '1s', '-write-timeout', '5s', ...tls, ...this.args], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     this.proc = proc;
@@ -38,7 +43,7 @@ export class DuetServer {
       const timer = setTimeout(() => reject(new Error('bin/duet did not start within 10s:\n' + this.log.join(''))), 10_000);
       proc.stderr!.on('data', (b: Buffer) => {
         this.log.push(b.toString());
-        const m = /url=http:\/\/127\.0\.0\.1:(\d+)\//.exec(this.log.join(''));
+        const m = /url=https?:\/\/127\.0\.0\.1:(\d+)\//.exec(this.log.join(''));
         if (m) {
           clearTimeout(timer);
           resolve(Number(m[1]));
@@ -107,6 +112,10 @@ export async function boot(page: Page, base: string, options: Record<string, unk
   // healthz has no icon: answer the browser's request for one, or it logs a 404.
   await page.route('**/favicon.ico', (route) => route.fulfill({ status: 204 }));
   await page.goto(`${base}/rt/healthz`);
+  if (base.startsWith('https:')) {
+    // The https project is about HTTP/2: the origin's requests share one connection.
+    expect(await page.evaluate(() => (performance.getEntriesByType('navigation')[0] as any).nextHopProtocol)).toBe('h2');
+  }
   await page.evaluate(async (options) => {
     const w = window as any;
     const Duet = await (await import('/duet.js' as string)).loadDuet();

@@ -10,13 +10,17 @@ import type { Page } from '@playwright/test';
 // --- helpers: ./transport-helpers.ts -------------------------------------
 
 import { DuetServer, sleep, boot, rec, connProp, waitOpen, received } from './transport-helpers';
+import { overHTTPS } from './tls';
 
 // --- tests -----------------------------------------------------------------
 
 test('10 tabs on HTTP/1.1 get every message over one connection, where 10 native EventSources stall after 6', async ({
   page,
   browser,
-}) => {
+}, testInfo) => {
+  // HTTP/2 has no six-connection stall: http2.spec.ts shows 100 native
+  // EventSources in one tab there.
+  test.skip(overHTTPS(testInfo), 'an HTTP/1.1 test');
   test.setTimeout(300_000); // ten page loads of the .wasm and seven more pages, on a small machine
   const server = await DuetServer.start();
   try {

@@ -5,6 +5,8 @@ package natsbroker_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,10 +21,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/duet-rt/duet/server/internal/devcert"
 	"github.com/duet-rt/duet/server/natsbroker/internal/cluster"
 	"github.com/duet-rt/duet/shared"
 	"github.com/nats-io/nats.go"
@@ -42,6 +46,18 @@ import (
 // without it (unless DUET_CLUSTER_TEST=1, as that task sets), and in -short
 // mode.
 func TestCluster(t *testing.T) {
+	testCluster(t, "nginx.conf", false)
+}
+
+// TestClusterTLS is TestCluster through the reference configuration with
+// TLS and HTTP/2 at nginx (server/cmd/duet/nginx-tls.conf): SSE streams and
+// publishes multiplexed on HTTP/2 connections to nginx, WebSockets on
+// HTTP/1.1 over TLS, nginx to the nodes in plain HTTP/1.1.
+func TestClusterTLS(t *testing.T) {
+	testCluster(t, "nginx-tls.conf", true)
+}
+
+func testCluster(t *testing.T, nginxConf string, tlsOn bool) {
 	if testing.Short() {
 		t.Skip("cluster test: skipped in -short mode")
 	}
@@ -66,15 +82,36 @@ func TestCluster(t *testing.T) {
 	t.Logf("built bin/duet in %v", time.Since(start).Round(time.Millisecond))
 
 	logs := &syncBuffer{}
-	c, err := cluster.Start(ctx, cluster.Config{
+	cfg := cluster.Config{
 		Dir:       t.TempDir(),
 		Bin:       bin,
-		NginxConf: filepath.Join(root, "server", "cmd", "duet", "nginx.conf"),
+		NginxConf: filepath.Join(root, "server", "cmd", "duet", nginxConf),
 		Nginx:     nginx,
 		// Short heartbeats so that they cross nginx during the test.
 		NodeArgs: []string{"-heartbeat", "2s", "-write-timeout", "2s"},
 		Output:   logs,
-	})
+	}
+	// Clients: HTTP/2 where the server offers it (SSE, publishes), HTTP/1.1
+	// for WebSocket upgrades.
+	transport := &http.Transport{}
+	wsClient := http.DefaultClient
+	if tlsOn {
+		var err error
+		cfg.CertFile, cfg.KeyFile, err = devcert.WriteFiles(t.TempDir(), []string{"127.0.0.1", "localhost"}, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		roots := x509.NewCertPool()
+		pem, err := os.ReadFile(cfg.CertFile)
+		if err != nil || !roots.AppendCertsFromPEM(pem) {
+			t.Fatalf("certificate: %v", err)
+		}
+		transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}, ForceAttemptHTTP2: true}
+		wsTransport := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}} // HTTP/1.1 only
+		t.Cleanup(wsTransport.CloseIdleConnections)
+		wsClient = &http.Client{Transport: wsTransport}
+	}
+	c, err := cluster.Start(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,8 +124,8 @@ func TestCluster(t *testing.T) {
 		}
 	})
 
-	transport := &http.Transport{}
 	t.Cleanup(transport.CloseIdleConnections)
+	protos := &protoCounter{next: transport}
 	channels := []string{"e2e", "e2e:b.c"}
 	clientsCtx, stopClients := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -103,9 +140,9 @@ func TestCluster(t *testing.T) {
 			subs = append(subs, s)
 			wg.Go(func() {
 				if wire == "sse" {
-					s.runSSE(clientsCtx, transport, c.URL(), channels)
+					s.runSSE(clientsCtx, protos, c.URL(), channels)
 				} else {
-					s.runWS(clientsCtx, c.URL(), channels)
+					s.runWS(clientsCtx, wsClient, c.URL(), channels)
 				}
 			})
 			// One at a time, so that round robin puts three consecutive
@@ -122,7 +159,7 @@ func TestCluster(t *testing.T) {
 	// failures (a retry may store a message twice: the checks allow it
 	// only for numbers whose attempt failed ambiguously).
 	const total, killAt, restartAt = 240, 80, 160
-	pub := &publisher{client: &http.Client{Transport: transport, Timeout: 10 * time.Second}, url: c.URL()}
+	pub := &publisher{client: &http.Client{Transport: protos, Timeout: 10 * time.Second}, url: c.URL()}
 	var restartDone chan error
 	for n := 1; n <= total; n++ {
 		pub.publish(ctx, t, channels[n%2], n)
@@ -196,6 +233,29 @@ func TestCluster(t *testing.T) {
 	if reconnected["sse"] == 0 || reconnected["ws"] == 0 {
 		t.Errorf("want reconnects on both wires after the kill, got %v", reconnected)
 	}
+	h2, h1 := protos.h2.Load(), protos.h1.Load()
+	t.Logf("SSE and publish responses: %d over HTTP/2, %d over HTTP/1.1", h2, h1)
+	if tlsOn && (h2 == 0 || h1 != 0) {
+		t.Errorf("over TLS, want every SSE and publish response on HTTP/2: %d on HTTP/2, %d on HTTP/1.1", h2, h1)
+	}
+}
+
+// protoCounter counts the responses of next by HTTP version.
+type protoCounter struct {
+	next   http.RoundTripper
+	h2, h1 atomic.Int64
+}
+
+func (p *protoCounter) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := p.next.RoundTrip(req)
+	if err == nil {
+		if resp.ProtoMajor == 2 {
+			p.h2.Add(1)
+		} else {
+			p.h1.Add(1)
+		}
+	}
+	return resp, err
 }
 
 // received is one message as a subscriber (or the stream) has it.
@@ -341,10 +401,10 @@ func (s *subscriber) runSSE(ctx context.Context, transport http.RoundTripper, ba
 
 // runWS is a WebSocket client that reconnects with backoff and resumes
 // with lastEventId in its subscribe frame.
-func (s *subscriber) runWS(ctx context.Context, base string, channels []string) {
+func (s *subscriber) runWS(ctx context.Context, client *http.Client, base string, channels []string) {
 	url := "ws" + strings.TrimPrefix(base, "http") + "/rt/ws"
 	for attempt := 0; ctx.Err() == nil; attempt++ {
-		err := s.wsSession(ctx, url, base, channels)
+		err := s.wsSession(ctx, client, url, base, channels)
 		if ctx.Err() != nil {
 			return
 		}
@@ -359,9 +419,10 @@ func (s *subscriber) runWS(ctx context.Context, base string, channels []string) 
 	}
 }
 
-func (s *subscriber) wsSession(ctx context.Context, url, origin string, channels []string) error {
+func (s *subscriber) wsSession(ctx context.Context, client *http.Client, url, origin string, channels []string) error {
 	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	ws, _, err := websocket.Dial(dctx, url, &websocket.DialOptions{
+		HTTPClient:   client,
 		Subprotocols: []string{shared.Protocol},
 		// As a page served through nginx would: the node's origin check
 		// then needs nginx to pass the client's Host through.

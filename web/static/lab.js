@@ -147,6 +147,13 @@ const framesBox = root.querySelector('[data-testid="frames"]');
 let natives = [];
 let nativeTimer;
 
+// Which HTTP this page came over decides whether native EventSources wait.
+const protocol = performance.getEntriesByType("navigation")[0]?.nextHopProtocol || "";
+const http2 = protocol === "h2" || protocol === "h3";
+root.querySelector('[data-testid="limit-protocol"]').textContent = http2
+  ? `This page came over HTTP/2 (${protocol}): its EventSources share one connection, none waits.`
+  : `This page came over ${protocol === "http/1.1" ? "HTTP/1.1" : protocol || "HTTP/1.1"}: at most six connections to this origin.`;
+
 function closeAll() {
   natives.forEach((es) => es.close());
   natives = [];
@@ -177,7 +184,9 @@ function openNatives() {
   }
   const report = () => {
     const open = natives.filter((es) => es.readyState === EventSource.OPEN).length;
-    summary.textContent = `${open} of ${tabs} native EventSources open, ${tabs - open} waiting for a free connection.`;
+    summary.textContent = http2
+      ? `${open} of ${tabs} native EventSources open, ${tabs - open} waiting: over HTTP/2 they share one connection.`
+      : `${open} of ${tabs} native EventSources open, ${tabs - open} waiting for a free connection.`;
   };
   const poll = setInterval(report, 500);
   nativeTimer = setTimeout(() => {

@@ -30,7 +30,12 @@ func TestMeasureEndToEnd(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.Handle("/rt/", hub.Handler())
 	mux.Handle("/metrics", hub.Handler())
-	duetSrv := httptest.NewServer(mux)
+	// HTTP/1.1 and h2c, as bin/duet -h2c serves (for -sse-h2).
+	duetSrv := httptest.NewUnstartedServer(mux)
+	duetSrv.Config.Protocols = new(http.Protocols)
+	duetSrv.Config.Protocols.SetHTTP1(true)
+	duetSrv.Config.Protocols.SetUnencryptedHTTP2(true)
+	duetSrv.Start()
 	bareSrv := httptest.NewServer(newBareHandler())
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -49,16 +54,19 @@ func TestMeasureEndToEnd(t *testing.T) {
 		t     *target
 		sc    scenario
 		coder bool
+		h2    int // -sse-h2
 	}{
-		{"bare mixed, as fast as possible", bare, scenario{Subs: 40, SSEFraction: 0.5, Channels: 4}, false},
-		{"duet mixed, as fast as possible", duet, scenario{Subs: 40, SSEFraction: 0.5, Channels: 4}, false},
-		{"duet SSE at a fixed rate", duet, scenario{Subs: 20, SSEFraction: 1, Channels: 2, Rate: 2000}, false},
+		{"bare mixed, as fast as possible", bare, scenario{Subs: 40, SSEFraction: 0.5, Channels: 4}, false, 0},
+		{"duet mixed, as fast as possible", duet, scenario{Subs: 40, SSEFraction: 0.5, Channels: 4}, false, 0},
+		{"duet SSE at a fixed rate", duet, scenario{Subs: 20, SSEFraction: 1, Channels: 2, Rate: 2000}, false, 0},
 		// At a fixed rate: the window does not wait for a subscriber that is
 		// reconnecting, so at full speed a slow reconnect on a loaded
 		// machine could fall behind more than the history holds (a gap).
-		{"duet WebSocket at a fixed rate, reconnecting with resume", duet, scenario{Subs: 20, SSEFraction: 0, Channels: 2, Rate: 2000, Reconnect: 0.25, Interval: 150 * time.Millisecond}, false},
-		{"duet idle", duet, scenario{Subs: 30, SSEFraction: 0.5, Channels: 3, Idle: true}, false},
-		{"duet WebSocket read with coder/websocket", duet, scenario{Subs: 20, SSEFraction: 0, Channels: 2}, true},
+		{"duet WebSocket at a fixed rate, reconnecting with resume", duet, scenario{Subs: 20, SSEFraction: 0, Channels: 2, Rate: 2000, Reconnect: 0.25, Interval: 150 * time.Millisecond}, false, 0},
+		{"duet idle", duet, scenario{Subs: 30, SSEFraction: 0.5, Channels: 3, Idle: true}, false, 0},
+		{"duet WebSocket read with coder/websocket", duet, scenario{Subs: 20, SSEFraction: 0, Channels: 2}, true, 0},
+		{"duet SSE over HTTP/2, 8 streams per connection", duet, scenario{Subs: 20, SSEFraction: 1, Channels: 2}, false, 8},
+		{"duet SSE over HTTP/2 at a fixed rate, reconnecting with resume", duet, scenario{Subs: 20, SSEFraction: 1, Channels: 2, Rate: 2000, Reconnect: 0.25, Interval: 150 * time.Millisecond}, false, 8},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			sc := c.sc
@@ -70,7 +78,7 @@ func TestMeasureEndToEnd(t *testing.T) {
 				// machine makes an interval slow.
 				sc.Duration = 1500 * time.Millisecond
 			}
-			o := options{connectPar: 8, srcIPs: 4, settle: 50 * time.Millisecond, coderWS: c.coder, logf: t.Logf}
+			o := options{connectPar: 8, srcIPs: 4, settle: 50 * time.Millisecond, coderWS: c.coder, h2Streams: c.h2, logf: t.Logf}
 			res, err := measure(t.Context(), sc, c.t, o)
 			if err != nil {
 				t.Fatal(err)

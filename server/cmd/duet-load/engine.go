@@ -59,8 +59,9 @@ type subscriber struct {
 	finished   atomic.Bool // the reader gave up (or the run ended)
 	reconnects atomic.Int64
 	missing    atomic.Int64 // skipped sequence numbers not seen yet
-	connMu     sync.Mutex   // guards conn
+	connMu     sync.Mutex   // guards conn and stream
 	conn       net.Conn
+	stream     func() // ends an HTTP/2 stream (-sse-h2)
 
 	// owned
 	seq    seqChecker
@@ -88,7 +89,8 @@ type loadRun struct {
 	winLo   atomic.Int64 // messages sent in [winLo, winHi) count towards latency
 	winHi   atomic.Int64
 	srcIPs  int
-	coderWS bool // read WebSocket with coder/websocket instead of wsConn
+	coderWS bool     // read WebSocket with coder/websocket instead of wsConn
+	h2      *h2Conns // SSE over HTTP/2 (-sse-h2); nil: HTTP/1.1, a connection each
 
 	publishErrors atomic.Int64
 	publishedMsgs atomic.Int64
@@ -113,6 +115,13 @@ const readBuf = 16 << 10
 // connect opens s's connection and waits until its subscription is live.
 // It returns the function that reads the stream.
 func (r *loadRun) connect(ctx context.Context, s *subscriber) (func() error, error) {
+	var rp *resumePoint
+	if s.reconnects.Load() > 0 && r.t.canResume {
+		rp = &s.resume
+	}
+	if s.sse && r.h2 != nil {
+		return r.connectH2(ctx, s, rp)
+	}
 	conn, err := r.dialer(s.idx).DialContext(ctx, "tcp", r.host)
 	if err != nil {
 		return nil, err
@@ -120,10 +129,6 @@ func (r *loadRun) connect(ctx context.Context, s *subscriber) (func() error, err
 	s.connMu.Lock()
 	s.conn = conn
 	s.connMu.Unlock()
-	var rp *resumePoint
-	if s.reconnects.Load() > 0 && r.t.canResume {
-		rp = &s.resume
-	}
 	deadline := time.Now().Add(15 * time.Second)
 	_ = conn.SetDeadline(deadline)
 	ok := false
@@ -294,6 +299,9 @@ func (s *subscriber) closeConn() {
 	defer s.connMu.Unlock()
 	if s.conn != nil {
 		s.conn.Close()
+	}
+	if s.stream != nil {
+		s.stream()
 	}
 }
 

@@ -87,6 +87,7 @@ func run(args []string) error {
 	centrifugoBin := fs.String("centrifugo-bin", "", "the Centrifugo binary (default: installed "+centrifugoVersion+" in the user cache dir, installed with go install when missing)")
 	wsClient := fs.String("ws-client", "raw", "WebSocket client of the subscribers: raw (a minimal RFC 6455 reader) or coder (coder/websocket), to compare their cost")
 	connectPar := fs.Int("connect-concurrency", 200, "connections being opened at once")
+	sseH2 := fs.Int("sse-h2", 0, "SSE subscribers over HTTP/2 (h2c: Duet started with -h2c), this many streams per connection as a browser multiplexes its EventSources; 0: HTTP/1.1, a connection each. Duet only")
 	srcIPs := fs.Int("source-ips", 64, "loopback source addresses (127.0.0.2 on) to spread connections over, 1-250; each has about 28k ephemeral ports")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -181,6 +182,9 @@ func run(args []string) error {
 		switch strings.TrimSpace(name) {
 		case "duet":
 			t := duetTarget(*duetBin)
+			if *sseH2 > 0 {
+				t.args = append(t.args, "-h2c")
+			}
 			if *duetURL != "" {
 				t.url = *duetURL
 			} else if _, err := os.Stat(*duetBin); err != nil {
@@ -188,12 +192,18 @@ func run(args []string) error {
 			}
 			ts = append(ts, t)
 		case "centrifugo":
+			if *sseH2 > 0 {
+				return errors.New("-sse-h2 measures duet only")
+			}
 			bin, err := ensureCentrifugo(ctx, *centrifugoBin)
 			if err != nil {
 				return err
 			}
 			ts = append(ts, centrifugoTarget(bin))
 		case "bare":
+			if *sseH2 > 0 {
+				return errors.New("-sse-h2 measures duet only")
+			}
 			self, err := os.Executable()
 			if err != nil {
 				return err
@@ -215,7 +225,15 @@ func run(args []string) error {
 	if *wsClient != "raw" && *wsClient != "coder" {
 		return fmt.Errorf("-ws-client %q: want raw or coder", *wsClient)
 	}
-	o := options{dir: dir, connectPar: *connectPar, srcIPs: *srcIPs, coderWS: *wsClient == "coder",
+	if *sseH2 < 0 || *sseH2 > 250 {
+		return fmt.Errorf("-sse-h2 %d: want 0 to 250 (Go's server allows 250 streams per connection)", *sseH2)
+	}
+	if *sseH2 > 0 {
+		for i := range scs {
+			scs[i].Name += "-h2"
+		}
+	}
+	o := options{dir: dir, connectPar: *connectPar, srcIPs: *srcIPs, coderWS: *wsClient == "coder", h2Streams: *sseH2,
 		logf: func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }}
 
 	rep := &report{

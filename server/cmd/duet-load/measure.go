@@ -79,6 +79,7 @@ type options struct {
 	connectPar int    // connections opened at once
 	srcIPs     int
 	coderWS    bool
+	h2Streams  int           // SSE over HTTP/2, this many streams per connection (0: HTTP/1.1)
 	settle     time.Duration // wait before taking the cost of the connections (0: 2 s, 4 s when idle)
 	logf       func(format string, args ...any)
 }
@@ -133,6 +134,10 @@ func measure(ctx context.Context, sc scenario, t *target, o options) (res *resul
 	res.GoroutinesBase = goroutines()
 
 	r := &loadRun{sc: sc, t: t, host: host, hist: new(shardedHistogram), srcIPs: o.srcIPs, coderWS: o.coderWS}
+	if o.h2Streams > 0 {
+		r.h2 = &h2Conns{streams: o.h2Streams}
+		defer r.h2.close()
+	}
 	r.winHi.Store(-1) // nothing counts until the window opens
 	for i := range max(sc.Channels, 1) {
 		r.chans = append(r.chans, &channelState{name: channelName(i)})

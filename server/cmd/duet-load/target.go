@@ -25,6 +25,8 @@ type target struct {
 	start func(ctx context.Context, addr, dir string) (*exec.Cmd, error)
 	// url, when set, is an already running server: no child, no /proc figures.
 	url string
+	// args are more flags for the server (Duet: -h2c with -sse-h2).
+	args []string
 
 	healthPath  string
 	metricsPath string
@@ -103,9 +105,10 @@ func duetTarget(bin string) *target {
 		// and every publisher is on 127.0.0.1) would cap the fan-out at
 		// 1000 messages/s, and the connection caps would refuse the large
 		// scenarios.
-		return startChild(ctx, dir, "duet", bin, "-addr", addr,
+		args := []string{"-addr", addr,
 			"-publish-rate", "-1", "-identity-publish-rate", "-1",
-			"-max-conns", "-1", "-max-conns-per-ip", "-1")
+			"-max-conns", "-1", "-max-conns-per-ip", "-1"}
+		return startChild(ctx, dir, "duet", bin, append(args, t.args...)...)
 	}
 	return t
 }

@@ -4,6 +4,7 @@
 //
 //	duet -addr localhost:8080
 //	duet -addr localhost:8081 -nats nats://127.0.0.1:4222
+//	duet -addr :443 -http-addr :80 -autocert duet.example.com   # HTTPS and HTTP/2 (tls.go)
 package main
 
 import (
@@ -50,6 +51,8 @@ func run(args []string) error {
 	pprofAddr := fs.String("pprof", os.Getenv("DUET_PPROF"), "serve net/http/pprof on this loopback address, e.g. 127.0.0.1:6060 (default $DUET_PPROF; empty: off)")
 	var af authFlags
 	af.register(fs)
+	var tf tlsFlags
+	tf.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -115,13 +118,18 @@ func run(args []string) error {
 	// Slowloris and idle-connection timeouts; no server-wide read or write
 	// timeout, which would cut SSE streams off (see server.NewHTTPServer).
 	srv := server.NewHTTPServer(mux, log)
+	served, err := tf.setup(srv, ln, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- served.serve() }()
 	go app.Run(ctx) // the generators stop with the signal, before the hub
-	log.Info("duet: serving", "url", "http://"+ln.Addr().String()+"/", "epoch", epoch)
+	log.Info("duet: serving", "url", served.scheme+"://"+ln.Addr().String()+"/", "epoch", epoch)
 
 	select {
 	case err := <-errc:
@@ -133,10 +141,11 @@ func run(args []string) error {
 	defer cancel()
 	herr := hub.Shutdown(shutdownCtx)
 	serr := srv.Shutdown(shutdownCtx)
+	perr := served.shutdown(shutdownCtx)
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
-	return errors.Join(herr, serr)
+	return errors.Join(herr, serr, perr)
 }
 
 // newBroker returns the in-memory broker, or with a NATS URL a JetStream

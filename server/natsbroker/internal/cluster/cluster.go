@@ -3,6 +3,8 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -26,10 +28,15 @@ type Config struct {
 	// Bin is the duet binary (bin/duet). Required.
 	Bin string
 	// NginxConf is the reference nginx configuration
-	// (server/cmd/duet/nginx.conf). It is used as is, except for its
-	// ports (listen 127.0.0.1:8080, nodes 127.0.0.1:8081 and :8082) and
-	// worker_processes (1). Required.
+	// (server/cmd/duet/nginx.conf, or nginx-tls.conf with CertFile). It is
+	// used as is, except for its ports (listen 127.0.0.1:8080, or
+	// 127.0.0.1:8443 ssl with CertFile; nodes 127.0.0.1:8081 and :8082),
+	// its certificate paths and worker_processes (1). Required.
 	NginxConf string
+	// CertFile and KeyFile, when set, are nginx's TLS certificate and key
+	// (in place of nginx-tls.conf's /etc/duet/tls/cert.pem and key.pem):
+	// clients speak HTTPS, and URL is https.
+	CertFile, KeyFile string
 	// Nginx is the nginx binary. Defaults to "nginx" on $PATH.
 	Nginx string
 	// Port is nginx's port on 127.0.0.1. Zero picks a free one.
@@ -108,7 +115,13 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 }
 
 // URL is nginx's base URL: the cluster as clients see it.
-func (c *Cluster) URL() string { return "http://127.0.0.1:" + strconv.Itoa(c.cfg.Port) }
+func (c *Cluster) URL() string {
+	scheme := "http"
+	if c.cfg.CertFile != "" {
+		scheme = "https"
+	}
+	return scheme + "://127.0.0.1:" + strconv.Itoa(c.cfg.Port)
+}
 
 // NodeURL is node i's own base URL.
 func (c *Cluster) NodeURL(i int) string {
@@ -125,7 +138,7 @@ func (c *Cluster) StartNode(ctx context.Context, i int) error {
 	c.mu.Lock()
 	c.nodes[i] = p
 	c.mu.Unlock()
-	return waitHealthy(ctx, p, c.NodeURL(i)+"/rt/healthz")
+	return waitHealthy(ctx, p, c.NodeURL(i)+"/rt/healthz", "")
 }
 
 // KillNode kills node i with SIGKILL, as a crash would, and waits until it
@@ -179,12 +192,20 @@ func (c *Cluster) startNginx(ctx context.Context) error {
 		return err
 	}
 	text := string(conf)
-	for _, r := range []struct{ old, new string }{
-		{"listen 127.0.0.1:8080;", "listen 127.0.0.1:" + strconv.Itoa(c.cfg.Port) + ";"},
+	port := strconv.Itoa(c.cfg.Port)
+	edits := []struct{ old, new string }{
+		{"listen 127.0.0.1:8080;", "listen 127.0.0.1:" + port + ";"},
 		{"server 127.0.0.1:8081 ", "server 127.0.0.1:" + strconv.Itoa(c.cfg.NodePorts[0]) + " "},
 		{"server 127.0.0.1:8082 ", "server 127.0.0.1:" + strconv.Itoa(c.cfg.NodePorts[1]) + " "},
 		{"worker_processes auto;", "worker_processes 1;"},
-	} {
+	}
+	if c.cfg.CertFile != "" {
+		edits[0] = struct{ old, new string }{"listen 127.0.0.1:8443 ssl", "listen 127.0.0.1:" + port + " ssl"}
+		edits = append(edits,
+			struct{ old, new string }{"ssl_certificate     /etc/duet/tls/cert.pem;", "ssl_certificate " + c.cfg.CertFile + ";"},
+			struct{ old, new string }{"ssl_certificate_key /etc/duet/tls/key.pem;", "ssl_certificate_key " + c.cfg.KeyFile + ";"})
+	}
+	for _, r := range edits {
 		if strings.Count(text, r.old) != 1 {
 			return fmt.Errorf("duet/cluster: %s does not contain %q exactly once", c.cfg.NginxConf, r.old)
 		}
@@ -205,7 +226,7 @@ func (c *Cluster) startNginx(ctx context.Context) error {
 	c.mu.Lock()
 	c.nginx = p
 	c.mu.Unlock()
-	return waitHealthy(ctx, p, c.URL()+"/rt/healthz")
+	return waitHealthy(ctx, p, c.URL()+"/rt/healthz", c.cfg.CertFile)
 }
 
 // spawn starts a child (see sysProcAttr) whose output goes to Output.
@@ -245,9 +266,21 @@ func (p *process) stop(grace time.Duration) error {
 	}
 }
 
-// waitHealthy polls url until it answers 200, p exits, or ctx ends.
-func waitHealthy(ctx context.Context, p *process, url string) error {
+// waitHealthy polls url until it answers 200, p exits, or ctx ends. With
+// certFile, an https url must present that certificate.
+func waitHealthy(ctx context.Context, p *process, url, certFile string) error {
 	client := &http.Client{Timeout: time.Second}
+	if certFile != "" {
+		pem, err := os.ReadFile(certFile)
+		if err != nil {
+			return err
+		}
+		roots := x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("duet/cluster: no certificate in %s", certFile)
+		}
+		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}
+	}
 	for {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
