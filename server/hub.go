@@ -15,12 +15,13 @@ type Hub struct {
 	broker    Broker
 	ownBroker bool
 	metrics   metrics
-	rates     *publishLimits
-	origins   *originPolicy
-	limits    *connLimiter
-	beats     heartbeats // every connection's heartbeat, from one goroutine
+	metricsServer
+	rates   *publishLimits
+	origins *originPolicy
+	limits  *connLimiter
+	beats   heartbeats // every connection's heartbeat, from one goroutine
 
-	mu      sync.Mutex // guards conns and closing
+	mu      sync.Mutex       // guards conns and closing
 	conns   map[string]*conn // by client id
 	closing bool
 	idle    *sync.Cond // signalled when conns shrinks
@@ -40,6 +41,7 @@ func NewHub(cfg *Config) (*Hub, error) {
 	}
 	h := &Hub{cfg: c, broker: c.Broker, conns: make(map[string]*conn), rates: newPublishLimits(&c), origins: origins, limits: newConnLimiter(&c)}
 	h.idle = sync.NewCond(&h.mu)
+	h.metrics.init()
 	if h.broker == nil {
 		h.broker = NewMemoryBroker(nil)
 		h.ownBroker = true

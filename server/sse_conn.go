@@ -137,9 +137,9 @@ func (s *sseConn) writeLoop() {
 			s.wmu.Unlock()
 			continue // drain without writing: run ends the stream
 		}
-		delivered, err := h.sseBatch(wk, sseChunkReserve, s.writeChunk)
+		h.metrics.writerPass(&wk)
+		_, err := h.sseBatch(wk, sseChunkReserve, s.writeChunk)
 		s.wmu.Unlock()
-		h.metrics.delivered("sse", delivered)
 		s.ob.wrote()
 		if err != nil {
 			h.metrics.writeErrors.Add(1)

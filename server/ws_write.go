@@ -36,8 +36,8 @@ func (wc *wsConn) writeLoop() {
 		if wc.ctx.Err() != nil {
 			continue // drain without writing: finish closes the connection
 		}
-		delivered, err := h.wsBatch(wk, wsFrameReserve, wc.write)
-		h.metrics.delivered("ws", delivered)
+		h.metrics.writerPass(&wk)
+		_, err := h.wsBatch(wk, wsFrameReserve, wc.write)
 		wc.ob.wrote()
 		if err != nil {
 			h.metrics.writeErrors.Add(1)
@@ -57,7 +57,8 @@ func (wc *wsConn) writeLoop() {
 // reserve bytes of a text frame's p are free (for the frame header). A
 // binary message goes to write on its own (binary true, nothing reserved),
 // after the text buffered before it, so id order holds. It returns how many
-// messages it wrote.
+// messages it wrote, and counts them and their latencies in the hub's
+// metrics.
 func (h *Hub) wsBatch(wk work, reserve int, write func(p []byte, binary bool) error) (delivered int, err error) {
 	bp := writeBufs.Get().(*[]byte)
 	buf := append((*bp)[:0], make([]byte, reserve)...)
@@ -90,15 +91,22 @@ func (h *Hub) wsBatch(wk work, reserve int, write func(p []byte, binary bool) er
 			err = write(m.WS(), true)
 		}
 	}
+	var lat latencies
+	lat.start()
+	hist := h.metrics.wsLatency
 	for _, it := range wk.batch {
 		switch {
 		case it.msg != nil:
 			addMsg(it.msg)
+			lat.add(hist, it.msg)
 			delivered++
 		case it.frame != nil:
 			add(it.frame)
 		case it.resume != nil:
 			r := it.resume
+			if it.resuming {
+				h.metrics.resumed(r)
+			}
 			sub := shared.Frame{Type: shared.TypeSubscribed, Ref: it.ref, Channels: r.Channels}
 			if sub.Channels == nil {
 				sub.Channels = []string{} // all were held already: say so explicitly
@@ -110,6 +118,7 @@ func (h *Hub) wsBatch(wk work, reserve int, write func(p []byte, binary bool) er
 			}
 			for _, m := range r.Messages {
 				addMsg(m)
+				lat.add(hist, m)
 				delivered++
 			}
 		}
@@ -118,6 +127,7 @@ func (h *Hub) wsBatch(wk work, reserve int, write func(p []byte, binary bool) er
 		err = write(buf, false)
 	}
 	putWriteBuf(bp, buf)
+	h.metrics.delivered("ws", delivered, &lat)
 	return delivered, err
 }
 

@@ -102,7 +102,7 @@ func run(args []string) error {
 	mux := http.NewServeMux()
 	rt := hub.Handler()
 	mux.Handle("/rt/", app.Wrap(rt))
-	mux.Handle("/metrics", rt)
+	mux.Handle("/metrics", metricsHandler(hub))
 	if devTokens != nil {
 		mux.Handle("GET /dev/token", devTokens)
 	}
