@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"sync/atomic"
-	"time"
 
 	"github.com/duet-rt/duet/shared"
 )
@@ -131,15 +130,14 @@ func brokerFault(err error) bool {
 	return true
 }
 
-// latencies gathers the publish→write latencies of one batch: the clock is
-// read once per batch, in Unix milliseconds, the unit of a message's
-// timestamp (so the histogram's resolution is a millisecond).
+// latencies gathers the publish→write latencies of one batch written at
+// now: Unix milliseconds, the unit of a message's timestamp (so the
+// histogram's resolution is a millisecond). The writer reads the clock once
+// per batch, for this and for the outbox's last write.
 type latencies struct {
 	now int64
 	t   tally
 }
-
-func (l *latencies) start() { l.now = time.Now().UnixMilli() }
 
 // add adds m's latency. A timestamp from a clock ahead of ours (another
 // node's) counts as 0.

@@ -193,8 +193,8 @@ func (o *outbox) take() work {
 	return w
 }
 
-// wrote records that the writer has just written.
-func (o *outbox) wrote() { o.lastWrite.Store(time.Now().UnixNano()) }
+// wrote records that the writer wrote at now.
+func (o *outbox) wrote(now time.Time) { o.lastWrite.Store(now.UnixNano()) }
 
 // close makes later pushes fail and drops what is queued.
 func (o *outbox) close() {

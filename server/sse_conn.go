@@ -138,9 +138,10 @@ func (s *sseConn) writeLoop() {
 			continue // drain without writing: run ends the stream
 		}
 		h.metrics.writerPass(&wk)
-		_, err := h.sseBatch(wk, sseChunkReserve, s.writeChunk)
+		now := time.Now()
+		_, err := h.sseBatch(wk, now, sseChunkReserve, s.writeChunk)
 		s.wmu.Unlock()
-		s.ob.wrote()
+		s.ob.wrote(now)
 		if err != nil {
 			h.metrics.writeErrors.Add(1)
 			s.conn.cancel(err)

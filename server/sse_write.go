@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"github.com/duet-rt/duet/shared"
 )
@@ -39,13 +40,14 @@ func (h *Hub) streamSSE(ctx context.Context, w http.ResponseWriter, rc *http.Res
 			continue
 		}
 		h.metrics.writerPass(&wk)
-		_, err := h.sseBatch(wk, 0, func(p []byte, last bool) error {
+		now := time.Now()
+		_, err := h.sseBatch(wk, now, 0, func(p []byte, last bool) error {
 			if !last {
 				return h.writeSSENoFlush(w, rc, &d, p)
 			}
 			return h.writeSSE(w, rc, &d, p)
 		})
-		ob.wrote()
+		ob.wrote(now)
 		if err != nil {
 			h.metrics.writeErrors.Add(1)
 			return err
@@ -56,13 +58,13 @@ func (h *Hub) streamSSE(ctx context.Context, w http.ResponseWriter, rc *http.Res
 	}
 }
 
-// sseBatch encodes wk's events after reserve bytes of a pooled buffer and
-// hands them to write: in one call, or in several when they would pass
-// MaxBatchBytes (a long replay goes out in bounded writes); last marks the
-// final call. It returns how many messages it wrote, and counts them and
-// their latencies in the hub's metrics. A batch that overflowed ends with
-// the slow-consumer close event.
-func (h *Hub) sseBatch(wk work, reserve int, write func(p []byte, last bool) error) (delivered int, err error) {
+// sseBatch encodes wk's events, written at now, after reserve bytes of a
+// pooled buffer and hands them to write: in one call, or in several when
+// they would pass MaxBatchBytes (a long replay goes out in bounded writes);
+// last marks the final call. It returns how many messages it wrote, and
+// counts them and their latencies in the hub's metrics. A batch that
+// overflowed ends with the slow-consumer close event.
+func (h *Hub) sseBatch(wk work, now time.Time, reserve int, write func(p []byte, last bool) error) (delivered int, err error) {
 	bp := writeBufs.Get().(*[]byte)
 	buf := append((*bp)[:0], make([]byte, reserve)...)
 	if wk.ping {
@@ -78,8 +80,7 @@ func (h *Hub) sseBatch(wk work, reserve int, write func(p []byte, last bool) err
 		}
 		buf = append(buf, event...)
 	}
-	var lat latencies
-	lat.start()
+	lat := latencies{now: now.UnixMilli()}
 	hist := h.metrics.sseLatency
 	for _, it := range wk.batch {
 		switch {

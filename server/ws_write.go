@@ -37,8 +37,9 @@ func (wc *wsConn) writeLoop() {
 			continue // drain without writing: finish closes the connection
 		}
 		h.metrics.writerPass(&wk)
-		_, err := h.wsBatch(wk, wsFrameReserve, wc.write)
-		wc.ob.wrote()
+		now := time.Now()
+		_, err := h.wsBatch(wk, now, wsFrameReserve, wc.write)
+		wc.ob.wrote(now)
 		if err != nil {
 			h.metrics.writeErrors.Add(1)
 			wc.conn.cancel(err)
@@ -51,15 +52,15 @@ func (wc *wsConn) writeLoop() {
 	}
 }
 
-// wsBatch encodes wk's frames into WebSocket text frames, several protocol
-// frames per WebSocket frame separated by '\n', and hands each to write: one
-// per batch, or more when a batch would pass MaxBatchBytes. The first
-// reserve bytes of a text frame's p are free (for the frame header). A
-// binary message goes to write on its own (binary true, nothing reserved),
-// after the text buffered before it, so id order holds. It returns how many
-// messages it wrote, and counts them and their latencies in the hub's
-// metrics.
-func (h *Hub) wsBatch(wk work, reserve int, write func(p []byte, binary bool) error) (delivered int, err error) {
+// wsBatch encodes wk's frames, written at now, into WebSocket text frames,
+// several protocol frames per WebSocket frame separated by '\n', and hands
+// each to write: one per batch, or more when a batch would pass
+// MaxBatchBytes. The first reserve bytes of a text frame's p are free (for
+// the frame header). A binary message goes to write on its own (binary true,
+// nothing reserved), after the text buffered before it, so id order holds.
+// It returns how many messages it wrote, and counts them and their latencies
+// in the hub's metrics.
+func (h *Hub) wsBatch(wk work, now time.Time, reserve int, write func(p []byte, binary bool) error) (delivered int, err error) {
 	bp := writeBufs.Get().(*[]byte)
 	buf := append((*bp)[:0], make([]byte, reserve)...)
 	if wk.ping {
@@ -91,8 +92,7 @@ func (h *Hub) wsBatch(wk work, reserve int, write func(p []byte, binary bool) er
 			err = write(m.WS(), true)
 		}
 	}
-	var lat latencies
-	lat.start()
+	lat := latencies{now: now.UnixMilli()}
 	hist := h.metrics.wsLatency
 	for _, it := range wk.batch {
 		switch {
