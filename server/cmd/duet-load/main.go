@@ -82,12 +82,16 @@ func run(args []string) error {
 	from := fs.String("from", "", "run nothing: read the JSON of an earlier run and write its table, -md and -svg")
 	mdOut := fs.String("md", "", "write the results as a Markdown table to this file")
 	svgOut := fs.String("svg", "", "write a chart of the results as SVG to this file")
+	readme := fs.String("readme", "", "FILE:NAME: replace the section between <!-- duet-load:NAME --> and <!-- /duet-load:NAME --> of FILE with the results")
 	duetBin := fs.String("duet-bin", "bin/duet", "the Duet server binary (go tool task build)")
+	duetFlags := fs.String("duet-flags", "", "more flags for bin/duet, e.g. '-write-delay 2ms'")
 	duetURL := fs.String("duet-url", "", "measure an already running Duet at host:port instead of starting bin/duet (no /proc figures)")
 	centrifugoBin := fs.String("centrifugo-bin", "", "the Centrifugo binary (default: installed "+centrifugoVersion+" in the user cache dir, installed with go install when missing)")
 	wsClient := fs.String("ws-client", "raw", "WebSocket client of the subscribers: raw (a minimal RFC 6455 reader) or coder (coder/websocket), to compare their cost")
 	connectPar := fs.Int("connect-concurrency", 200, "connections being opened at once")
 	srcIPs := fs.Int("source-ips", 64, "loopback source addresses (127.0.0.2 on) to spread connections over, 1-250; each has about 28k ephemeral ports")
+	pin := fs.Bool("pin", false, "pinned mode: each server under test on its own CPUs (-server-cpus) with GOMAXPROCS to match, this generator on the others")
+	serverCPUs := fs.String("server-cpus", "", "pinned mode: the server's CPUs, e.g. 1 or 2-3 (default: the last CPU)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -109,7 +113,10 @@ func run(args []string) error {
 		if err := json.Unmarshal(b, rep); err != nil {
 			return fmt.Errorf("%s: %w", *from, err)
 		}
-		return rep.write(os.Stdout, "", *mdOut, *svgOut)
+		if err := rep.write(os.Stdout, "", *mdOut, *svgOut); err != nil || *readme == "" {
+			return err
+		}
+		return spliceReadme(*readme, rep)
 	}
 
 	var scs []scenario
@@ -173,6 +180,10 @@ func run(args []string) error {
 	if *srcIPs < 1 || *srcIPs > 250 {
 		return fmt.Errorf("-source-ips %d: want 1 to 250", *srcIPs)
 	}
+	pn, err := setupPinning(*pin, *serverCPUs)
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -181,6 +192,7 @@ func run(args []string) error {
 		switch strings.TrimSpace(name) {
 		case "duet":
 			t := duetTarget(*duetBin)
+			t.extraArgs = strings.Fields(*duetFlags)
 			if *duetURL != "" {
 				t.url = *duetURL
 			} else if _, err := os.Stat(*duetBin); err != nil {
@@ -215,7 +227,7 @@ func run(args []string) error {
 	if *wsClient != "raw" && *wsClient != "coder" {
 		return fmt.Errorf("-ws-client %q: want raw or coder", *wsClient)
 	}
-	o := options{dir: dir, connectPar: *connectPar, srcIPs: *srcIPs, coderWS: *wsClient == "coder",
+	o := options{dir: dir, connectPar: *connectPar, srcIPs: *srcIPs, coderWS: *wsClient == "coder", pin: pn,
 		logf: func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }}
 
 	rep := &report{
@@ -223,7 +235,11 @@ func run(args []string) error {
 		Command: "duet-load " + strings.Join(args, " "),
 		Started: time.Now().UTC().Format(time.RFC3339),
 	}
+	if pn != nil {
+		rep.Pinned, rep.GeneratorCPUs = pn.text, pn.genN
+	}
 	for _, sc := range scs {
+		sc = pn.capRate(sc, rep.Results)
 		fmt.Fprintf(os.Stderr, "%s: %s\n", sc.Name, describe(sc))
 		if need := uint64(sc.Subs) + 1000; limit < need {
 			why := fmt.Sprintf("skipped: RLIMIT_NOFILE is %d here, %d needed (raising the hard limit needs root with CAP_SYS_RESOURCE)", limit, need)
@@ -272,6 +288,11 @@ func run(args []string) error {
 	rep.computeChecks()
 	if err := rep.write(os.Stdout, *jsonOut, *mdOut, *svgOut); err != nil {
 		return err
+	}
+	if *readme != "" && ctx.Err() == nil {
+		if err := spliceReadme(*readme, rep); err != nil {
+			return err
+		}
 	}
 	return ctx.Err()
 }

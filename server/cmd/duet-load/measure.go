@@ -80,6 +80,7 @@ type options struct {
 	srcIPs     int
 	coderWS    bool
 	settle     time.Duration // wait before taking the cost of the connections (0: 2 s, 4 s when idle)
+	pin        *pinning      // nil: server and generator share every CPU
 	logf       func(format string, args ...any)
 }
 
@@ -96,7 +97,7 @@ func measure(ctx context.Context, sc scenario, t *target, o options) (res *resul
 		if err != nil {
 			return res, err
 		}
-		cmd, err = t.start(ctx, addr, o.dir)
+		cmd, err = t.start(ctx, addr, o.dir, o.pin)
 		if err != nil {
 			return res, err
 		}
