@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/duet-rt/duet/shared"
 )
@@ -34,6 +35,9 @@ func NewHub(cfg *Config) (*Hub, error) {
 	// broker's janitor goroutine running.
 	if c.WriteTimeout >= c.Heartbeat*10 {
 		return nil, errors.New("duet/server: WriteTimeout must be shorter than ten heartbeats")
+	}
+	if c.WriteDelay < 0 || c.WriteDelay > time.Second || c.WriteDelay >= c.WriteTimeout {
+		return nil, errors.New("duet/server: WriteDelay must be between 0 and 1s, and shorter than WriteTimeout")
 	}
 	origins, err := newOriginPolicy(&c)
 	if err != nil {

@@ -128,6 +128,7 @@ func (s *sseConn) run() {
 func (s *sseConn) writeLoop() {
 	h := s.h
 	for {
+		h.gather()
 		wk := s.ob.take()
 		if wk.empty() {
 			return

@@ -90,6 +90,15 @@ func putWriteBuf(bp *[]byte, buf []byte) {
 	}
 }
 
+// gather is what a connection's writer does before each take from its
+// queue: wait Config.WriteDelay, if set, so that more messages go out in
+// one write.
+func (h *Hub) gather() {
+	if d := h.cfg.WriteDelay; d > 0 {
+		time.Sleep(d)
+	}
+}
+
 // errSlowConsumer ends a connection whose client fell behind.
 var errSlowConsumer = errors.New("duet/server: slow consumer disconnected")
 

@@ -29,6 +29,7 @@ func (wc *wsConn) heartbeat(now time.Time) {
 func (wc *wsConn) writeLoop() {
 	h := wc.h
 	for {
+		h.gather()
 		wk := wc.ob.take()
 		if wk.empty() {
 			return

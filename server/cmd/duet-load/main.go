@@ -61,7 +61,8 @@ const centrifugoVersion = "v6.9.1"
 
 func run(args []string) error {
 	fs := flag.NewFlagSet("duet-load", flag.ContinueOnError)
-	targets := fs.String("targets", "duet,centrifugo,bare", "servers to measure, in order: duet, centrifugo, bare")
+	targets := fs.String("targets", "duet,centrifugo,bare", "servers to measure, in order: duet, centrifugo, bare, duet-wd (Duet with -write-delay)")
+	writeDelay := fs.Duration("write-delay", 2*time.Millisecond, "the -write-delay of the duet-wd target")
 	scenarios := fs.String("scenarios", "bench", "preset (bench, full) or a comma list of scenario names; -list shows them")
 	list := fs.Bool("list", false, "list the scenarios and exit")
 	n := fs.Int("n", 0, "a custom scenario: this many subscribers (replaces -scenarios)")
@@ -116,7 +117,7 @@ func run(args []string) error {
 		if err := rep.write(os.Stdout, "", *mdOut, *svgOut); err != nil || *readme == "" {
 			return err
 		}
-		return spliceReadme(*readme, rep)
+		return spliceReadme(*readme, *svgOut, rep)
 	}
 
 	var scs []scenario
@@ -199,6 +200,11 @@ func run(args []string) error {
 				return fmt.Errorf("no Duet binary at %s (build it with go tool task build, or pass -duet-bin / -duet-url): %w", *duetBin, err)
 			}
 			ts = append(ts, t)
+		case "duet-wd":
+			t := duetTarget(*duetBin)
+			t.Name = "duet-wd"
+			t.extraArgs = append(strings.Fields(*duetFlags), "-write-delay", writeDelay.String())
+			ts = append(ts, t)
 		case "centrifugo":
 			bin, err := ensureCentrifugo(ctx, *centrifugoBin)
 			if err != nil {
@@ -212,7 +218,7 @@ func run(args []string) error {
 			}
 			ts = append(ts, bareTarget(self))
 		default:
-			return fmt.Errorf("unknown target %q (want duet, centrifugo or bare)", name)
+			return fmt.Errorf("unknown target %q (want duet, centrifugo, bare or duet-wd)", name)
 		}
 	}
 
@@ -290,7 +296,7 @@ func run(args []string) error {
 		return err
 	}
 	if *readme != "" && ctx.Err() == nil {
-		if err := spliceReadme(*readme, rep); err != nil {
+		if err := spliceReadme(*readme, *svgOut, rep); err != nil {
 			return err
 		}
 	}

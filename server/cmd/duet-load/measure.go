@@ -55,8 +55,12 @@ type result struct {
 	GeneratorCPU      float64 `json:"generatorCPUSeconds"`
 	ServerCPUPct      float64 `json:"serverCPUPercent"`    // of one core, over the measured time
 	GeneratorCPUPct   float64 `json:"generatorCPUPercent"` // this process: subscribers and publishers
-	Round             int     `json:"round,omitempty"`
-	LoadAvg           string  `json:"loadavg"` // the machine's, after the measured time: how noisy it was
+	// ItemsPerWrite is how many queued items a connection's writer took
+	// per pass over the measured time (Duet's duet_queue_depth): messages
+	// per write, the lever of -write-delay. 0 for other servers.
+	ItemsPerWrite float64 `json:"itemsPerWriterPass,omitempty"`
+	Round         int     `json:"round,omitempty"`
+	LoadAvg       string  `json:"loadavg"` // the machine's, after the measured time: how noisy it was
 
 	Intervals []interval `json:"intervals,omitempty"`
 }
@@ -247,6 +251,12 @@ func measure(ctx context.Context, sc scenario, t *target, o options) (res *resul
 	}
 
 	sleepCtx(ctx, sc.Warmup)
+	depth := func() (sum, n float64) {
+		sum, _ = scrapeGauge(ctx, "http://"+host+t.metricsPath, "duet_queue_depth_sum")
+		n, _ = scrapeGauge(ctx, "http://"+host+t.metricsPath, "duet_queue_depth_count")
+		return sum, n
+	}
+	items0, passes0 := depth()
 	gen0 := selfCPU()
 	p0 := proc()
 	d0 := r.totalDelivered()
@@ -267,6 +277,9 @@ func measure(ctx context.Context, sc scenario, t *target, o options) (res *resul
 	m1 := r.publishedMsgs.Load()
 	p1 := proc()
 	gen1 := selfCPU()
+	if items1, passes1 := depth(); passes1 > passes0 {
+		res.ItemsPerWrite = (items1 - items0) / (passes1 - passes0)
+	}
 	el := t1.Sub(t0).Seconds()
 	res.Deliveries = d1 - d0
 	res.DeliveriesPerSec = float64(d1-d0) / el

@@ -102,17 +102,17 @@ func TestSpliceReadme(t *testing.T) {
 	}
 	r := &report{Machine: map[string]any{"cpus": 2}, Command: "duet-load -pin", Pinned: "server on CPU 1 (GOMAXPROCS=1), generator on CPU 0 (GOMAXPROCS=1)",
 		Results: []*result{{Scenario: "fanout-1k-sse", Target: "duet", Connected: 1000, DeliveriesPerSec: 123456}}}
-	if err := spliceReadme(path+":pinned", r); err != nil {
+	if err := spliceReadme(path+":pinned", "results/bench-pinned.svg", r); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(path)
 	s := string(b)
 	if strings.Contains(s, "old table") || !strings.Contains(s, "| fanout-1k-sse | duet | 1000 | 123.5k |") ||
 		!strings.HasPrefix(s, "# T\n\nbefore\n<!-- duet-load:pinned -->\n") || !strings.HasSuffix(s, "<!-- /duet-load:pinned -->\nafter\n") ||
-		!strings.Contains(s, "pinned: server on CPU 1") {
+		!strings.Contains(s, "pinned: server on CPU 1") || !strings.Contains(s, "![bench-pinned](results/bench-pinned.svg)") {
 		t.Fatalf("spliced:\n%s", s)
 	}
-	if err := spliceReadme(path+":other", r); err == nil {
+	if err := spliceReadme(path+":other", "", r); err == nil {
 		t.Fatal("no error for a missing section")
 	}
 }

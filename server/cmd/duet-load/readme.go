@@ -4,14 +4,16 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 )
 
 // spliceReadme replaces, in the Markdown file of spec ("README.md:pinned"),
 // what stands between the lines <!-- duet-load:pinned --> and
 // <!-- /duet-load:pinned --> with the run's machine, command, table and
-// checks, so that one command refreshes the README's figures.
-func spliceReadme(spec string, r *report) error {
+// checks (and the chart, when svg names it), so that one command refreshes
+// the README's figures.
+func spliceReadme(spec, svg string, r *report) error {
 	path, name, ok := strings.Cut(spec, ":")
 	if !ok || name == "" {
 		return fmt.Errorf("-readme %q: want FILE:NAME, e.g. README.md:pinned", spec)
@@ -28,20 +30,23 @@ func spliceReadme(spec string, r *report) error {
 	var out bytes.Buffer
 	out.Write(b[:i+len(open)])
 	out.WriteString("\n")
-	r.writeReadmeSection(&out)
+	r.writeReadmeSection(&out, svg)
 	out.WriteString("\n")
 	out.Write(b[j:])
 	return os.WriteFile(path, out.Bytes(), 0o644)
 }
 
 // writeReadmeSection is the run as the README shows it.
-func (r *report) writeReadmeSection(w *bytes.Buffer) {
+func (r *report) writeReadmeSection(w *bytes.Buffer, svg string) {
 	where := "server under test and load generator share the CPUs"
 	if r.Pinned != "" {
 		where = "pinned: " + r.Pinned
 	}
 	fmt.Fprintf(w, "Machine: %v CPUs, %v, %v; %s; load average before the run %v. `%s`, %s to %s.\n\n",
 		r.Machine["cpus"], r.Machine["cpu"], r.Machine["memory"], where, r.Machine["loadavgAtStart"], r.Command, r.Started, r.Finished)
+	if svg != "" {
+		fmt.Fprintf(w, "![%s](%s)\n\n", strings.TrimSuffix(filepath.Base(svg), ".svg"), svg)
+	}
 	r.writeMarkdown(w)
 	if len(r.Checks) > 0 {
 		w.WriteString("\n")

@@ -81,7 +81,7 @@ func (r *report) computeRatios() {
 		if d == nil {
 			continue
 		}
-		for _, other := range []string{"centrifugo", "bare"} {
+		for _, other := range []string{"centrifugo", "bare", "duet-wd"} {
 			o := r.find(sc, other)
 			if o == nil {
 				continue
@@ -126,6 +126,12 @@ func (r *report) computeChecks() {
 			add(x.Scenario+"/"+x.Target+": generator not saturated", fmt.Sprintf("< 90%% of its %d CPU", r.GeneratorCPUs),
 				fmt.Sprintf("%.0f%%", x.GeneratorCPUPct), false)
 		}
+		if r.Pinned != "" && strings.HasPrefix(x.Scenario, "fanout-") && x.Connected > 0 && x.ServerCPUPct < 80 {
+			// As fast as possible yet the server's core idles: the
+			// machine is busy elsewhere, or the generator is the limit.
+			add(x.Scenario+"/"+x.Target+": server core busy", "≥ 80% (else the figure is not the core's)",
+				fmt.Sprintf("%.0f%%", x.ServerCPUPct), false)
+		}
 		if x.Target != "duet" {
 			continue
 		}
@@ -168,8 +174,13 @@ func oneLine(x *result) string {
 		return fmt.Sprintf("%-10s %6d/%d conns in %.1fs, RSS %.1f KiB/conn, %.2f goroutines/conn, %d still connected, %d heartbeats %s",
 			x.Target, x.Connected, x.Subs, x.ConnectSeconds, x.RSSPerConnKiB, x.GoroutinesPerConn, x.StillConnected, x.Heartbeats, errText(x))
 	}
-	return fmt.Sprintf("%-10s %9.0f deliveries/s (%6.0f msgs/s)  p50 %6.2f  p99 %7.2f  p99.9 %7.2f ms  lost %d dup %d reord %d  CPU %.2f s/M  RSS %.1f KiB/conn %s",
-		x.Target, x.DeliveriesPerSec, x.PublishPerSec, x.P50ms, x.P99ms, x.P999ms, x.Lost, x.Duplicated, x.Reordered, x.CPUPerMillion, x.RSSPerConnKiB, errText(x))
+	perWrite := ""
+	if x.ItemsPerWrite > 0 {
+		perWrite = fmt.Sprintf("  %.1f items/write", x.ItemsPerWrite)
+	}
+	return fmt.Sprintf("%-10s %9.0f deliveries/s (%6.0f msgs/s)  p50 %6.2f  p99 %7.2f  p99.9 %7.2f ms  lost %d dup %d reord %d  CPU %.2f s/M  RSS %.1f KiB/conn  CPU server %.0f%% generator %.0f%%%s %s",
+		x.Target, x.DeliveriesPerSec, x.PublishPerSec, x.P50ms, x.P99ms, x.P999ms, x.Lost, x.Duplicated, x.Reordered, x.CPUPerMillion, x.RSSPerConnKiB,
+		x.ServerCPUPct, x.GeneratorCPUPct, perWrite, errText(x))
 }
 
 func errText(x *result) string {
@@ -273,11 +284,11 @@ func median(rounds []*result) *result {
 // each other server (deliveries/s for the publishing scenarios, RSS per
 // connection for the idle ones), for the README.
 func (r *report) writeMarkdown(w io.Writer) {
-	fmt.Fprintln(w, "| scenario | server | conns | deliveries/s | p50 ms | p99 ms | p99.9 ms | lost / dup / reord | RSS KiB/conn | goroutines/conn | server CPU s per M deliveries | Duet ÷ this |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| scenario | server | conns | deliveries/s | p50 ms | p99 ms | p99.9 ms | lost / dup / reord | RSS KiB/conn | goroutines/conn | server CPU s per M deliveries | server / generator CPU % | items per write | Duet ÷ this |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, x := range r.Results {
 		if x.Connected == 0 {
-			fmt.Fprintf(w, "| %s | %s | – | %s |  |  |  |  |  |  |  |  |\n", x.Scenario, x.Target, x.FirstError)
+			fmt.Fprintf(w, "| %s | %s | – | %s |  |  |  |  |  |  |  |  |  |  |\n", x.Scenario, x.Target, x.FirstError)
 			continue
 		}
 		q := "–"
@@ -291,12 +302,16 @@ func (r *report) writeMarkdown(w io.Writer) {
 			}
 		}
 		if x.Idle {
-			fmt.Fprintf(w, "| %s | %s | %d | idle |  |  |  | %d / %d / %d | %.1f | %.2f |  | %s |\n",
+			fmt.Fprintf(w, "| %s | %s | %d | idle |  |  |  | %d / %d / %d | %.1f | %.2f |  |  |  | %s |\n",
 				x.Scenario, x.Target, x.Connected, x.Lost, x.Duplicated, x.Reordered, x.RSSPerConnKiB, x.GoroutinesPerConn, q)
 			continue
 		}
-		fmt.Fprintf(w, "| %s | %s | %d | %s | %.1f | %.1f | %.1f | %d / %d / %d | %.1f | %.2f | %.1f | %s |\n",
+		perWrite := ""
+		if x.ItemsPerWrite > 0 {
+			perWrite = fmt.Sprintf("%.1f", x.ItemsPerWrite)
+		}
+		fmt.Fprintf(w, "| %s | %s | %d | %s | %.1f | %.1f | %.1f | %d / %d / %d | %.1f | %.2f | %.1f | %.0f / %.0f | %s | %s |\n",
 			x.Scenario, x.Target, x.Connected, short(x.DeliveriesPerSec), x.P50ms, x.P99ms, x.P999ms,
-			x.Lost, x.Duplicated, x.Reordered, x.RSSPerConnKiB, x.GoroutinesPerConn, x.CPUPerMillion, q)
+			x.Lost, x.Duplicated, x.Reordered, x.RSSPerConnKiB, x.GoroutinesPerConn, x.CPUPerMillion, x.ServerCPUPct, x.GeneratorCPUPct, perWrite, q)
 	}
 }

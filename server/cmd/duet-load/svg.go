@@ -8,7 +8,7 @@ import (
 	"strings"
 )
 
-var targetColors = map[string]string{"duet": "#2563eb", "centrifugo": "#f59e0b", "bare": "#6b7280"}
+var targetColors = map[string]string{"duet": "#2563eb", "duet-wd": "#7c3aed", "centrifugo": "#f59e0b", "bare": "#6b7280"}
 
 // panel is one bar chart: a value per scenario per server.
 type panel struct {
