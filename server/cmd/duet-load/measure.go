@@ -251,9 +251,13 @@ func measure(ctx context.Context, sc scenario, t *target, o options) (res *resul
 	}
 
 	sleepCtx(ctx, sc.Warmup)
-	depth := func() (sum, n float64) {
-		sum, _ = scrapeGauge(ctx, "http://"+host+t.metricsPath, "duet_queue_depth_sum")
-		n, _ = scrapeGauge(ctx, "http://"+host+t.metricsPath, "duet_queue_depth_count")
+	depth := func() (sum, n float64) { // one scrape: both from the same moment
+		body, err := scrape(ctx, "http://"+host+t.metricsPath)
+		if err != nil {
+			return 0, 0
+		}
+		sum, _ = parseGauge(body, "duet_queue_depth_sum")
+		n, _ = parseGauge(body, "duet_queue_depth_count")
 		return sum, n
 	}
 	items0, passes0 := depth()
