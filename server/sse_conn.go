@@ -128,7 +128,7 @@ func (s *sseConn) run() {
 func (s *sseConn) writeLoop() {
 	h := s.h
 	for {
-		h.gather()
+		h.gather(s.ob)
 		wk := s.ob.take()
 		if wk.empty() {
 			return

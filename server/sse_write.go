@@ -35,7 +35,7 @@ func (h *Hub) streamSSE(ctx context.Context, w http.ResponseWriter, rc *http.Res
 			return context.Cause(ctx)
 		case <-ob.wake:
 		}
-		h.gather()
+		h.gather(ob)
 		wk := ob.take()
 		if wk.empty() {
 			continue

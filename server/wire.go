@@ -90,12 +90,17 @@ func putWriteBuf(bp *[]byte, buf []byte) {
 	}
 }
 
-// gather is what a connection's writer does before each take from its
-// queue: wait Config.WriteDelay, if set, so that more messages go out in
-// one write.
-func (h *Hub) gather() {
-	if d := h.cfg.WriteDelay; d > 0 {
-		time.Sleep(d)
+// gather is what a connection's writer does before each take from ob:
+// with Config.WriteDelay set, wait until that long after ob's last write,
+// so that what arrives meanwhile goes out in one write. A connection
+// written to less often does not wait (and costs no timer).
+func (h *Hub) gather(ob *outbox) {
+	d := h.cfg.WriteDelay
+	if d <= 0 {
+		return
+	}
+	if wait := time.Duration(ob.lastWrite.Load() + int64(d) - time.Now().UnixNano()); wait > 0 {
+		time.Sleep(wait)
 	}
 }
 

@@ -11,14 +11,14 @@ import (
 	"github.com/duet-rt/duet/shared/assert"
 )
 
-// TestWriteDelay: with Config.WriteDelay a writer waits that long before
-// writing, so that a burst of messages goes out in one write: on WebSocket
-// one frame holds them all, and on both wires nothing arrives sooner than
-// the delay after it was published.
+// TestWriteDelay: with Config.WriteDelay a connection's writes are spaced
+// that far apart, so that messages published 20 ms apart (each would go
+// out alone) go out together: on WebSocket one frame holds them all.
 func TestWriteDelay(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig()
-	cfg.WriteDelay = 300 * time.Millisecond
+	cfg.WriteTimeout = 2 * time.Second
+	cfg.WriteDelay = time.Second
 	ts := newTestServer(t, cfg, MemoryConfig{})
 
 	s := ts.openSSE(t, sseQuery("", "b"), nil)
@@ -42,22 +42,23 @@ func TestWriteDelay(t *testing.T) {
 		id, err := ts.hub.Publish(ctx, "b", "", []byte(`{"n":1}`))
 		assert.NoError(t, err)
 		ids[i] = id.String()
+		time.Sleep(20 * time.Millisecond)
 	}
 	_, p, err = conn.Read(ctx)
 	assert.NoError(t, err)
 	wsAfter := time.Since(start)
-	lines := bytes.Split(p, []byte("\n"))
-	assert.Equal(t, "messages in the one WebSocket frame", len(lines), len(ids))
-	for i, line := range lines {
+	var got []string
+	for _, line := range bytes.Split(p, []byte("\n")) {
 		f, err := shared.DecodeFrame(line)
 		assert.NoError(t, err)
-		assert.Equal(t, "id", f.ID, ids[i])
+		if f.Type == shared.TypeMessage { // a heartbeat ping may ride along
+			got = append(got, f.ID)
+		}
 	}
+	assert.Equal(t, "messages in the one WebSocket frame", got, ids)
 	s.expectIDs(ids...)
 	sseAfter := time.Since(start)
-	t.Logf("first write after %v (WebSocket), all read after %v (SSE)", wsAfter, sseAfter)
-	assert.True(t, "the WebSocket writer waited WriteDelay", wsAfter >= cfg.WriteDelay)
-	assert.True(t, "the SSE writer waited WriteDelay", sseAfter >= cfg.WriteDelay)
+	t.Logf("messages in one frame after %v (WebSocket), all read after %v (SSE)", wsAfter, sseAfter)
 }
 
 // TestWriteDelayLimits: a WriteDelay past 1s, past WriteTimeout or

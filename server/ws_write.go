@@ -29,7 +29,7 @@ func (wc *wsConn) heartbeat(now time.Time) {
 func (wc *wsConn) writeLoop() {
 	h := wc.h
 	for {
-		h.gather()
+		h.gather(wc.ob)
 		wk := wc.ob.take()
 		if wk.empty() {
 			return
