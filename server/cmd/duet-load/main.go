@@ -11,6 +11,8 @@
 //	duet-load -scenarios full -json r.json -svg r.svg
 //	duet-load -targets duet -n 20000 -sse 0.5 -rate 100000 -duration 30s
 //	duet-load -soak 10m -n 4000 -rate 20000 # sustained mixed load, a line per interval
+//	duet-load -pin -rounds 3               # each server on one CPU (GOMAXPROCS=1), the generator on the others
+//	duet-load -pin -targets duet,duet-wd -write-delay 2ms  # Duet without and with a write delay
 //
 // Every run is bounded (a duration and a connection cap) and stops by
 // itself; the servers it starts are its children and are killed on exit.
