@@ -22,10 +22,10 @@ import (
 func (h *Hub) Collector() prometheus.Collector { return hubCollector{h} }
 
 // MetricsHandler serves the hub's metrics in the Prometheus text format
-// (or OpenMetrics, when asked): Collector's, with the standard Go runtime
-// (from runtime/metrics: no stop-the-world ReadMemStats per scrape) and
-// process collectors, in a registry of the hub's own. It is for
-// applications without a registry; one that has its own registers
+// (protobuf when a scraper asks for it): Collector's, with the standard Go
+// runtime (from runtime/metrics: no stop-the-world ReadMemStats per
+// scrape) and process collectors, in a registry of the hub's own. It is
+// for applications without a registry; one that has its own registers
 // Collector there and serves that instead.
 func (h *Hub) MetricsHandler() http.Handler {
 	h.metricsOnce.Do(func() {
