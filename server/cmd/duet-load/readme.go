@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -42,8 +43,18 @@ func (r *report) writeReadmeSection(w *bytes.Buffer, svg string) {
 	if r.Pinned != "" {
 		where = "pinned: " + r.Pinned
 	}
-	fmt.Fprintf(w, "Machine: %v CPUs, %v, %v; %s; load average before the run %v. `%s`, %s to %s.\n\n",
-		r.Machine["cpus"], r.Machine["cpu"], r.Machine["memory"], where, r.Machine["loadavgAtStart"], r.Command, r.Started, r.Finished)
+	mem := fmt.Sprint(r.Machine["memory"]) // "MemTotal:  24683748 kB"
+	if f := strings.Fields(mem); len(f) == 3 {
+		if kb, err := strconv.ParseFloat(f[1], 64); err == nil {
+			mem = fmt.Sprintf("%.0f GiB", kb/(1<<20))
+		}
+	}
+	load := strings.Fields(fmt.Sprint(r.Machine["loadavgAtStart"]))
+	if len(load) > 3 {
+		load = load[:3]
+	}
+	fmt.Fprintf(w, "Machine: %v CPUs (%v), %s; %s; load average before the run %s. `%s`, %s to %s.\n\n",
+		r.Machine["cpus"], r.Machine["cpu"], mem, where, strings.Join(load, " "), r.Command, r.Started, r.Finished)
 	if svg != "" {
 		fmt.Fprintf(w, "![%s](%s)\n\n", strings.TrimSuffix(filepath.Base(svg), ".svg"), svg)
 	}
