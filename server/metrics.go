@@ -49,8 +49,8 @@ var (
 )
 
 func (m *metrics) init() {
-	m.sseLatency = newHistogram(latencyBucketsMs...)
-	m.wsLatency = newHistogram(latencyBucketsMs...)
+	m.sseLatency = newTallied(latencyBucketsMs...)
+	m.wsLatency = newTallied(latencyBucketsMs...)
 	m.replayed = newHistogram(replayBuckets...)
 	m.queueDepth = newHistogram(queueBuckets...)
 }

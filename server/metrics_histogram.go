@@ -51,8 +51,17 @@ func (h *histogram) metric(desc *prometheus.Desc, scale float64, labels ...strin
 	return prometheus.MustNewConstHistogram(desc, n, float64(h.sum.Load())/scale, buckets, labels...)
 }
 
-// tallyBuckets is the most buckets a tally holds.
+// tallyBuckets is the most bounds a tallied histogram may have (newTallied
+// checks).
 const tallyBuckets = 16
+
+// newTallied is newHistogram for one that tallies fill.
+func newTallied(bounds ...int64) *histogram {
+	if len(bounds) > tallyBuckets {
+		panic("duet/server: a tallied histogram has at most 16 bounds")
+	}
+	return newHistogram(bounds...)
+}
 
 // tally gathers one batch's observations of a histogram without atomics;
 // flush adds them to it.
