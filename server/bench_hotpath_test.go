@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/duet-rt/duet/shared"
 )
@@ -58,9 +59,9 @@ func benchmarkPublishFanout(b *testing.B, subs, batch int, wire string) {
 			wk := ob.take()
 			var n int
 			if wire == "sse" {
-				n, err = h.sseBatch(wk, sseChunkReserve, discard)
+				n, err = h.sseBatch(wk, time.Now(), sseChunkReserve, discard)
 			} else {
-				n, err = h.wsBatch(wk, wsFrameReserve, discard)
+				n, err = h.wsBatch(wk, time.Now(), wsFrameReserve, discard)
 			}
 			if err != nil || n != min(batch, b.N-i) {
 				b.Fatalf("wrote %d messages (%v), want %d", n, err, min(batch, b.N-i))

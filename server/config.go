@@ -54,6 +54,16 @@ type Config struct {
 	// MaxBatchBytes is the size past which a writer stops adding messages to
 	// one write (one WebSocket frame, one SSE flush). Defaults to 64 KiB.
 	MaxBatchBytes int
+	// WriteDelay spaces a connection's writes at least this far apart:
+	// what arrives sooner after a write waits, and goes out with whatever
+	// else arrives meanwhile in one write (one system call, one WebSocket
+	// frame), like Centrifugo's write_delay. A connection written to less
+	// often than that never waits. It trades up to WriteDelay of latency
+	// for fewer system calls per message: worth it when connections get
+	// many messages per second each (a busy channel fanned out to
+	// thousands) and the server's CPU is the limit. Zero (the default)
+	// writes at once. At most 1s, and shorter than WriteTimeout.
+	WriteDelay time.Duration
 	// SSERetry is the reconnection delay sent to EventSource clients in the
 	// "retry" field; each connection gets a value jittered in [SSERetry/2,
 	// SSERetry·3/2) so that clients of a crashed node come back spread out.

@@ -28,7 +28,9 @@
 //	conns.go          the registry of live connections, ConnObserver, close notices
 //	errors.go         how a refusal is written: protocolError, writeError, refuseMethod
 //	httpserver.go     NewHTTPServer, an http.Server with internet-safe timeouts
-//	metrics.go        the /metrics counters
+//	metrics.go        the hub's counters and histograms: what is counted where
+//	metrics_collector.go  Hub.Collector (client_golang) and Hub.MetricsHandler
+//	metrics_histogram.go  histograms in plain atomics, filled a batch at a time
 //
 // Who may connect and publish, and how much:
 //

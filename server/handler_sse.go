@@ -77,7 +77,9 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request) {
 		defer context.AfterFunc(r.Context(), stop)()
 	}
 	ob := newOutbox(h.cfg.QueueSize)
+	ob.expectResume("", !from.IsZero())
 	if err := h.broker.Subscribe(subCtx, ob, channels, from); err != nil {
+		h.metrics.brokerError(err, false)
 		ob.close()
 		h.unregister(c)
 		h.metrics.badRequests.Add(1)

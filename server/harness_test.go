@@ -197,7 +197,8 @@ func errorBody(t testing.TB, body []byte) shared.Code {
 	return shared.Code(e.Code)
 }
 
-// metrics scrapes GET /metrics into "name{labels}" → value.
+// metrics scrapes GET /metrics into "name{labels}" → value (fractions,
+// such as a histogram's sum in seconds, truncated).
 func (ts *testServer) metrics(t testing.TB) map[string]int64 {
 	t.Helper()
 	resp, body := ts.do(t, http.MethodGet, "/metrics", nil, "")
@@ -208,9 +209,9 @@ func (ts *testServer) metrics(t testing.TB) map[string]int64 {
 			continue
 		}
 		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseInt(line[i+1:], 10, 64)
+		v, err := strconv.ParseFloat(line[i+1:], 64) // client_golang writes 1e+06
 		assert.NoError(t, err)
-		out[line[:i]] = v
+		out[line[:i]] = int64(v)
 	}
 	return out
 }

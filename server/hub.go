@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/duet-rt/duet/shared"
 )
@@ -15,10 +16,11 @@ type Hub struct {
 	broker    Broker
 	ownBroker bool
 	metrics   metrics
-	rates     *publishLimits
-	origins   *originPolicy
-	limits    *connLimiter
-	beats     heartbeats // every connection's heartbeat, from one goroutine
+	metricsServer
+	rates   *publishLimits
+	origins *originPolicy
+	limits  *connLimiter
+	beats   heartbeats // every connection's heartbeat, from one goroutine
 
 	mu      sync.Mutex       // guards conns and closing
 	conns   map[string]*conn // by client id
@@ -34,12 +36,16 @@ func NewHub(cfg *Config) (*Hub, error) {
 	if c.WriteTimeout >= c.Heartbeat*10 {
 		return nil, errors.New("duet/server: WriteTimeout must be shorter than ten heartbeats")
 	}
+	if c.WriteDelay < 0 || c.WriteDelay > time.Second || c.WriteDelay >= c.WriteTimeout {
+		return nil, errors.New("duet/server: WriteDelay must be between 0 and 1s, and shorter than WriteTimeout")
+	}
 	origins, err := newOriginPolicy(&c)
 	if err != nil {
 		return nil, err
 	}
 	h := &Hub{cfg: c, broker: c.Broker, conns: make(map[string]*conn), rates: newPublishLimits(&c), origins: origins, limits: newConnLimiter(&c)}
 	h.idle = sync.NewCond(&h.mu)
+	h.metrics.init()
 	if h.broker == nil {
 		h.broker = NewMemoryBroker(nil)
 		h.ownBroker = true

@@ -1,17 +1,17 @@
 package server
 
 import (
-	"bytes"
-	"net/http"
-	"os"
-	"runtime"
-	"strconv"
+	"context"
+	"errors"
 	"sync/atomic"
+
+	"github.com/duet-rt/duet/shared"
 )
 
-// metrics are the hub's counters, exported at /metrics in the Prometheus
-// text format. They are plain atomics: the hot path must not pay for a
-// metrics library.
+// metrics are the hub's counters and histograms, exported by Hub.Collector
+// (and at /metrics by Hub.MetricsHandler). They are plain atomics: the hot
+// path must not pay for a metrics library. A writer adds a batch's
+// observations with one atomic add per bucket it touched.
 type metrics struct {
 	sseConns, wsConns atomic.Int64
 	sseTotal, wsTotal atomic.Int64
@@ -26,6 +26,33 @@ type metrics struct {
 	forbidden         atomic.Int64
 	rateLimited       atomic.Int64
 	expiries          atomic.Int64
+
+	resumesExact, resumesGap atomic.Int64
+	brokerPublishErrors      atomic.Int64
+	brokerSubscribeErrors    atomic.Int64
+
+	// sseLatency and wsLatency are publish→write times in milliseconds,
+	// one observation per message written.
+	sseLatency, wsLatency *histogram
+	// replayed is the messages of each resume, one observation per resume.
+	replayed *histogram
+	// queueDepth is how many items a connection's writer found queued, one
+	// observation per pass of the writer.
+	queueDepth *histogram
+}
+
+// Histogram buckets, in the observations' units.
+var (
+	latencyBucketsMs = []int64{1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000}
+	replayBuckets    = []int64{0, 1, 10, 100, 1000, 10000, 100000}
+	queueBuckets     = []int64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384}
+)
+
+func (m *metrics) init() {
+	m.sseLatency = newTallied(latencyBucketsMs...)
+	m.wsLatency = newTallied(latencyBucketsMs...)
+	m.replayed = newHistogram(replayBuckets...)
+	m.queueDepth = newHistogram(queueBuckets...)
 }
 
 func (m *metrics) connect(wire string) {
@@ -46,77 +73,74 @@ func (m *metrics) disconnect(wire string) {
 	}
 }
 
-func (m *metrics) delivered(wire string, n int) {
+// delivered counts the n messages of one batch written on wire, and their
+// publish→write latencies gathered in lat.
+func (m *metrics) delivered(wire string, n int, lat *latencies) {
 	if n == 0 {
 		return
 	}
 	if wire == "sse" {
 		m.sseDelivered.Add(int64(n))
+		lat.t.flush(m.sseLatency)
 	} else {
 		m.wsDelivered.Add(int64(n))
+		lat.t.flush(m.wsLatency)
 	}
 }
 
-// MetricsHandler serves the hub's metrics in the Prometheus text format.
-func (h *Hub) MetricsHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if refuseMethod(w, r, http.MethodGet, http.MethodHead) {
-			return
-		}
-		m := &h.metrics
-		var b bytes.Buffer
-		metric := func(name, typ, help string, samples ...sample) {
-			b.WriteString("# HELP " + name + " " + help + "\n# TYPE " + name + " " + typ + "\n")
-			for _, s := range samples {
-				b.WriteString(name + s.labels + " " + strconv.FormatInt(s.v, 10) + "\n")
-			}
-		}
-		metric("duet_connections", "gauge", "Open client connections.",
-			sample{`{wire="sse"}`, m.sseConns.Load()}, sample{`{wire="ws"}`, m.wsConns.Load()})
-		metric("duet_connections_total", "counter", "Client connections accepted.",
-			sample{`{wire="sse"}`, m.sseTotal.Load()}, sample{`{wire="ws"}`, m.wsTotal.Load()})
-		metric("duet_messages_published_total", "counter", "Messages published.", sample{"", m.published.Load()})
-		metric("duet_messages_delivered_total", "counter", "Messages written to clients.",
-			sample{`{wire="sse"}`, m.sseDelivered.Load()}, sample{`{wire="ws"}`, m.wsDelivered.Load()})
-		metric("duet_slow_consumer_disconnects_total", "counter", "Clients cut off because their queue overflowed.", sample{"", m.slowConsumers.Load()})
-		metric("duet_heartbeat_timeouts_total", "counter", "WebSocket clients that did not answer a ping in time.", sample{"", m.heartbeatTimeouts.Load()})
-		metric("duet_write_errors_total", "counter", "Writes to clients that failed or timed out.", sample{"", m.writeErrors.Load()})
-		metric("duet_bad_requests_total", "counter", "Refused requests and frames.", sample{"", m.badRequests.Load()})
-		metric("duet_auth_failures_total", "counter", "Requests refused for missing, invalid or expired credentials.", sample{"", m.authFailures.Load()})
-		metric("duet_forbidden_total", "counter", "Subscribes and publishes refused by permissions or the cross-origin check.", sample{"", m.forbidden.Load()})
-		metric("duet_rate_limited_total", "counter", "Publishes refused by a rate limit.", sample{"", m.rateLimited.Load()})
-		metric("duet_credential_expiries_total", "counter", "Connections closed (4401) because their credentials expired.", sample{"", m.expiries.Load()})
-		metric("go_goroutines", "gauge", "Goroutines.", sample{"", int64(runtime.NumGoroutine())})
-		var ms runtime.MemStats
-		runtime.ReadMemStats(&ms)
-		metric("go_memstats_heap_inuse_bytes", "gauge", "Heap bytes in use.", sample{"", int64(ms.HeapInuse)})
-		if rss, ok := residentBytes(); ok {
-			metric("process_resident_memory_bytes", "gauge", "Resident set size.", sample{"", rss})
-		}
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-store")
-		_, _ = w.Write(b.Bytes())
-	})
+// writerPass records what a connection's writer took from its queue.
+func (m *metrics) writerPass(wk *work) {
+	if n := len(wk.batch); n > 0 {
+		m.queueDepth.observe(int64(n))
+	}
 }
 
-type sample struct {
-	labels string
-	v      int64
+// resumed records the outcome of a subscribe that asked to resume.
+func (m *metrics) resumed(r *Resume) {
+	if r.Gap != nil {
+		m.resumesGap.Add(1)
+	} else {
+		m.resumesExact.Add(1)
+	}
+	m.replayed.observe(int64(len(r.Messages)))
 }
 
-// residentBytes reads the process's RSS from /proc (Linux only).
-func residentBytes() (int64, bool) {
-	b, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		return 0, false
+// brokerError counts err, returned by the broker's Publish (publish true) or
+// Subscribe, when it is the broker's failure rather than the request's
+// (a cancelled request, an id from the future, a refused channel).
+func (m *metrics) brokerError(err error, publish bool) {
+	if !brokerFault(err) {
+		return
 	}
-	f := bytes.Fields(b)
-	if len(f) < 2 {
-		return 0, false
+	if publish {
+		m.brokerPublishErrors.Add(1)
+	} else {
+		m.brokerSubscribeErrors.Add(1)
 	}
-	pages, err := strconv.ParseInt(string(f[1]), 10, 64)
-	if err != nil {
-		return 0, false
+}
+
+func brokerFault(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrFutureID) {
+		return false
 	}
-	return pages * int64(os.Getpagesize()), true
+	var e *shared.Error
+	if errors.As(err, &e) {
+		return e.Code == shared.CodeBrokerUnavailable || e.Code == shared.CodeInternal
+	}
+	return true
+}
+
+// latencies gathers the publish→write latencies of one batch written at
+// now: Unix milliseconds, the unit of a message's timestamp (so the
+// histogram's resolution is a millisecond). The writer reads the clock once
+// per batch, for this and for the outbox's last write.
+type latencies struct {
+	now int64
+	t   tally
+}
+
+// add adds m's latency. A timestamp from a clock ahead of ours (another
+// node's) counts as 0.
+func (l *latencies) add(h *histogram, m *Message) {
+	l.t.add(h, max(l.now-m.Envelope.TS, 0))
 }

@@ -31,9 +31,15 @@ type outbox struct {
 	// runs (it clears writing when it finds nothing left to do).
 	startWriter func()
 	writing     bool
-	// refs are the client refs of Subscribe calls in flight, oldest first:
-	// each Resumed takes the next one (calls are serialised per connection).
-	refs []string
+	// pending are the Subscribe calls in flight, oldest first: each
+	// Resumed takes the next one (calls are serialised per connection).
+	pending []pendingSubscribe
+}
+
+// pendingSubscribe is a Subscribe call whose Resumed has not come yet.
+type pendingSubscribe struct {
+	ref    string // the client's ref
+	resume bool   // it asked to resume from an id
 }
 
 // item is one queued write: a message, a resume outcome or a control frame.
@@ -42,6 +48,8 @@ type item struct {
 	resume *Resume
 	frame  []byte // an encoded control frame (WebSocket only)
 	ref    string // the client's ref of the subscribe a resume answers
+	// resuming: resume answers a subscribe that asked to resume from an id.
+	resuming bool
 }
 
 func newOutbox(limit int) *outbox {
@@ -130,18 +138,19 @@ func (o *outbox) Deliver(m *Message) bool { return o.push(item{msg: m}) }
 // history instead.
 func (o *outbox) Resumed(r *Resume) bool {
 	o.mu.Lock()
-	var ref string
-	if len(o.refs) > 0 {
-		ref, o.refs = o.refs[0], o.refs[1:]
+	var p pendingSubscribe
+	if len(o.pending) > 0 {
+		p, o.pending = o.pending[0], o.pending[1:]
 	}
 	o.mu.Unlock()
-	return o.push(item{resume: r, ref: ref})
+	return o.push(item{resume: r, ref: p.ref, resuming: p.resume})
 }
 
-// expectResume records the ref of a Subscribe call about to be made.
-func (o *outbox) expectResume(ref string) {
+// expectResume records a Subscribe call about to be made: the client's ref,
+// and whether it resumes from an id.
+func (o *outbox) expectResume(ref string, resume bool) {
 	o.mu.Lock()
-	o.refs = append(o.refs, ref)
+	o.pending = append(o.pending, pendingSubscribe{ref: ref, resume: resume})
 	o.mu.Unlock()
 }
 
@@ -149,8 +158,8 @@ func (o *outbox) expectResume(ref string) {
 // called Resumed).
 func (o *outbox) cancelResume() {
 	o.mu.Lock()
-	if n := len(o.refs); n > 0 {
-		o.refs = o.refs[:n-1]
+	if n := len(o.pending); n > 0 {
+		o.pending = o.pending[:n-1]
 	}
 	o.mu.Unlock()
 }
@@ -184,8 +193,8 @@ func (o *outbox) take() work {
 	return w
 }
 
-// wrote records that the writer has just written.
-func (o *outbox) wrote() { o.lastWrite.Store(time.Now().UnixNano()) }
+// wrote records that the writer wrote at now.
+func (o *outbox) wrote(now time.Time) { o.lastWrite.Store(now.UnixNano()) }
 
 // close makes later pushes fail and drops what is queued.
 func (o *outbox) close() {

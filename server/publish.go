@@ -71,6 +71,7 @@ func (h *Hub) publish(ctx context.Context, channel, event string, data []byte) (
 	data = bytes.Clone(data)
 	m, err := h.broker.Publish(ctx, channel, event, data)
 	if err != nil {
+		h.metrics.brokerError(err, true)
 		return nil, err
 	}
 	h.metrics.published.Add(1)
@@ -104,6 +105,7 @@ func (h *Hub) publishBinary(ctx context.Context, channel, event string, data []b
 	// caller's reused one.
 	m, err := bb.PublishBinary(ctx, channel, event, bytes.Clone(data))
 	if err != nil {
+		h.metrics.brokerError(err, true)
 		return nil, err
 	}
 	h.metrics.published.Add(1)

@@ -128,6 +128,7 @@ func (s *sseConn) run() {
 func (s *sseConn) writeLoop() {
 	h := s.h
 	for {
+		h.gather(s.ob)
 		wk := s.ob.take()
 		if wk.empty() {
 			return
@@ -137,10 +138,11 @@ func (s *sseConn) writeLoop() {
 			s.wmu.Unlock()
 			continue // drain without writing: run ends the stream
 		}
-		delivered, err := h.sseBatch(wk, sseChunkReserve, s.writeChunk)
+		h.metrics.writerPass(&wk)
+		now := time.Now()
+		_, err := h.sseBatch(wk, now, sseChunkReserve, s.writeChunk)
 		s.wmu.Unlock()
-		h.metrics.delivered("sse", delivered)
-		s.ob.wrote()
+		s.ob.wrote(now)
 		if err != nil {
 			h.metrics.writeErrors.Add(1)
 			s.conn.cancel(err)

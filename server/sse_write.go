@@ -34,18 +34,20 @@ func (h *Hub) streamSSE(ctx context.Context, w http.ResponseWriter, rc *http.Res
 			return context.Cause(ctx)
 		case <-ob.wake:
 		}
+		h.gather(ob)
 		wk := ob.take()
 		if wk.empty() {
 			continue
 		}
-		delivered, err := h.sseBatch(wk, 0, func(p []byte, last bool) error {
+		h.metrics.writerPass(&wk)
+		now := time.Now()
+		_, err := h.sseBatch(wk, now, 0, func(p []byte, last bool) error {
 			if !last {
 				return h.writeSSENoFlush(w, rc, d, p)
 			}
 			return h.writeSSE(w, rc, d, p)
 		})
-		h.metrics.delivered("sse", delivered)
-		ob.wrote()
+		ob.wrote(now)
 		if err != nil {
 			h.metrics.writeErrors.Add(1)
 			return err
@@ -56,12 +58,13 @@ func (h *Hub) streamSSE(ctx context.Context, w http.ResponseWriter, rc *http.Res
 	}
 }
 
-// sseBatch encodes wk's events after reserve bytes of a pooled buffer and
-// hands them to write: in one call, or in several when they would pass
-// MaxBatchBytes (a long replay goes out in bounded writes); last marks the
-// final call. It returns how many messages it wrote. A batch that
+// sseBatch encodes wk's events, written at now, after reserve bytes of a
+// pooled buffer and hands them to write: in one call, or in several when
+// they would pass MaxBatchBytes (a long replay goes out in bounded writes);
+// last marks the final call. It returns how many messages it wrote, and
+// counts them and their latencies in the hub's metrics. A batch that
 // overflowed ends with the slow-consumer close event.
-func (h *Hub) sseBatch(wk work, reserve int, write func(p []byte, last bool) error) (delivered int, err error) {
+func (h *Hub) sseBatch(wk work, now time.Time, reserve int, write func(p []byte, last bool) error) (delivered int, err error) {
 	bp := writeBufs.Get().(*[]byte)
 	buf := append((*bp)[:0], make([]byte, reserve)...)
 	if wk.ping {
@@ -77,17 +80,24 @@ func (h *Hub) sseBatch(wk work, reserve int, write func(p []byte, last bool) err
 		}
 		buf = append(buf, event...)
 	}
+	lat := latencies{now: now.UnixMilli()}
+	hist := h.metrics.sseLatency
 	for _, it := range wk.batch {
 		switch {
 		case it.msg != nil:
 			add(it.msg.SSE())
+			lat.add(hist, it.msg)
 			delivered++
 		case it.resume != nil:
+			if it.resuming {
+				h.metrics.resumed(it.resume)
+			}
 			if g := it.resume.Gap; g != nil {
 				add(sseGapBytes(g))
 			}
 			for _, m := range it.resume.Messages {
 				add(m.SSE())
+				lat.add(hist, m)
 				delivered++
 			}
 		}
@@ -100,6 +110,7 @@ func (h *Hub) sseBatch(wk work, reserve int, write func(p []byte, last bool) err
 		err = write(buf, true)
 	}
 	putWriteBuf(bp, buf)
+	h.metrics.delivered("sse", delivered, &lat)
 	return delivered, err
 }
 

@@ -90,6 +90,20 @@ func putWriteBuf(bp *[]byte, buf []byte) {
 	}
 }
 
+// gather is what a connection's writer does before each take from ob:
+// with Config.WriteDelay set, wait until that long after ob's last write,
+// so that what arrives meanwhile goes out in one write. A connection
+// written to less often does not wait (and costs no timer).
+func (h *Hub) gather(ob *outbox) {
+	d := h.cfg.WriteDelay
+	if d <= 0 {
+		return
+	}
+	if wait := time.Duration(ob.lastWrite.Load() + int64(d) - time.Now().UnixNano()); wait > 0 {
+		time.Sleep(wait)
+	}
+}
+
 // errSlowConsumer ends a connection whose client fell behind.
 var errSlowConsumer = errors.New("duet/server: slow consumer disconnected")
 

@@ -106,9 +106,10 @@ func (wc *wsConn) subscribe(f *shared.Frame) {
 			fresh = append(fresh, n)
 		}
 	}
-	wc.ob.expectResume(f.Ref)
+	wc.ob.expectResume(f.Ref, !from.IsZero())
 	if err := wc.h.broker.Subscribe(wc.ctx, wc.ob, fresh, from); err != nil {
 		wc.ob.cancelResume()
+		wc.h.metrics.brokerError(err, false)
 		wc.replyErr(f.Ref, err)
 		return
 	}

@@ -29,6 +29,7 @@ func (wc *wsConn) heartbeat(now time.Time) {
 func (wc *wsConn) writeLoop() {
 	h := wc.h
 	for {
+		h.gather(wc.ob)
 		wk := wc.ob.take()
 		if wk.empty() {
 			return
@@ -36,9 +37,10 @@ func (wc *wsConn) writeLoop() {
 		if wc.ctx.Err() != nil {
 			continue // drain without writing: finish closes the connection
 		}
-		delivered, err := h.wsBatch(wk, wsFrameReserve, wc.write)
-		h.metrics.delivered("ws", delivered)
-		wc.ob.wrote()
+		h.metrics.writerPass(&wk)
+		now := time.Now()
+		_, err := h.wsBatch(wk, now, wsFrameReserve, wc.write)
+		wc.ob.wrote(now)
 		if err != nil {
 			h.metrics.writeErrors.Add(1)
 			wc.conn.cancel(err)
@@ -51,14 +53,15 @@ func (wc *wsConn) writeLoop() {
 	}
 }
 
-// wsBatch encodes wk's frames into WebSocket text frames, several protocol
-// frames per WebSocket frame separated by '\n', and hands each to write: one
-// per batch, or more when a batch would pass MaxBatchBytes. The first
-// reserve bytes of a text frame's p are free (for the frame header). A
-// binary message goes to write on its own (binary true, nothing reserved),
-// after the text buffered before it, so id order holds. It returns how many
-// messages it wrote.
-func (h *Hub) wsBatch(wk work, reserve int, write func(p []byte, binary bool) error) (delivered int, err error) {
+// wsBatch encodes wk's frames, written at now, into WebSocket text frames,
+// several protocol frames per WebSocket frame separated by '\n', and hands
+// each to write: one per batch, or more when a batch would pass
+// MaxBatchBytes. The first reserve bytes of a text frame's p are free (for
+// the frame header). A binary message goes to write on its own (binary true,
+// nothing reserved), after the text buffered before it, so id order holds.
+// It returns how many messages it wrote, and counts them and their latencies
+// in the hub's metrics.
+func (h *Hub) wsBatch(wk work, now time.Time, reserve int, write func(p []byte, binary bool) error) (delivered int, err error) {
 	bp := writeBufs.Get().(*[]byte)
 	buf := append((*bp)[:0], make([]byte, reserve)...)
 	if wk.ping {
@@ -90,15 +93,21 @@ func (h *Hub) wsBatch(wk work, reserve int, write func(p []byte, binary bool) er
 			err = write(m.WS(), true)
 		}
 	}
+	lat := latencies{now: now.UnixMilli()}
+	hist := h.metrics.wsLatency
 	for _, it := range wk.batch {
 		switch {
 		case it.msg != nil:
 			addMsg(it.msg)
+			lat.add(hist, it.msg)
 			delivered++
 		case it.frame != nil:
 			add(it.frame)
 		case it.resume != nil:
 			r := it.resume
+			if it.resuming {
+				h.metrics.resumed(r)
+			}
 			sub := shared.Frame{Type: shared.TypeSubscribed, Ref: it.ref, Channels: r.Channels}
 			if sub.Channels == nil {
 				sub.Channels = []string{} // all were held already: say so explicitly
@@ -110,6 +119,7 @@ func (h *Hub) wsBatch(wk work, reserve int, write func(p []byte, binary bool) er
 			}
 			for _, m := range r.Messages {
 				addMsg(m)
+				lat.add(hist, m)
 				delivered++
 			}
 		}
@@ -118,6 +128,7 @@ func (h *Hub) wsBatch(wk work, reserve int, write func(p []byte, binary bool) er
 		err = write(buf, false)
 	}
 	putWriteBuf(bp, buf)
+	h.metrics.delivered("ws", delivered, &lat)
 	return delivered, err
 }
 

@@ -228,11 +228,11 @@ func expiries(t *testing.T, srv *httptest.Server) int {
 	body, _ := io.ReadAll(resp.Body)
 	for line := range strings.SplitSeq(string(body), "\n") {
 		if v, ok := strings.CutPrefix(line, "duet_credential_expiries_total "); ok {
-			n, err := strconv.Atoi(v)
+			n, err := strconv.ParseFloat(v, 64) // client_golang writes 1e+06
 			if err != nil {
 				t.Fatal(err)
 			}
-			return n
+			return int(n)
 		}
 	}
 	t.Fatal("no duet_credential_expiries_total in /metrics")

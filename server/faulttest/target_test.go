@@ -87,8 +87,8 @@ func (tg *target) metrics(t *testing.T) map[string]int64 {
 			continue
 		}
 		i := strings.LastIndexByte(line, ' ')
-		if v, err := strconv.ParseInt(line[i+1:], 10, 64); err == nil {
-			out[line[:i]] = v
+		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil { // client_golang writes 1e+06
+			out[line[:i]] = int64(v)
 		}
 	}
 	return out

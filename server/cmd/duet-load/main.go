@@ -11,6 +11,8 @@
 //	duet-load -scenarios full -json r.json -svg r.svg
 //	duet-load -targets duet -n 20000 -sse 0.5 -rate 100000 -duration 30s
 //	duet-load -soak 10m -n 4000 -rate 20000 # sustained mixed load, a line per interval
+//	duet-load -pin -rounds 3               # each server on one CPU (GOMAXPROCS=1), the generator on the others
+//	duet-load -pin -targets duet,duet-wd -write-delay 2ms  # Duet without and with a write delay
 //
 // Every run is bounded (a duration and a connection cap) and stops by
 // itself; the servers it starts are its children and are killed on exit.
@@ -61,7 +63,8 @@ const centrifugoVersion = "v6.9.1"
 
 func run(args []string) error {
 	fs := flag.NewFlagSet("duet-load", flag.ContinueOnError)
-	targets := fs.String("targets", "duet,centrifugo,bare", "servers to measure, in order: duet, centrifugo, bare")
+	targets := fs.String("targets", "duet,centrifugo,bare", "servers to measure, in order: duet, centrifugo, bare, duet-wd (Duet with -write-delay)")
+	writeDelay := fs.Duration("write-delay", 2*time.Millisecond, "the -write-delay of the duet-wd target")
 	scenarios := fs.String("scenarios", "bench", "preset (bench, full) or a comma list of scenario names; -list shows them")
 	list := fs.Bool("list", false, "list the scenarios and exit")
 	n := fs.Int("n", 0, "a custom scenario: this many subscribers (replaces -scenarios)")
@@ -82,13 +85,17 @@ func run(args []string) error {
 	from := fs.String("from", "", "run nothing: read the JSON of an earlier run and write its table, -md and -svg")
 	mdOut := fs.String("md", "", "write the results as a Markdown table to this file")
 	svgOut := fs.String("svg", "", "write a chart of the results as SVG to this file")
+	readme := fs.String("readme", "", "FILE:NAME: replace the section between <!-- duet-load:NAME --> and <!-- /duet-load:NAME --> of FILE with the results")
 	duetBin := fs.String("duet-bin", "bin/duet", "the Duet server binary (go tool task build)")
+	duetFlags := fs.String("duet-flags", "", "more flags for bin/duet, e.g. '-write-delay 2ms'")
 	duetURL := fs.String("duet-url", "", "measure an already running Duet at host:port instead of starting bin/duet (no /proc figures)")
 	centrifugoBin := fs.String("centrifugo-bin", "", "the Centrifugo binary (default: installed "+centrifugoVersion+" in the user cache dir, installed with go install when missing)")
 	wsClient := fs.String("ws-client", "raw", "WebSocket client of the subscribers: raw (a minimal RFC 6455 reader) or coder (coder/websocket), to compare their cost")
 	connectPar := fs.Int("connect-concurrency", 200, "connections being opened at once")
 	sseH2 := fs.Int("sse-h2", 0, "SSE subscribers over HTTP/2 (h2c: Duet started with -h2c), this many streams per connection as a browser multiplexes its EventSources; 0: HTTP/1.1, a connection each. Duet only")
 	srcIPs := fs.Int("source-ips", 64, "loopback source addresses (127.0.0.2 on) to spread connections over, 1-250; each has about 28k ephemeral ports")
+	pin := fs.Bool("pin", false, "pinned mode: each server under test on its own CPUs (-server-cpus) with GOMAXPROCS to match, this generator on the others")
+	serverCPUs := fs.String("server-cpus", "", "pinned mode: the server's CPUs, e.g. 1 or 2-3 (default: the last CPU)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -110,7 +117,10 @@ func run(args []string) error {
 		if err := json.Unmarshal(b, rep); err != nil {
 			return fmt.Errorf("%s: %w", *from, err)
 		}
-		return rep.write(os.Stdout, "", *mdOut, *svgOut)
+		if err := rep.write(os.Stdout, "", *mdOut, *svgOut); err != nil || *readme == "" {
+			return err
+		}
+		return spliceReadme(*readme, *svgOut, rep)
 	}
 
 	var scs []scenario
@@ -174,6 +184,10 @@ func run(args []string) error {
 	if *srcIPs < 1 || *srcIPs > 250 {
 		return fmt.Errorf("-source-ips %d: want 1 to 250", *srcIPs)
 	}
+	pn, err := setupPinning(*pin, *serverCPUs)
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -182,13 +196,22 @@ func run(args []string) error {
 		switch strings.TrimSpace(name) {
 		case "duet":
 			t := duetTarget(*duetBin)
+			t.extraArgs = strings.Fields(*duetFlags)
 			if *sseH2 > 0 {
-				t.args = append(t.args, "-h2c")
+				t.extraArgs = append(t.extraArgs, "-h2c")
 			}
 			if *duetURL != "" {
 				t.url = *duetURL
 			} else if _, err := os.Stat(*duetBin); err != nil {
 				return fmt.Errorf("no Duet binary at %s (build it with go tool task build, or pass -duet-bin / -duet-url): %w", *duetBin, err)
+			}
+			ts = append(ts, t)
+		case "duet-wd":
+			t := duetTarget(*duetBin)
+			t.Name = "duet-wd"
+			t.extraArgs = append(strings.Fields(*duetFlags), "-write-delay", writeDelay.String())
+			if *sseH2 > 0 {
+				t.extraArgs = append(t.extraArgs, "-h2c")
 			}
 			ts = append(ts, t)
 		case "centrifugo":
@@ -210,7 +233,7 @@ func run(args []string) error {
 			}
 			ts = append(ts, bareTarget(self))
 		default:
-			return fmt.Errorf("unknown target %q (want duet, centrifugo or bare)", name)
+			return fmt.Errorf("unknown target %q (want duet, centrifugo, bare or duet-wd)", name)
 		}
 	}
 
@@ -233,7 +256,7 @@ func run(args []string) error {
 			scs[i].Name += "-h2"
 		}
 	}
-	o := options{dir: dir, connectPar: *connectPar, srcIPs: *srcIPs, coderWS: *wsClient == "coder", h2Streams: *sseH2,
+	o := options{dir: dir, connectPar: *connectPar, srcIPs: *srcIPs, coderWS: *wsClient == "coder", h2Streams: *sseH2, pin: pn,
 		logf: func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }}
 
 	rep := &report{
@@ -241,7 +264,11 @@ func run(args []string) error {
 		Command: "duet-load " + strings.Join(args, " "),
 		Started: time.Now().UTC().Format(time.RFC3339),
 	}
+	if pn != nil {
+		rep.Pinned, rep.GeneratorCPUs = pn.text, pn.genN
+	}
 	for _, sc := range scs {
+		sc = pn.capRate(sc, rep.Results)
 		fmt.Fprintf(os.Stderr, "%s: %s\n", sc.Name, describe(sc))
 		if need := uint64(sc.Subs) + 1000; limit < need {
 			why := fmt.Sprintf("skipped: RLIMIT_NOFILE is %d here, %d needed (raising the hard limit needs root with CAP_SYS_RESOURCE)", limit, need)
@@ -290,6 +317,11 @@ func run(args []string) error {
 	rep.computeChecks()
 	if err := rep.write(os.Stdout, *jsonOut, *mdOut, *svgOut); err != nil {
 		return err
+	}
+	if *readme != "" && ctx.Err() == nil {
+		if err := spliceReadme(*readme, *svgOut, rep); err != nil {
+			return err
+		}
 	}
 	return ctx.Err()
 }

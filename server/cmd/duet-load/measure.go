@@ -55,8 +55,12 @@ type result struct {
 	GeneratorCPU      float64 `json:"generatorCPUSeconds"`
 	ServerCPUPct      float64 `json:"serverCPUPercent"`    // of one core, over the measured time
 	GeneratorCPUPct   float64 `json:"generatorCPUPercent"` // this process: subscribers and publishers
-	Round             int     `json:"round,omitempty"`
-	LoadAvg           string  `json:"loadavg"` // the machine's, after the measured time: how noisy it was
+	// ItemsPerWrite is how many queued items a connection's writer took
+	// per pass over the measured time (Duet's duet_queue_depth): messages
+	// per write, the lever of -write-delay. 0 for other servers.
+	ItemsPerWrite float64 `json:"itemsPerWriterPass,omitempty"`
+	Round         int     `json:"round,omitempty"`
+	LoadAvg       string  `json:"loadavg"` // the machine's, after the measured time: how noisy it was
 
 	Intervals []interval `json:"intervals,omitempty"`
 }
@@ -81,6 +85,7 @@ type options struct {
 	coderWS    bool
 	h2Streams  int           // SSE over HTTP/2, this many streams per connection (0: HTTP/1.1)
 	settle     time.Duration // wait before taking the cost of the connections (0: 2 s, 4 s when idle)
+	pin        *pinning      // nil: server and generator share every CPU
 	logf       func(format string, args ...any)
 }
 
@@ -97,7 +102,7 @@ func measure(ctx context.Context, sc scenario, t *target, o options) (res *resul
 		if err != nil {
 			return res, err
 		}
-		cmd, err = t.start(ctx, addr, o.dir)
+		cmd, err = t.start(ctx, addr, o.dir, o.pin)
 		if err != nil {
 			return res, err
 		}
@@ -251,6 +256,16 @@ func measure(ctx context.Context, sc scenario, t *target, o options) (res *resul
 	}
 
 	sleepCtx(ctx, sc.Warmup)
+	depth := func() (sum, n float64) { // one scrape: both from the same moment
+		body, err := scrape(ctx, "http://"+host+t.metricsPath)
+		if err != nil {
+			return 0, 0
+		}
+		sum, _ = parseGauge(body, "duet_queue_depth_sum")
+		n, _ = parseGauge(body, "duet_queue_depth_count")
+		return sum, n
+	}
+	items0, passes0 := depth()
 	gen0 := selfCPU()
 	p0 := proc()
 	d0 := r.totalDelivered()
@@ -271,6 +286,9 @@ func measure(ctx context.Context, sc scenario, t *target, o options) (res *resul
 	m1 := r.publishedMsgs.Load()
 	p1 := proc()
 	gen1 := selfCPU()
+	if items1, passes1 := depth(); passes1 > passes0 {
+		res.ItemsPerWrite = (items1 - items0) / (passes1 - passes0)
+	}
 	el := t1.Sub(t0).Seconds()
 	res.Deliveries = d1 - d0
 	res.DeliveriesPerSec = float64(d1-d0) / el

@@ -8,7 +8,7 @@ import (
 	"strings"
 )
 
-var targetColors = map[string]string{"duet": "#2563eb", "centrifugo": "#f59e0b", "bare": "#6b7280"}
+var targetColors = map[string]string{"duet": "#2563eb", "duet-wd": "#7c3aed", "centrifugo": "#f59e0b", "bare": "#6b7280"}
 
 // panel is one bar chart: a value per scenario per server.
 type panel struct {
@@ -101,8 +101,12 @@ func renderSVG(r *report) []byte {
 	fmt.Fprintf(&out, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif">`+"\n", width, y+10, width, y+10)
 	fmt.Fprintf(&out, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
 	cpu, _ := r.Machine["cpu"].(string)
-	fmt.Fprintf(&out, `<text x="%d" y="18" font-size="12" fill="#374151">duet-load, %s: %v CPUs %s (server and load generator share them)</text>`+"\n",
-		left, html.EscapeString(r.Started), r.Machine["cpus"], html.EscapeString(cpu))
+	where := "server and load generator share them"
+	if r.Pinned != "" {
+		where = "pinned: " + r.Pinned
+	}
+	fmt.Fprintf(&out, `<text x="%d" y="18" font-size="12" fill="#374151">duet-load, %s: %v CPUs %s (%s)</text>`+"\n",
+		left, html.EscapeString(r.Started), r.Machine["cpus"], html.EscapeString(cpu), html.EscapeString(where))
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for _, x := range r.Results {
 		var l float64

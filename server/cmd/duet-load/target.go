@@ -21,12 +21,11 @@ import (
 type target struct {
 	Name string // duet, centrifugo, bare
 
-	// start runs the server on addr (127.0.0.1:port) as a child process.
-	start func(ctx context.Context, addr, dir string) (*exec.Cmd, error)
+	// start runs the server on addr (127.0.0.1:port) as a child process,
+	// on the server's CPUs when pin is set.
+	start func(ctx context.Context, addr, dir string, pin *pinning) (*exec.Cmd, error)
 	// url, when set, is an already running server: no child, no /proc figures.
 	url string
-	// args are more flags for the server (Duet: -h2c with -sse-h2).
-	args []string
 
 	healthPath  string
 	metricsPath string
@@ -52,6 +51,8 @@ type target struct {
 	// connected reads, from the first frame, what resume needs (an epoch).
 	connected func(frame []byte, r *resumePoint)
 	canResume bool
+	// extraArgs are more flags for the server (Duet: -duet-flags).
+	extraArgs []string
 }
 
 // resumePoint is where a subscriber stands, in the target's terms.
@@ -99,16 +100,16 @@ func duetTarget(bin string) *target {
 		connected: func([]byte, *resumePoint) {},
 		canResume: true,
 	}
-	t.start = func(ctx context.Context, addr, dir string) (*exec.Cmd, error) {
+	t.start = func(ctx context.Context, addr, dir string, pin *pinning) (*exec.Cmd, error) {
 		// Duet's client-facing limits are off, as Centrifugo's are in the
 		// configuration it gets: publishes per identity (anonymous: per IP,
 		// and every publisher is on 127.0.0.1) would cap the fan-out at
 		// 1000 messages/s, and the connection caps would refuse the large
 		// scenarios.
-		args := []string{"-addr", addr,
+		args := append([]string{"-addr", addr,
 			"-publish-rate", "-1", "-identity-publish-rate", "-1",
-			"-max-conns", "-1", "-max-conns-per-ip", "-1"}
-		return startChild(ctx, dir, "duet", bin, append(args, t.args...)...)
+			"-max-conns", "-1", "-max-conns-per-ip", "-1"}, t.extraArgs...)
+		return startChild(ctx, dir, pin, "duet", bin, args...)
 	}
 	return t
 }
@@ -131,8 +132,8 @@ func bareTarget(self string) *target {
 	t.wsPath = "/ws"
 	t.publishPath = "/publish"
 	t.canResume = false
-	t.start = func(ctx context.Context, addr, dir string) (*exec.Cmd, error) {
-		return startChild(ctx, dir, "bare", self, "-serve-bare", addr)
+	t.start = func(ctx context.Context, addr, dir string, pin *pinning) (*exec.Cmd, error) {
+		return startChild(ctx, dir, pin, "bare", self, "-serve-bare", addr)
 	}
 	return t
 }
@@ -189,7 +190,7 @@ func centrifugoTarget(bin string) *target {
 		},
 		canResume: true,
 	}
-	t.start = func(ctx context.Context, addr, dir string) (*exec.Cmd, error) {
+	t.start = func(ctx context.Context, addr, dir string, pin *pinning) (*exec.Cmd, error) {
 		host, port, _ := net.SplitHostPort(addr)
 		p, _ := strconv.Atoi(port)
 		cfg := map[string]any{
@@ -211,7 +212,7 @@ func centrifugoTarget(bin string) *target {
 		if err := os.WriteFile(path, b, 0o600); err != nil {
 			return nil, err
 		}
-		return startChild(ctx, dir, "centrifugo", bin, "-c", path)
+		return startChild(ctx, dir, pin, "centrifugo", bin, "-c", path)
 	}
 	return t
 }
@@ -219,8 +220,9 @@ func centrifugoTarget(bin string) *target {
 var offsetKey = []byte(`"offset":`)
 
 // startChild runs bin with args, its output in dir/<name>.log, in its own
-// process group. The caller stops it with stopChild.
-func startChild(ctx context.Context, dir, name, bin string, args ...string) (*exec.Cmd, error) {
+// process group, on the server's CPUs with GOMAXPROCS to match when pin is
+// set. The caller stops it with stopChild.
+func startChild(ctx context.Context, dir string, pin *pinning, name, bin string, args ...string) (*exec.Cmd, error) {
 	logf, err := os.Create(filepath.Join(dir, name+".log"))
 	if err != nil {
 		return nil, err
@@ -228,7 +230,13 @@ func startChild(ctx context.Context, dir, name, bin string, args ...string) (*ex
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	if pin != nil {
+		cmd.Env = pin.serverEnv()
+		err = pin.startOnServerCPUs(cmd.Start)
+	} else {
+		err = cmd.Start()
+	}
+	if err != nil {
 		logf.Close()
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}

@@ -53,6 +53,8 @@ func run(args []string) error {
 	af.register(fs)
 	var tf tlsFlags
 	tf.register(fs)
+	var pf perfFlags
+	pf.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -89,6 +91,7 @@ func run(args []string) error {
 		MaxConnectionsPerIP: *maxConnsPerIP,
 		TrustedProxies:      proxies,
 	}
+	pf.apply(cfg)
 	devTokens, err := af.apply(cfg, log)
 	if err != nil {
 		return err
@@ -105,7 +108,7 @@ func run(args []string) error {
 	mux := http.NewServeMux()
 	rt := hub.Handler()
 	mux.Handle("/rt/", app.Wrap(rt))
-	mux.Handle("/metrics", rt)
+	mux.Handle("/metrics", metricsHandler(hub))
 	if devTokens != nil {
 		mux.Handle("GET /dev/token", devTokens)
 	}
