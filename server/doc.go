@@ -51,6 +51,7 @@
 //	outbox.go         a connection's bounded queue
 //	heartbeat.go      one heartbeat wheel for all connections
 //	hijack.go         taking connections over from net/http
+//	conn_reset.go     resetting a connection the server gave up on (linger 0)
 //	handler_sse.go    GET /rt/sse
 //	sse_write.go      SSE event batches and the in-handler stream
 //	sse_conn.go       the hijacked HTTP/1.1 SSE stream
