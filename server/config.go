@@ -20,6 +20,7 @@ const (
 	defaultMaxConnectionsPerIP = 1000
 	defaultIdleTimeout         = time.Minute
 	defaultBodyTimeout         = 10 * time.Second
+	defaultIPv6Prefix          = 64
 )
 
 // Config configures a Hub. The zero value works; a nil *Config is accepted.
@@ -88,9 +89,9 @@ type Config struct {
 	PublishRate  float64
 	PublishBurst int
 	// IdentityPublishRate and IdentityPublishBurst limit the publishes of
-	// one identity (by Subject; anonymous ones by the request's RemoteAddr
-	// host, which behind a reverse proxy is the proxy's: all anonymous
-	// clients then share one budget) across all its connections and POST
+	// one identity (by Subject; anonymous ones by client address, as
+	// MaxConnectionsPerIP counts them: TrustedProxies and IPv6Prefix apply)
+	// across all its connections and POST
 	// /rt/publish; a refused POST gets 429 with Retry-After. Defaults to
 	// 1000 per second, bursts of 2000. Negative disables.
 	IdentityPublishRate  float64
@@ -119,6 +120,12 @@ type Config struct {
 	// TCP peer is the client and the header is ignored, since anyone can
 	// send it.
 	TrustedProxies []netip.Prefix
+	// IPv6Prefix is the prefix length by which IPv6 client addresses are
+	// grouped for MaxConnectionsPerIP and the anonymous publish limit: one
+	// host commonly holds a whole /64, so limits per /128 would not limit
+	// it. IPv4 addresses count one by one. Defaults to 64; 1–128 (128:
+	// each address apart; larger values mean 128).
+	IPv6Prefix int
 	// IdleTimeout closes a WebSocket that holds no channel and has sent no
 	// frame for this long, with code 4004 (reconnect when needed). Defaults
 	// to 1 minute. Negative disables it.
@@ -180,6 +187,10 @@ func (c *Config) withDefaults() Config {
 	if out.IdleTimeout == 0 {
 		out.IdleTimeout = defaultIdleTimeout
 	}
+	if out.IPv6Prefix <= 0 {
+		out.IPv6Prefix = defaultIPv6Prefix
+	}
+	out.IPv6Prefix = min(out.IPv6Prefix, 128)
 	if out.BodyTimeout == 0 {
 		out.BodyTimeout = defaultBodyTimeout
 	}

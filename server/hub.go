@@ -20,7 +20,7 @@ type Hub struct {
 	limits    *connLimiter
 	beats     heartbeats // every connection's heartbeat, from one goroutine
 
-	mu      sync.Mutex // guards conns and closing
+	mu      sync.Mutex       // guards conns and closing
 	conns   map[string]*conn // by client id
 	closing bool
 	idle    *sync.Cond // signalled when conns shrinks
@@ -38,7 +38,8 @@ func NewHub(cfg *Config) (*Hub, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Hub{cfg: c, broker: c.Broker, conns: make(map[string]*conn), rates: newPublishLimits(&c), origins: origins, limits: newConnLimiter(&c)}
+	h := &Hub{cfg: c, broker: c.Broker, conns: make(map[string]*conn), origins: origins, limits: newConnLimiter(&c)}
+	h.rates = newPublishLimits(&c, h.limits)
 	h.idle = sync.NewCond(&h.mu)
 	if h.broker == nil {
 		h.broker = NewMemoryBroker(nil)

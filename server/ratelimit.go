@@ -1,8 +1,8 @@
 package server
 
 import (
-	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -22,13 +22,17 @@ type publishLimits struct {
 	idRate    rate.Limit // 0: no per-identity limit
 	idBurst   int
 
+	// clientGroup is the client address group of a request
+	// (connLimiter.clientGroup): anonymous publishers are counted by it.
+	clientGroup func(*http.Request) netip.Prefix
+
 	mu        sync.Mutex               // guards ids and lastSweep
 	ids       map[string]*rate.Limiter // per identity (or per IP when anonymous)
 	lastSweep time.Time
 }
 
-func newPublishLimits(c *Config) *publishLimits {
-	g := &publishLimits{ids: make(map[string]*rate.Limiter)}
+func newPublishLimits(c *Config, conns *connLimiter) *publishLimits {
+	g := &publishLimits{ids: make(map[string]*rate.Limiter), clientGroup: conns.clientGroup}
 	if c.PublishRate > 0 {
 		g.connRate, g.connBurst = rate.Limit(c.PublishRate), c.PublishBurst
 	}
@@ -51,17 +55,14 @@ func (e *rateLimited) Unwrap() error { return e.err }
 // (nil on HTTP, or with no per-connection limit), and the identity's key.
 type publisher struct {
 	conn *rate.Limiter
-	key  string // "sub:<subject>", or "ip:<host>" when anonymous
+	key  string // "sub:<subject>", or "ip:<address or IPv6 prefix>" when anonymous
 	who  string // the key in words, for error messages
 }
 
 func (g *publishLimits) newPublisher(id *Identity, r *http.Request, conn bool) publisher {
 	p := publisher{key: "sub:" + id.Subject, who: "identity " + quote(id.Subject)}
 	if id.Subject == "" {
-		host, _, err := net.SplitHostPort(r.RemoteAddr)
-		if err != nil {
-			host = r.RemoteAddr
-		}
+		host := groupString(g.clientGroup(r))
 		p.key, p.who = "ip:"+host, "the anonymous clients of "+host
 	}
 	if conn && g.connRate != 0 {

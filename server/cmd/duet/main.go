@@ -50,6 +50,8 @@ func run(args []string) error {
 	pprofAddr := fs.String("pprof", os.Getenv("DUET_PPROF"), "serve net/http/pprof on this loopback address, e.g. 127.0.0.1:6060 (default $DUET_PPROF; empty: off)")
 	var af authFlags
 	af.register(fs)
+	var lf limitFlags
+	lf.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -85,6 +87,9 @@ func run(args []string) error {
 		MaxConnections:      *maxConns,
 		MaxConnectionsPerIP: *maxConnsPerIP,
 		TrustedProxies:      proxies,
+	}
+	if err := lf.apply(cfg); err != nil {
+		return err
 	}
 	devTokens, err := af.apply(cfg, log)
 	if err != nil {
