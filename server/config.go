@@ -16,6 +16,12 @@ const (
 	defaultIdentityPublishRate  = 1000
 	defaultIdentityPublishBurst = 2000
 
+	defaultSubscribeRate          = 20
+	defaultSubscribeBurst         = 100
+	defaultIdentitySubscribeRate  = 100
+	defaultIdentitySubscribeBurst = 400
+	defaultQueueBytes             = 16 << 20
+
 	defaultMaxConnections      = 10000
 	defaultMaxConnectionsPerIP = 1000
 	defaultIdleTimeout         = time.Minute
@@ -43,6 +49,13 @@ type Config struct {
 	// with shared.CodeSlowConsumer and resumes from its last id. Defaults to
 	// 1024.
 	QueueSize int
+	// QueueBytes bounds the bytes one connection's queue holds: queued
+	// messages and replays (each message counted with its encodings) and
+	// replies. A client past it is disconnected like one past QueueSize;
+	// a resume's replay that does not fit is cut short and the client told
+	// to resume after its last message (shared.CodeReplayLimit). Defaults
+	// to 16 MiB. Negative: no bound.
+	QueueBytes int64
 	// MaxChannels is how many channels one connection may subscribe to.
 	// Defaults to 64.
 	MaxChannels int
@@ -96,6 +109,22 @@ type Config struct {
 	// 1000 per second, bursts of 2000. Negative disables.
 	IdentityPublishRate  float64
 	IdentityPublishBurst int
+	// SubscribeRate is how many subscribe frames per second one WebSocket
+	// connection may send, in bursts of up to SubscribeBurst; more are
+	// answered with an error frame 4429 (a resume costs a replay, so it is
+	// limited like a publish). Defaults to 20 per second, bursts of 100.
+	// Negative disables.
+	SubscribeRate  float64
+	SubscribeBurst int
+	// IdentitySubscribeRate and IdentitySubscribeBurst limit the subscribe
+	// frames and SSE requests of one identity (anonymous ones by client
+	// address, as for IdentityPublishRate) across all its connections; an
+	// SSE request past it gets a 200 stream that only says to retry later
+	// (duet.close 4429 and a retry field), which a native EventSource
+	// follows. Defaults to 100 per second, bursts of 400. Negative
+	// disables.
+	IdentitySubscribeRate  float64
+	IdentitySubscribeBurst int
 	// CORSOrigins lists the origins ("https://app.example.com") whose pages
 	// may use /rt/sse and /rt/publish cross-origin, cookies included;
 	// preflights are answered for them, and their hosts may open WebSockets
@@ -166,17 +195,12 @@ func (c *Config) withDefaults() Config {
 	if out.Logger == nil {
 		out.Logger = slog.Default()
 	}
-	if out.PublishRate == 0 {
-		out.PublishRate = defaultPublishRate
-	}
-	if out.PublishBurst <= 0 {
-		out.PublishBurst = max(defaultPublishBurst, int(math.Ceil(out.PublishRate)))
-	}
-	if out.IdentityPublishRate == 0 {
-		out.IdentityPublishRate = defaultIdentityPublishRate
-	}
-	if out.IdentityPublishBurst <= 0 {
-		out.IdentityPublishBurst = max(defaultIdentityPublishBurst, int(math.Ceil(out.IdentityPublishRate)))
+	defRate(&out.PublishRate, &out.PublishBurst, defaultPublishRate, defaultPublishBurst)
+	defRate(&out.IdentityPublishRate, &out.IdentityPublishBurst, defaultIdentityPublishRate, defaultIdentityPublishBurst)
+	defRate(&out.SubscribeRate, &out.SubscribeBurst, defaultSubscribeRate, defaultSubscribeBurst)
+	defRate(&out.IdentitySubscribeRate, &out.IdentitySubscribeBurst, defaultIdentitySubscribeRate, defaultIdentitySubscribeBurst)
+	if out.QueueBytes == 0 {
+		out.QueueBytes = defaultQueueBytes
 	}
 	if out.MaxConnections == 0 {
 		out.MaxConnections = defaultMaxConnections
@@ -195,4 +219,15 @@ func (c *Config) withDefaults() Config {
 		out.BodyTimeout = defaultBodyTimeout
 	}
 	return out
+}
+
+// defRate fills a rate limit's defaults: the rate when zero, and the burst
+// when not positive (at least one second's worth of the rate).
+func defRate(rate *float64, burst *int, defRate float64, defBurst int) {
+	if *rate == 0 {
+		*rate = defRate
+	}
+	if *burst <= 0 {
+		*burst = max(defBurst, int(math.Ceil(*rate)))
+	}
 }

@@ -33,7 +33,7 @@
 // Who may connect and publish, and how much:
 //
 //	auth.go           Identity, Permission, MatchChannel; authenticate, authorize, credential expiry
-//	ratelimit.go      publish rate limits per connection and per identity
+//	ratelimit.go      publish and subscribe rate limits per connection and per identity
 //	cors.go           CORS, the cross-origin publish check, WebSocket origins
 //	connlimit.go      connection limits in all and per client address
 //
@@ -44,6 +44,7 @@
 //	broker.go         the Broker, BinaryBroker and Subscriber interfaces, Resume, Gap
 //	broker_memory.go  MemoryBroker, the in-process default
 //	broker_memory_bounds.go  its bounds on tracked channels and history bytes
+//	broker_memory_replay.go  its resume: a bounded replay merged outside the lock
 //
 // The wires:
 //

@@ -117,13 +117,13 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		h:        h,
 		ws:       ws,
 		wire:     hj.wire,
-		ob:       newOutbox(h.cfg.QueueSize),
+		ob:       h.newConnOutbox(),
 		ctx:      ctx,
 		io:       context.WithoutCancel(ctx),
 		conn:     c,
 		remote:   r.RemoteAddr,
 		channels: make(map[string]struct{}),
-		auth:     connAuth{id: id, pub: h.rates.newPublisher(&id, r, true)},
+		auth:     connAuth{id: id, pub: h.rates.newPublisher(&id, r, true), sub: h.subRates.newPublisher(&id, r, true)},
 		finished: make(chan struct{}),
 	}
 	wc.startIdleWatch()

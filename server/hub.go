@@ -15,7 +15,8 @@ type Hub struct {
 	broker    Broker
 	ownBroker bool
 	metrics   metrics
-	rates     *publishLimits
+	rates     *rateLimits // publishes
+	subRates  *rateLimits // subscribes and SSE requests
 	origins   *originPolicy
 	limits    *connLimiter
 	beats     heartbeats // every connection's heartbeat, from one goroutine
@@ -40,6 +41,7 @@ func NewHub(cfg *Config) (*Hub, error) {
 	}
 	h := &Hub{cfg: c, broker: c.Broker, conns: make(map[string]*conn), origins: origins, limits: newConnLimiter(&c)}
 	h.rates = newPublishLimits(&c, h.limits)
+	h.subRates = newSubscribeLimits(&c, h.limits)
 	h.idle = sync.NewCond(&h.mu)
 	if h.broker == nil {
 		h.broker = NewMemoryBroker(nil)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,8 +15,7 @@ import (
 )
 
 // TestCutConnectionIsReset: a connection the server ends because its client
-// stopped reading (a write timeout, or a queue overflow whose client does
-// not read its way to the close notice) is reset, not closed behind the
+// stopped reading (a write timeout) is reset, not closed behind the
 // data the kernel still holds: a client that starts reading late sees the
 // end at once, after at most what its own receive buffer held, instead of
 // being fed megabytes through a tiny window first. Nginx's
@@ -37,25 +35,17 @@ func TestCutConnectionIsReset(t *testing.T) {
 	)
 	tests := []struct {
 		name, conns string
-		// queue is Config.QueueSize: small, with a long write timeout,
-		// makes the cut a slow consumer's.
-		queue        int
-		writeTimeout time.Duration
-		metric       string // the counter of the cause
-		connect      func(t *testing.T, ctx context.Context, ts *testServer, d *net.Dialer) net.Conn
+		connect     func(t *testing.T, ctx context.Context, ts *testServer, d *net.Dialer) net.Conn
 	}{
-		{"sse write timeout", sseConnsMetric, 0, writeTimeout, "duet_write_errors_total", connectSSE},
-		{"ws write timeout", wsConnsMetric, 0, writeTimeout, "duet_write_errors_total", connectWS},
-		{"sse slow consumer", sseConnsMetric, 64, 5 * time.Second, "duet_slow_consumer_disconnects_total", connectSSE},
-		{"ws slow consumer", wsConnsMetric, 64, 5 * time.Second, "duet_slow_consumer_disconnects_total", connectWS},
+		{"sse", sseConnsMetric, connectSSE},
+		{"ws", wsConnsMetric, connectWS},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			cfg := testConfig()
-			cfg.Heartbeat, cfg.WriteTimeout = 10*time.Second, tt.writeTimeout
+			cfg.Heartbeat, cfg.WriteTimeout = 30*time.Second, writeTimeout
 			cfg.MaxPublishBytes = msgSize
-			cfg.QueueSize = tt.queue
 			ts := newTestServer(t, cfg, MemoryConfig{HistorySize: 1})
 			ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 			defer cancel()
@@ -63,49 +53,13 @@ func TestCutConnectionIsReset(t *testing.T) {
 			defer conn.Close()
 			ts.waitMetric(t, tt.conns, waitTimeout, equals(1))
 
-			// A slow consumer reads, slowly, until the server gives up on
-			// it, then stops; the others never read.
-			stopReading := make(chan struct{})
-			readerDone := make(chan struct{})
-			go func() {
-				defer close(readerDone)
-				if tt.queue == 0 {
-					return
-				}
-				var buf [16 << 10]byte
-				for {
-					select {
-					case <-stopReading:
-						return
-					case <-time.After(2 * time.Millisecond):
-					}
-					_ = conn.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-					if _, err := conn.Read(buf[:]); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
-						return
-					}
-				}
-			}()
-			stop := func() {
-				select {
-				case <-stopReading:
-				default:
-					close(stopReading)
-				}
-				<-readerDone
-			}
-			defer stop()
-
 			// Publish until the server gives the client up; the server's
 			// send buffer grows to megabytes meanwhile (autotuning).
 			data := fill(msgSize)
 			published := 0
-			deadline := time.Now().Add(waitTimeout + 2*tt.writeTimeout)
+			deadline := time.Now().Add(waitTimeout)
 			for {
-				m := ts.metrics(t)
-				if m[tt.metric] != 0 {
-					stop()
-				}
-				if m[tt.conns] == 0 {
+				if ts.metrics(t)[tt.conns] == 0 {
 					break
 				}
 				if time.Now().After(deadline) {
@@ -120,13 +74,12 @@ func TestCutConnectionIsReset(t *testing.T) {
 				}
 				published += 64
 			}
-			stop()
-			// The slow-consumer notice gets its grace (WriteTimeout) to be
-			// read; this client reads nothing for longer than that.
+			// The client starts reading well after the cut.
 			time.Sleep(3 * writeTimeout)
 			m := ts.metrics(t)
 			t.Logf("write errors %d, slow consumers %d, heartbeat timeouts %d", m["duet_write_errors_total"], m["duet_slow_consumer_disconnects_total"], m["duet_heartbeat_timeouts_total"])
-			assert.Equal(t, "cut off by", m[tt.metric], int64(1))
+			// A WebSocket ping stuck behind the data may time out too.
+			assert.True(t, "cut off by the write deadline", m["duet_write_errors_total"] >= 1)
 
 			start := time.Now()
 			_ = conn.SetReadDeadline(time.Now().Add(waitTimeout))

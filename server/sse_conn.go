@@ -159,6 +159,9 @@ func (s *sseConn) writeLoop() {
 		if wk.overflow {
 			s.conn.cancel(errSlowConsumer)
 		}
+		if !wk.cutAt.IsZero() {
+			s.conn.cancel(errReplayCut)
+		}
 	}
 }
 
