@@ -176,8 +176,9 @@ func (h *Hub) expireAt(c *conn, id *Identity) (stop func()) {
 }
 
 // connAuth is what a WebSocket connection knows of its client: who it is
-// and how fast it may publish.
+// and how fast it may publish and subscribe.
 type connAuth struct {
 	id  Identity
 	pub publisher
+	sub publisher // for the subscribe rate limits
 }

@@ -19,6 +19,9 @@ type Broker interface {
 	// Subscribe adds channels to sub. When from is not the zero ID, the
 	// messages of those channels published after from are replayed.
 	//
+	// A broker bounds the work of one replay: past its limit it replays the
+	// oldest messages only and sets Resume.Continue.
+	//
 	// Ordering contract: the broker calls sub.Resumed exactly once, before
 	// any sub.Deliver of a message newer than the replay, and delivers every
 	// later message of those channels with sub.Deliver, in id order, with no
@@ -73,6 +76,13 @@ type Resume struct {
 	Messages []*Message
 	// Gap is set when some messages after the requested id are gone.
 	Gap *Gap
+	// Continue, when not zero, says the replay stops short: the broker's
+	// replay limit (or the connection's queue) was reached, and messages
+	// after Continue were not replayed. The hub then delivers nothing
+	// more on the connection and ends it after the replay, telling the
+	// client (shared.CodeReplayLimit) to reconnect and resume from
+	// Continue, which is the last replayed message's id when there is one.
+	Continue shared.ID
 }
 
 // Gap tells a client that resume could not be exact. Its fields are named

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"slices"
 	"sync"
 	"time"
 
@@ -28,6 +27,12 @@ type MemoryConfig struct {
 	// forgotten with their history (resuming them reports a gap).
 	// Defaults to 100000. Negative: no bound.
 	MaxChannels int
+	// MaxReplay bounds the messages one resume replays, so that one
+	// request cannot make the broker and the connection's queue handle a
+	// whole history: past it the oldest MaxReplay are replayed and the
+	// client is told to resume from the last of them (Resume.Continue).
+	// Defaults to 10000. Negative: no bound.
+	MaxReplay int
 	// MaxHistoryBytes bounds the size of all retained messages together:
 	// past it, the oldest messages of any channel are evicted (resuming
 	// from before them reports a gap). Defaults to 256 MiB. Negative: no
@@ -54,6 +59,9 @@ type MemoryBroker struct {
 	droppedThrough uint64
 	closed         bool
 	bound          channelBound
+	// catchingUp counts the subscribers in memSub.catchingUp mode, so that
+	// publish looks them up only while there are some.
+	catchingUp int
 }
 
 type memChannel struct {
@@ -70,6 +78,12 @@ type memChannel struct {
 
 type memSub struct {
 	channels map[string]*memChannel
+	// catchingUp is set while a Subscribe merges its replay without the
+	// lock: live messages for sub wait in pending (at most MaxReplay;
+	// past it, overflowed ends the replay short).
+	catchingUp bool
+	pending    []*Message
+	overflowed bool
 }
 
 // NewMemoryBroker returns a running in-memory broker. Close stops its history
@@ -90,6 +104,9 @@ func NewMemoryBroker(cfg *MemoryConfig) *MemoryBroker {
 	}
 	if c.MaxChannels == 0 {
 		c.MaxChannels = defaultMaxTrackedChannels
+	}
+	if c.MaxReplay == 0 {
+		c.MaxReplay = defaultMaxReplay
 	}
 	if c.MaxHistoryBytes == 0 {
 		c.MaxHistoryBytes = defaultMaxHistoryBytes
@@ -167,6 +184,9 @@ func (b *MemoryBroker) publish(ctx context.Context, channel, event string, data 
 	ch := b.channel(channel)
 	b.retain(ch, m, now)
 	for _, s := range ch.subs {
+		if b.catchingUp > 0 && b.heldBack(s, m) {
+			continue
+		}
 		s.Deliver(m) // a full queue disconnects that subscriber; the others go on
 	}
 	return m, nil
@@ -222,35 +242,32 @@ func (b *MemoryBroker) evictExpired(ch *memChannel, now time.Time) {
 	}
 }
 
-// Subscribe implements Broker.
+// Subscribe implements Broker. A resume collects its replay in two steps
+// so that publishes do not wait for it (broker_memory_replay.go): under the
+// lock, the retained messages after the id are copied channel by channel;
+// without it, they are merged into id order, up to MaxReplay; under the
+// lock again, sub gets the replay, then the live messages that arrived
+// meanwhile.
 func (b *MemoryBroker) Subscribe(ctx context.Context, sub Subscriber, channels []string, from shared.ID) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if b.closed {
+		b.mu.Unlock()
 		return ErrBrokerClosed
 	}
 	resuming := !from.IsZero()
 	if resuming && from.Epoch == b.cfg.Epoch && from.Seq > b.seq {
+		b.mu.Unlock()
 		return ErrFutureID
 	}
-	restarted := resuming && from.Epoch != b.cfg.Epoch
-	var start uint64 // replay messages with seq > start
-	if resuming && !restarted {
-		start = from.Seq
-	}
-
 	ms := b.subs[sub]
 	if ms == nil {
 		ms = &memSub{channels: make(map[string]*memChannel)}
 		b.subs[sub] = ms
 	}
-	now := b.cfg.Now()
-	r := &Resume{}
-	var gapped []string
-	var maxEvicted uint64
+	var fresh []string
 	for _, name := range channels {
 		if _, dup := ms.channels[name]; dup {
 			continue
@@ -259,43 +276,23 @@ func (b *MemoryBroker) Subscribe(ctx context.Context, sub Subscriber, channels [
 		ms.channels[name] = ch
 		ch.subIndex[sub] = len(ch.subs)
 		ch.subs = append(ch.subs, sub)
-		r.Channels = append(r.Channels, name)
-		if !resuming {
-			continue
-		}
-		b.evictExpired(ch, now)
-		for i := 0; i < ch.n; i++ {
-			if m := ch.history[(ch.head+i)%len(ch.history)]; m.ID.Seq > start {
-				r.Messages = append(r.Messages, m)
-			}
-		}
-		if ch.evictedThrough > start {
-			gapped = append(gapped, name)
-			maxEvicted = max(maxEvicted, ch.evictedThrough)
-		}
+		fresh = append(fresh, name)
 	}
-	if len(r.Channels) > 1 {
-		slices.SortFunc(r.Messages, func(x, y *Message) int { return x.ID.Compare(y.ID) })
+	if !resuming || len(fresh) == 0 {
+		// Nothing to replay; a restart loses messages only of the channels
+		// subscribed now, so a subscribe that adds none gets no gap notice.
+		sub.Resumed(&Resume{Channels: fresh})
+		b.mu.Unlock()
+		return nil
 	}
-	// A restart loses messages only of the channels subscribed now: a
-	// subscribe that adds none (all already held) gets no gap notice.
-	if (restarted && len(r.Channels) > 0) || len(gapped) > 0 {
-		g := &Gap{LastEventID: from, Reason: shared.GapExpired, Channels: gapped}
-		if restarted {
-			g.Reason, g.Channels = shared.GapRestarted, r.Channels
-		}
-		// Resume position after the gap: past the lost messages, but not
-		// past any replayed one, so a reconnect in the middle of the replay
-		// loses nothing (it may report the gap again, which is loud, not
-		// lossy).
-		pos := maxEvicted
-		if len(r.Messages) > 0 {
-			pos = min(pos, r.Messages[0].ID.Seq-1)
-		}
-		g.ID = shared.ID{Epoch: b.cfg.Epoch, Seq: max(pos, start)}
-		r.Gap = g
-	}
-	sub.Resumed(r)
+	rp := b.startReplay(ms, fresh, from)
+	b.mu.Unlock()
+
+	rp.merge(b.cfg.MaxReplay)
+
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.finishReplay(sub, ms, rp)
 	return nil
 }
 

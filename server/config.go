@@ -16,10 +16,17 @@ const (
 	defaultIdentityPublishRate  = 1000
 	defaultIdentityPublishBurst = 2000
 
+	defaultSubscribeRate          = 20
+	defaultSubscribeBurst         = 100
+	defaultIdentitySubscribeRate  = 100
+	defaultIdentitySubscribeBurst = 400
+	defaultQueueBytes             = 16 << 20
+
 	defaultMaxConnections      = 10000
 	defaultMaxConnectionsPerIP = 1000
 	defaultIdleTimeout         = time.Minute
 	defaultBodyTimeout         = 10 * time.Second
+	defaultIPv6Prefix          = 64
 )
 
 // Config configures a Hub. The zero value works; a nil *Config is accepted.
@@ -42,6 +49,13 @@ type Config struct {
 	// with shared.CodeSlowConsumer and resumes from its last id. Defaults to
 	// 1024.
 	QueueSize int
+	// QueueBytes bounds the bytes one connection's queue holds: queued
+	// messages and replays (each message counted with its encodings) and
+	// replies. A client past it is disconnected like one past QueueSize;
+	// a resume's replay that does not fit is cut short and the client told
+	// to resume after its last message (shared.CodeReplayLimit). Defaults
+	// to 16 MiB. Negative: no bound.
+	QueueBytes int64
 	// MaxChannels is how many channels one connection may subscribe to.
 	// Defaults to 64.
 	MaxChannels int
@@ -98,13 +112,29 @@ type Config struct {
 	PublishRate  float64
 	PublishBurst int
 	// IdentityPublishRate and IdentityPublishBurst limit the publishes of
-	// one identity (by Subject; anonymous ones by the request's RemoteAddr
-	// host, which behind a reverse proxy is the proxy's: all anonymous
-	// clients then share one budget) across all its connections and POST
+	// one identity (by Subject; anonymous ones by client address, as
+	// MaxConnectionsPerIP counts them: TrustedProxies and IPv6Prefix apply)
+	// across all its connections and POST
 	// /rt/publish; a refused POST gets 429 with Retry-After. Defaults to
 	// 1000 per second, bursts of 2000. Negative disables.
 	IdentityPublishRate  float64
 	IdentityPublishBurst int
+	// SubscribeRate is how many subscribe frames per second one WebSocket
+	// connection may send, in bursts of up to SubscribeBurst; more are
+	// answered with an error frame 4429 (a resume costs a replay, so it is
+	// limited like a publish). Defaults to 20 per second, bursts of 100.
+	// Negative disables.
+	SubscribeRate  float64
+	SubscribeBurst int
+	// IdentitySubscribeRate and IdentitySubscribeBurst limit the subscribe
+	// frames and SSE requests of one identity (anonymous ones by client
+	// address, as for IdentityPublishRate) across all its connections; an
+	// SSE request past it gets a 200 stream that only says to retry later
+	// (duet.close 4429 and a retry field), which a native EventSource
+	// follows. Defaults to 100 per second, bursts of 400. Negative
+	// disables.
+	IdentitySubscribeRate  float64
+	IdentitySubscribeBurst int
 	// CORSOrigins lists the origins ("https://app.example.com") whose pages
 	// may use /rt/sse and /rt/publish cross-origin, cookies included;
 	// preflights are answered for them, and their hosts may open WebSockets
@@ -129,6 +159,12 @@ type Config struct {
 	// TCP peer is the client and the header is ignored, since anyone can
 	// send it.
 	TrustedProxies []netip.Prefix
+	// IPv6Prefix is the prefix length by which IPv6 client addresses are
+	// grouped for MaxConnectionsPerIP and the anonymous publish limit: one
+	// host commonly holds a whole /64, so limits per /128 would not limit
+	// it. IPv4 addresses count one by one. Defaults to 64; 1–128 (128:
+	// each address apart; larger values mean 128).
+	IPv6Prefix int
 	// IdleTimeout closes a WebSocket that holds no channel and has sent no
 	// frame for this long, with code 4004 (reconnect when needed). Defaults
 	// to 1 minute. Negative disables it.
@@ -169,17 +205,12 @@ func (c *Config) withDefaults() Config {
 	if out.Logger == nil {
 		out.Logger = slog.Default()
 	}
-	if out.PublishRate == 0 {
-		out.PublishRate = defaultPublishRate
-	}
-	if out.PublishBurst <= 0 {
-		out.PublishBurst = max(defaultPublishBurst, int(math.Ceil(out.PublishRate)))
-	}
-	if out.IdentityPublishRate == 0 {
-		out.IdentityPublishRate = defaultIdentityPublishRate
-	}
-	if out.IdentityPublishBurst <= 0 {
-		out.IdentityPublishBurst = max(defaultIdentityPublishBurst, int(math.Ceil(out.IdentityPublishRate)))
+	defRate(&out.PublishRate, &out.PublishBurst, defaultPublishRate, defaultPublishBurst)
+	defRate(&out.IdentityPublishRate, &out.IdentityPublishBurst, defaultIdentityPublishRate, defaultIdentityPublishBurst)
+	defRate(&out.SubscribeRate, &out.SubscribeBurst, defaultSubscribeRate, defaultSubscribeBurst)
+	defRate(&out.IdentitySubscribeRate, &out.IdentitySubscribeBurst, defaultIdentitySubscribeRate, defaultIdentitySubscribeBurst)
+	if out.QueueBytes == 0 {
+		out.QueueBytes = defaultQueueBytes
 	}
 	if out.MaxConnections == 0 {
 		out.MaxConnections = defaultMaxConnections
@@ -190,8 +221,23 @@ func (c *Config) withDefaults() Config {
 	if out.IdleTimeout == 0 {
 		out.IdleTimeout = defaultIdleTimeout
 	}
+	if out.IPv6Prefix <= 0 {
+		out.IPv6Prefix = defaultIPv6Prefix
+	}
+	out.IPv6Prefix = min(out.IPv6Prefix, 128)
 	if out.BodyTimeout == 0 {
 		out.BodyTimeout = defaultBodyTimeout
 	}
 	return out
+}
+
+// defRate fills a rate limit's defaults: the rate when zero, and the burst
+// when not positive (at least one second's worth of the rate).
+func defRate(rate *float64, burst *int, defRate float64, defBurst int) {
+	if *rate == 0 {
+		*rate = defRate
+	}
+	if *burst <= 0 {
+		*burst = max(defBurst, int(math.Ceil(*rate)))
+	}
 }

@@ -19,30 +19,61 @@ import (
 type connLimiter struct {
 	max, perIP int // ≤ 0: no limit
 	trusted    []netip.Prefix
+	v6bits     int // Config.IPv6Prefix
 
 	mu    sync.Mutex // guards total and byIP
 	total int
-	// byIP holds only addresses with at least one open connection, so it
-	// is bounded by total.
-	byIP map[netip.Addr]int
+	// byIP holds only client address groups (addrGroup) with at least one
+	// open connection, so it is bounded by total.
+	byIP map[netip.Prefix]int
 }
 
 func newConnLimiter(c *Config) *connLimiter {
-	return &connLimiter{max: c.MaxConnections, perIP: c.MaxConnectionsPerIP, trusted: c.TrustedProxies, byIP: make(map[netip.Addr]int)}
+	return &connLimiter{max: c.MaxConnections, perIP: c.MaxConnectionsPerIP, trusted: c.TrustedProxies, v6bits: c.IPv6Prefix, byIP: make(map[netip.Prefix]int)}
+}
+
+// addrGroup is what per-address limits count ip as: an IPv4 address on its
+// own, an IPv6 address with the others of its /v6bits prefix — one host
+// commonly gets a whole /64, so counting each address apart would let it
+// take every connection slot. An invalid address is a group of its own.
+func addrGroup(ip netip.Addr, v6bits int) netip.Prefix {
+	bits := 32
+	if ip.Is6() {
+		bits = v6bits
+	}
+	p, err := ip.Prefix(bits)
+	if err != nil {
+		return netip.Prefix{}
+	}
+	return p
+}
+
+// clientGroup is the address group (addrGroup) of r's client.
+func (l *connLimiter) clientGroup(r *http.Request) netip.Prefix {
+	return addrGroup(l.clientIP(r), l.v6bits)
+}
+
+// groupString names a group in messages: the address alone for a single
+// one.
+func groupString(g netip.Prefix) string {
+	if g.IsSingleIP() {
+		return g.Addr().String()
+	}
+	return g.String()
 }
 
 // acquire counts a connection from r's client, or refuses it: 4503 when the
 // hub is full, 4429 when that client holds too many. release must be called
 // exactly once after a nil error.
 func (l *connLimiter) acquire(r *http.Request) (release func(), err error) {
-	ip := l.clientIP(r)
+	ip := l.clientGroup(r)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.max > 0 && l.total >= l.max {
 		return nil, shared.NewError(shared.CodeOverloaded, "the server holds its maximum of "+strconv.Itoa(l.max)+" connections: retry later or on another node")
 	}
 	if l.perIP > 0 && l.byIP[ip] >= l.perIP {
-		return nil, shared.NewError(shared.CodeRateLimited, "too many connections from "+ip.String()+": the limit is "+strconv.Itoa(l.perIP)+" per client address")
+		return nil, shared.NewError(shared.CodeRateLimited, "too many connections from "+groupString(ip)+": the limit is "+strconv.Itoa(l.perIP)+" per client address")
 	}
 	l.total++
 	l.byIP[ip]++

@@ -35,7 +35,7 @@
 // Who may connect and publish, and how much:
 //
 //	auth.go           Identity, Permission, MatchChannel; authenticate, authorize, credential expiry
-//	ratelimit.go      publish rate limits per connection and per identity
+//	ratelimit.go      publish and subscribe rate limits per connection and per identity
 //	cors.go           CORS, the cross-origin publish check, WebSocket origins
 //	connlimit.go      connection limits in all and per client address
 //
@@ -46,6 +46,7 @@
 //	broker.go         the Broker, BinaryBroker and Subscriber interfaces, Resume, Gap
 //	broker_memory.go  MemoryBroker, the in-process default
 //	broker_memory_bounds.go  its bounds on tracked channels and history bytes
+//	broker_memory_replay.go  its resume: a bounded replay merged outside the lock
 //
 // The wires:
 //
@@ -53,6 +54,7 @@
 //	outbox.go         a connection's bounded queue
 //	heartbeat.go      one heartbeat wheel for all connections
 //	hijack.go         taking connections over from net/http
+//	conn_reset.go     resetting a connection the server gave up on (linger 0)
 //	handler_sse.go    GET /rt/sse
 //	sse_write.go      SSE event batches and the in-handler stream
 //	sse_conn.go       the hijacked HTTP/1.1 SSE stream

@@ -2,8 +2,11 @@ package server
 
 import (
 	"context"
+	"errors"
+	"math"
 	"math/rand/v2"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/duet-rt/duet/shared"
@@ -46,6 +49,13 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request) {
 		writeError(w, protocolError(err))
 		return
 	}
+	sub := h.subRates.newPublisher(&id, r, false)
+	if err := h.subRates.allow(&sub); err != nil {
+		var rl *rateLimited
+		errors.As(err, &rl)
+		h.refuseSSEForNow(w, protocolError(err), rl.retryAfter)
+		return
+	}
 
 	release, ok := h.admit(w, r)
 	if !ok {
@@ -61,7 +71,7 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request) {
 	c, ctx, err := h.register(parent, "sse", &id)
 	if err != nil {
 		release()
-		writeError(w, protocolError(err))
+		h.refuseSSE(w, err)
 		return
 	}
 	c.onEnd(release)
@@ -76,14 +86,14 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request) {
 		defer stop()
 		defer context.AfterFunc(r.Context(), stop)()
 	}
-	ob := newOutbox(h.cfg.QueueSize)
+	ob := h.newConnOutbox()
 	ob.expectResume("", !from.IsZero())
 	if err := h.broker.Subscribe(subCtx, ob, channels, from); err != nil {
 		h.metrics.brokerError(err, false)
 		ob.close()
 		h.unregister(c)
 		h.metrics.badRequests.Add(1)
-		writeError(w, protocolError(err))
+		h.refuseSSE(w, err)
 		return
 	}
 	hdr := w.Header()
@@ -131,4 +141,37 @@ func (h *Hub) sseHello(c *conn) *sse.Message {
 func (h *Hub) sseRetry() time.Duration {
 	base := h.cfg.SSERetry
 	return base/2 + time.Duration(rand.Int64N(int64(base)))
+}
+
+// refuseSSE answers an SSE request that failed with err: as refuseSSEForNow
+// when the broker is unavailable, else as an HTTP error (a server that
+// shuts down answers 503: the client should go to another node).
+func (h *Hub) refuseSSE(w http.ResponseWriter, err error) {
+	e := protocolError(err)
+	switch e.Code {
+	case shared.CodeBrokerUnavailable:
+		h.refuseSSEForNow(w, e, 0)
+	default:
+		writeError(w, e)
+	}
+}
+
+// refuseSSEForNow answers an SSE request refused for a passing reason with
+// a 200 stream that says only that: a retry field (at least wait, and
+// jittered like every stream's) and a duet.close event with e's code, then
+// the end. A native EventSource treats any other status as fatal and would
+// never come back; this way it reconnects by itself, with its Last-Event-ID,
+// and Duet's clients act on the code.
+func (h *Hub) refuseSSEForNow(w http.ResponseWriter, e *shared.Error, wait time.Duration) {
+	retry := max(h.sseRetry(), wait)
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/event-stream")
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("Retry-After", strconv.FormatInt(max(int64(math.Ceil(retry.Seconds())), 1), 10))
+	body := append([]byte("retry: "), strconv.FormatInt(retry.Milliseconds(), 10)...)
+	body = append(body, '\n')
+	body = append(body, sseCloseBytes(e.Code, e.Message)...)
+	hdr.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -116,13 +117,13 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		h:        h,
 		ws:       ws,
 		wire:     hj.wire,
-		ob:       newOutbox(h.cfg.QueueSize),
+		ob:       h.newConnOutbox(),
 		ctx:      ctx,
 		io:       context.WithoutCancel(ctx),
 		conn:     c,
 		remote:   r.RemoteAddr,
 		channels: make(map[string]struct{}),
-		auth:     connAuth{id: id, pub: h.rates.newPublisher(&id, r, true)},
+		auth:     connAuth{id: id, pub: h.rates.newPublisher(&id, r, true), sub: h.subRates.newPublisher(&id, r, true)},
 		finished: make(chan struct{}),
 	}
 	wc.startIdleWatch()
@@ -174,6 +175,11 @@ func (wc *wsConn) finish() {
 	// and Do's guarantee makes them visible here.
 	wc.closeOnce.Do(func() {})
 	var ce websocket.CloseError
+	if errors.Is(cause, os.ErrDeadlineExceeded) || errors.Is(cause, errSlowConsumer) || wc.closeCode == shared.CodeHeartbeatTimeout {
+		// The client does not keep up: once the close handshake has had
+		// its chance, whatever it has not received is dropped with a reset.
+		wc.wire.closer.giveUp()
+	}
 	if wc.closeCode == 0 || errors.As(cause, &ce) {
 		// Nothing to tell the peer, or the peer closed first.
 		_ = wc.ws.CloseNow()

@@ -28,8 +28,12 @@ func (w *wsHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	w.wire = &wsWire{nc: nc, timeout: w.timeout}
-	return nc, bufio.NewReadWriter(carryOver(brw.Reader, nc, wsReadBuffer), bufio.NewWriterSize(w.wire, wsControlBuffer)), nil
+	// coder/websocket closes the connection through rc, which resets it
+	// when the hub gave up on the client; data frames go to nc directly
+	// (a wrapper would hide its vectored writes).
+	rc := &resettableConn{Conn: nc}
+	w.wire = &wsWire{nc: nc, closer: rc, timeout: w.timeout}
+	return rc, bufio.NewReadWriter(carryOver(brw.Reader, nc, wsReadBuffer), bufio.NewWriterSize(w.wire, wsControlBuffer)), nil
 }
 
 // Unwrap lets http.ResponseController reach the original writer.

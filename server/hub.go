@@ -17,10 +17,11 @@ type Hub struct {
 	ownBroker bool
 	metrics   metrics
 	metricsServer
-	rates   *publishLimits
-	origins *originPolicy
-	limits  *connLimiter
-	beats   heartbeats // every connection's heartbeat, from one goroutine
+	rates    *rateLimits // publishes
+	subRates *rateLimits // subscribes and SSE requests
+	origins  *originPolicy
+	limits   *connLimiter
+	beats    heartbeats // every connection's heartbeat, from one goroutine
 
 	mu      sync.Mutex       // guards conns and closing
 	conns   map[string]*conn // by client id
@@ -43,7 +44,9 @@ func NewHub(cfg *Config) (*Hub, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Hub{cfg: c, broker: c.Broker, conns: make(map[string]*conn), rates: newPublishLimits(&c), origins: origins, limits: newConnLimiter(&c)}
+	h := &Hub{cfg: c, broker: c.Broker, conns: make(map[string]*conn), origins: origins, limits: newConnLimiter(&c)}
+	h.rates = newPublishLimits(&c, h.limits)
+	h.subRates = newSubscribeLimits(&c, h.limits)
 	h.idle = sync.NewCond(&h.mu)
 	h.metrics.init()
 	if h.broker == nil {

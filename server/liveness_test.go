@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bufio"
 	"context"
 	"io"
 	"iter"
@@ -42,36 +41,13 @@ func TestStoppedReaderIsCutOff(t *testing.T) {
 		name:   "sse",
 		metric: sseConnsMetric,
 		connect: func(t *testing.T, ctx context.Context, ts *testServer) io.Closer {
-			conn, resp, err := rawSSE(ctx, smallBufferDialer(), ts.addr(), "channel=big")
-			assert.NoError(t, err)
-			// Read up to the end of the hello event, then never again.
-			br := bufio.NewReader(resp.Body)
-			for {
-				line, err := br.ReadString('\n')
-				assert.NoError(t, err)
-				if line == "\n" {
-					break
-				}
-			}
-			return conn
+			return connectSSE(t, ctx, ts, smallBufferDialer())
 		},
 	}, {
 		name:   "ws",
 		metric: wsConnsMetric,
 		connect: func(t *testing.T, ctx context.Context, ts *testServer) io.Closer {
-			raw, err := dialRawWS(ctx, smallBufferDialer(), ts.addr())
-			assert.NoError(t, err)
-			assert.NoError(t, raw.writeFrame(opText, []byte(`{"type":"subscribe","ref":"r","channels":["big"]}`)))
-			// Read up to the "subscribed" reply, then never again.
-			_ = raw.conn.SetReadDeadline(time.Now().Add(waitTimeout))
-			for {
-				op, p, err := raw.readFrame(nil)
-				assert.NoError(t, err)
-				if op == opText && strings.Contains(string(p), `"type":"subscribed"`) {
-					break
-				}
-			}
-			return raw.conn
+			return connectWS(t, ctx, ts, smallBufferDialer())
 		},
 	}}
 	for _, tt := range tests {

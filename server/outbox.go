@@ -4,6 +4,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/duet-rt/duet/shared"
 )
 
 // outbox is one connection's bounded queue: the Subscriber the broker
@@ -16,13 +18,17 @@ import (
 // queue is empty, so that an idle connection has no writer at all.
 type outbox struct {
 	limit int
-	wake  chan struct{} // capacity 1: "there is something to write"
+	// byteLimit bounds the bytes queued (msgBytes of the messages, replays
+	// included, plus control frames); 0: no bound.
+	byteLimit int64
+	wake      chan struct{} // capacity 1: "there is something to write"
 	// lastWrite is when the writer last wrote (Unix nanoseconds); the
 	// heartbeat skips connections written to recently.
 	lastWrite atomic.Int64
 
 	mu       sync.Mutex // guards the fields below
 	items    []item
+	bytes    int64  // what items hold, as byteLimit counts it
 	spare    []item // the previous batch's backing array, reused
 	ping     bool   // a heartbeat is due
 	overflow bool
@@ -31,6 +37,11 @@ type outbox struct {
 	// runs (it clears writing when it finds nothing left to do).
 	startWriter func()
 	writing     bool
+	// cutAt is set once a replay cut short (Resume.Continue) is queued:
+	// nothing is queued after it, and the connection ends once it is
+	// written. cutTaken says a writer has taken it.
+	cutAt    shared.ID
+	cutTaken bool
 	// pending are the Subscribe calls in flight, oldest first: each
 	// Resumed takes the next one (calls are serialised per connection).
 	pending []pendingSubscribe
@@ -52,6 +63,28 @@ type item struct {
 	resuming bool
 }
 
+// size is what it holds, as outbox.byteLimit counts it.
+func (it *item) size() int64 {
+	switch {
+	case it.msg != nil:
+		return msgBytes(it.msg)
+	case it.resume != nil:
+		var n int64
+		for _, m := range it.resume.Messages {
+			n += msgBytes(m)
+		}
+		return n
+	}
+	return int64(len(it.frame))
+}
+
+// newConnOutbox is a connection's outbox, with the configured bounds.
+func (h *Hub) newConnOutbox() *outbox {
+	o := newOutbox(h.cfg.QueueSize)
+	o.byteLimit = h.cfg.QueueBytes
+	return o
+}
+
 func newOutbox(limit int) *outbox {
 	o := &outbox{limit: limit, wake: make(chan struct{}, 1)}
 	o.lastWrite.Store(time.Now().UnixNano())
@@ -60,16 +93,21 @@ func newOutbox(limit int) *outbox {
 
 func (o *outbox) push(it item) bool {
 	o.mu.Lock()
-	if o.overflow || o.closed {
+	if o.overflow || o.closed || !o.cutAt.IsZero() {
 		o.mu.Unlock()
 		return false
 	}
-	if len(o.items) >= o.limit {
+	size := it.size()
+	if len(o.items) >= o.limit || (o.byteLimit > 0 && len(o.items) > 0 && o.bytes+size > o.byteLimit) {
 		o.overflow = true
 		o.kickLocked()
 		return false
 	}
 	o.items = append(o.items, it)
+	o.bytes += size
+	if it.resume != nil && !it.resume.Continue.IsZero() {
+		o.cutAt = it.resume.Continue
+	}
 	o.kickLocked()
 	return true
 }
@@ -133,14 +171,31 @@ func (o *outbox) onDemand(running *sync.WaitGroup, loop func()) {
 // Deliver implements Subscriber.
 func (o *outbox) Deliver(m *Message) bool { return o.push(item{msg: m}) }
 
-// Resumed implements Subscriber. The replayed messages ride in one item, so
-// a long replay does not count against the queue limit: it is bounded by
-// history instead.
+// Resumed implements Subscriber. The replayed messages ride in one item,
+// counted by their bytes against byteLimit: a replay that does not fit in
+// what is left is cut short after the messages that do (at least one), and
+// ends the connection at its Continue.
 func (o *outbox) Resumed(r *Resume) bool {
 	o.mu.Lock()
 	var p pendingSubscribe
 	if len(o.pending) > 0 {
 		p, o.pending = o.pending[0], o.pending[1:]
+	}
+	if o.byteLimit > 0 {
+		room, n, size := o.byteLimit-o.bytes, 0, int64(0)
+		for ; n < len(r.Messages); n++ {
+			s := msgBytes(r.Messages[n])
+			if n > 0 && size+s > room {
+				break
+			}
+			size += s
+		}
+		if n < len(r.Messages) {
+			cut := *r
+			cut.Messages = r.Messages[:n]
+			cut.Continue = r.Messages[n-1].ID
+			r = &cut
+		}
 	}
 	o.mu.Unlock()
 	return o.push(item{resume: r, ref: p.ref, resuming: p.resume})
@@ -169,6 +224,10 @@ type work struct {
 	batch    []item // valid until the next take
 	ping     bool   // a heartbeat is due
 	overflow bool   // messages were dropped after those in batch
+	// cutAt, when not zero, says batch ends with a replay cut short: once
+	// it is written the connection ends, telling the client to resume
+	// from cutAt.
+	cutAt shared.ID
 }
 
 func (w *work) empty() bool { return len(w.batch) == 0 && !w.ping && !w.overflow }
@@ -180,7 +239,10 @@ func (o *outbox) take() work {
 	defer o.mu.Unlock()
 	clear(o.spare) // the writer is done with the previous batch: let its messages be collected
 	w := work{batch: o.items, ping: o.ping, overflow: o.overflow}
-	o.items, o.spare, o.ping = o.spare[:0], o.items, false
+	if !o.cutAt.IsZero() && !o.cutTaken && len(o.items) > 0 {
+		w.cutAt, o.cutTaken = o.cutAt, true // the cut replay is the last item ever queued
+	}
+	o.items, o.spare, o.ping, o.bytes = o.spare[:0], o.items, false, 0
 	if o.closed {
 		w = work{}
 	}

@@ -133,7 +133,7 @@ func (h *Hub) admitPublish(id *Identity, p *publisher, channel string) error {
 	if err := h.authorize(id, PermissionPublish, channel); err != nil {
 		return err
 	}
-	if err := h.rates.allowPublish(p); err != nil {
+	if err := h.rates.allow(p); err != nil {
 		h.metrics.rateLimited.Add(1)
 		return err
 	}

@@ -1,8 +1,8 @@
 package server
 
 import (
-	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -14,26 +14,41 @@ import (
 // maxLimitedIdentities bounds the per-identity limiters kept at once.
 const maxLimitedIdentities = 1 << 16
 
-// publishLimits are the publish rate limits: per WebSocket connection, and
-// per identity across all its connections and POST /rt/publish.
-type publishLimits struct {
+// rateLimits are the rate limits of one kind of request (publishes, or
+// subscribes and SSE requests): per WebSocket connection, and per identity
+// across all its connections and HTTP requests.
+type rateLimits struct {
+	what      string     // "publishes", "subscribes": for messages
 	connRate  rate.Limit // 0: no per-connection limit
 	connBurst int
 	idRate    rate.Limit // 0: no per-identity limit
 	idBurst   int
+
+	// clientGroup is the client address group of a request
+	// (connLimiter.clientGroup): anonymous publishers are counted by it.
+	clientGroup func(*http.Request) netip.Prefix
 
 	mu        sync.Mutex               // guards ids and lastSweep
 	ids       map[string]*rate.Limiter // per identity (or per IP when anonymous)
 	lastSweep time.Time
 }
 
-func newPublishLimits(c *Config) *publishLimits {
-	g := &publishLimits{ids: make(map[string]*rate.Limiter)}
-	if c.PublishRate > 0 {
-		g.connRate, g.connBurst = rate.Limit(c.PublishRate), c.PublishBurst
+func newPublishLimits(c *Config, conns *connLimiter) *rateLimits {
+	return newRateLimits("publishes", c.PublishRate, c.PublishBurst, c.IdentityPublishRate, c.IdentityPublishBurst, conns)
+}
+
+func newSubscribeLimits(c *Config, conns *connLimiter) *rateLimits {
+	return newRateLimits("subscribes", c.SubscribeRate, c.SubscribeBurst, c.IdentitySubscribeRate, c.IdentitySubscribeBurst, conns)
+}
+
+// newRateLimits limits what; a rate ≤ 0 means no limit.
+func newRateLimits(what string, connRate float64, connBurst int, idRate float64, idBurst int, conns *connLimiter) *rateLimits {
+	g := &rateLimits{what: what, ids: make(map[string]*rate.Limiter), clientGroup: conns.clientGroup}
+	if connRate > 0 {
+		g.connRate, g.connBurst = rate.Limit(connRate), connBurst
 	}
-	if c.IdentityPublishRate > 0 {
-		g.idRate, g.idBurst = rate.Limit(c.IdentityPublishRate), c.IdentityPublishBurst
+	if idRate > 0 {
+		g.idRate, g.idBurst = rate.Limit(idRate), idBurst
 	}
 	return g
 }
@@ -51,17 +66,14 @@ func (e *rateLimited) Unwrap() error { return e.err }
 // (nil on HTTP, or with no per-connection limit), and the identity's key.
 type publisher struct {
 	conn *rate.Limiter
-	key  string // "sub:<subject>", or "ip:<host>" when anonymous
+	key  string // "sub:<subject>", or "ip:<address or IPv6 prefix>" when anonymous
 	who  string // the key in words, for error messages
 }
 
-func (g *publishLimits) newPublisher(id *Identity, r *http.Request, conn bool) publisher {
+func (g *rateLimits) newPublisher(id *Identity, r *http.Request, conn bool) publisher {
 	p := publisher{key: "sub:" + id.Subject, who: "identity " + quote(id.Subject)}
 	if id.Subject == "" {
-		host, _, err := net.SplitHostPort(r.RemoteAddr)
-		if err != nil {
-			host = r.RemoteAddr
-		}
+		host := groupString(g.clientGroup(r))
 		p.key, p.who = "ip:"+host, "the anonymous clients of "+host
 	}
 	if conn && g.connRate != 0 {
@@ -70,16 +82,16 @@ func (g *publishLimits) newPublisher(id *Identity, r *http.Request, conn bool) p
 	return p
 }
 
-// allowPublish takes one publish from p's connection limiter and from its
+// allow takes one request from p's connection limiter and from its
 // identity's, or returns a *rateLimited.
-func (g *publishLimits) allowPublish(p *publisher) error {
+func (g *rateLimits) allow(p *publisher) error {
 	now := time.Now()
 	var held *rate.Reservation
 	if p.conn != nil {
 		res := p.conn.ReserveN(now, 1)
 		if d := res.DelayFrom(now); d > 0 || !res.OK() {
 			res.CancelAt(now)
-			return limitedError("this connection publishes more than "+ratePhrase(g.connRate), d)
+			return limitedError("this connection "+g.what+" more than "+ratePhrase(g.connRate, g.what), d)
 		}
 		held = res
 	}
@@ -100,7 +112,7 @@ func (g *publishLimits) allowPublish(p *publisher) error {
 	if d := res.DelayFrom(now); d > 0 || !res.OK() {
 		res.CancelAt(now)
 		release()
-		return limitedError(p.who+" publishes more than "+ratePhrase(g.idRate), d)
+		return limitedError(p.who+" "+g.what+" more than "+ratePhrase(g.idRate, g.what), d)
 	}
 	return nil
 }
@@ -112,14 +124,18 @@ func limitedError(msg string, d time.Duration) error {
 	}
 }
 
-func ratePhrase(l rate.Limit) string {
-	return strconv.FormatFloat(float64(l), 'f', -1, 64) + " messages per second"
+func ratePhrase(l rate.Limit, what string) string {
+	unit := " messages per second"
+	if what != "publishes" {
+		unit = " times per second"
+	}
+	return strconv.FormatFloat(float64(l), 'f', -1, 64) + unit
 }
 
 // identityLimiter returns key's limiter, or nil when too many are held. A
 // limiter whose bucket is full again is the same as a new one, so those go
 // when the map is full.
-func (g *publishLimits) identityLimiter(key string, now time.Time) *rate.Limiter {
+func (g *rateLimits) identityLimiter(key string, now time.Time) *rate.Limiter {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if lim, ok := g.ids[key]; ok {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -28,7 +27,7 @@ type sseConn struct {
 	h      *Hub
 	conn   *conn
 	ctx    context.Context
-	nc     net.Conn
+	nc     *resettableConn
 	ob     *outbox
 	remote string
 
@@ -70,7 +69,7 @@ func (h *Hub) hijackSSE(w http.ResponseWriter, r *http.Request, c *conn, ctx con
 		return
 	}
 	_ = brw // a GET has no body; anything the client sent after it is ignored
-	s.nc = nc
+	s.nc = &resettableConn{Conn: nc}
 	_ = nc.SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout))
 	if _, err := nc.Write(head.Bytes()); err != nil {
 		h.metrics.writeErrors.Add(1)
@@ -104,8 +103,12 @@ func (s *sseConn) run() {
 	s.ob.close()
 	h.broker.Unsubscribe(s.ob)
 
+	cause := context.Cause(s.ctx)
+	timedOut := errors.Is(cause, os.ErrDeadlineExceeded)
+	slow := errors.Is(cause, errSlowConsumer)
 	s.wmu.Lock()
-	if !clientLeft && !errors.Is(context.Cause(s.ctx), os.ErrDeadlineExceeded) {
+	var werr error
+	if !clientLeft && !timedOut {
 		// The server ends the stream (not a client that stopped reading):
 		// say why if it is a shutdown, and end the chunked body properly.
 		var last []byte
@@ -114,10 +117,17 @@ func (s *sseConn) run() {
 		}
 		last = append(last, sseChunkEnd...)
 		_ = s.nc.SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout))
-		_, _ = s.nc.Write(last)
+		_, werr = s.nc.Write(last)
+	}
+	s.wmu.Unlock() // writers write nothing more: the context is done
+	if !clientLeft && (timedOut || slow) {
+		s.nc.giveUp()
+		if slow && werr == nil {
+			// The close event is written: a client that reads gets it.
+			s.nc.drain(h.cfg.WriteTimeout)
+		}
 	}
 	_ = s.nc.Close()
-	s.wmu.Unlock()
 	s.writers.Wait()
 	h.unregister(s.conn)
 	h.logEnd(s.remote, "sse", context.Cause(s.ctx))
@@ -150,6 +160,9 @@ func (s *sseConn) writeLoop() {
 		}
 		if wk.overflow {
 			s.conn.cancel(errSlowConsumer)
+		}
+		if !wk.cutAt.IsZero() {
+			s.conn.cancel(errReplayCut)
 		}
 	}
 }

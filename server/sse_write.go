@@ -55,6 +55,9 @@ func (h *Hub) streamSSE(ctx context.Context, w http.ResponseWriter, rc *http.Res
 		if wk.overflow {
 			return errSlowConsumer
 		}
+		if !wk.cutAt.IsZero() {
+			return errReplayCut
+		}
 	}
 }
 
@@ -105,6 +108,12 @@ func (h *Hub) sseBatch(wk work, now time.Time, reserve int, write func(p []byte,
 	if wk.overflow {
 		h.metrics.slowConsumers.Add(1)
 		add(sseCloseBytes(shared.CodeSlowConsumer, "client fell behind: reconnect and resume"))
+	}
+	if !wk.cutAt.IsZero() {
+		// The close event carries the id to resume from, so a native
+		// EventSource's Last-Event-ID is it whatever it saw before.
+		f := shared.Frame{Type: shared.TypeError, Code: shared.CodeReplayLimit, Message: replayCutReason(wk.cutAt), ID: wk.cutAt.String()}
+		add(encodeSSE(wk.cutAt.String(), sseCloseEvent, shared.AppendFrame(nil, &f)))
 	}
 	if err == nil && len(buf) > reserve {
 		err = write(buf, true)

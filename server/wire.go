@@ -107,6 +107,15 @@ func (h *Hub) gather(ob *outbox) {
 // errSlowConsumer ends a connection whose client fell behind.
 var errSlowConsumer = errors.New("duet/server: slow consumer disconnected")
 
+// errReplayCut ends a connection whose resume replayed as much as it may
+// at once (Resume.Continue): the client resumes on a new one.
+var errReplayCut = errors.New("duet/server: replay limit reached")
+
+// replayCutReason is what a client whose replay was cut short at id is told.
+func replayCutReason(id shared.ID) string {
+	return "replay limit reached: reconnect and resume from " + id.String()
+}
+
 // writeDeadline keeps a connection's write deadline at least timeout ahead
 // of every write, and moves it only when it falls short, by timeout/16
 // more: a write may take between timeout and 17/16 of it. Setting a

@@ -86,6 +86,10 @@ func (wc *wsConn) publish(f *shared.Frame) {
 }
 
 func (wc *wsConn) subscribe(f *shared.Frame) {
+	if err := wc.h.subRates.allow(&wc.auth.sub); err != nil {
+		wc.replyErr(f.Ref, err)
+		return
+	}
 	names, err := parseChannels(f.Channels, len(wc.channels), wc.h.cfg.MaxChannels)
 	if err != nil {
 		wc.replyErr(f.Ref, err)

@@ -20,6 +20,7 @@ import (
 // once a close frame has gone out no data frame follows it.
 type wsWire struct {
 	nc      net.Conn
+	closer  *resettableConn // nc as coder/websocket closes it
 	timeout time.Duration
 
 	mu       sync.Mutex // serialises writes to nc; guards the fields below

@@ -50,6 +50,9 @@ func (wc *wsConn) writeLoop() {
 			h.metrics.slowConsumers.Add(1)
 			wc.closeWith(shared.CodeSlowConsumer, "client fell behind: reconnect and resume", errSlowConsumer)
 		}
+		if !wk.cutAt.IsZero() {
+			wc.closeWith(shared.CodeReplayLimit, replayCutReason(wk.cutAt), errReplayCut)
+		}
 	}
 }
 

@@ -45,6 +45,11 @@ const (
 	// CodeIdle: a WebSocket held no channel and sent nothing for the
 	// server's idle timeout. Reconnect when there is something to do.
 	CodeIdle Code = 4004
+	// CodeReplayLimit: a resume asked for more history than the server
+	// replays at once; it sent the oldest part and ends the connection.
+	// Reconnect at once (no failure: no backoff) and resume from the last
+	// id, which the server set to the last replayed message.
+	CodeReplayLimit Code = 4005
 
 	// CodeBadRequest: a malformed frame or request. A client bug: stop.
 	CodeBadRequest Code = 4400
@@ -135,6 +140,7 @@ var codeNames = map[Code]string{
 	CodeShutdown:          "server shutdown",
 	CodeBrokerUnavailable: "broker unavailable",
 	CodeIdle:              "idle",
+	CodeReplayLimit:       "replay limit",
 	CodeBadRequest:        "bad request",
 	CodeUnauthorized:      "unauthorized",
 	CodeForbidden:         "forbidden",

@@ -41,6 +41,7 @@ var codeTable = []struct {
 	{"CodeShutdown", CodeShutdown, 4002, "server shutdown", ActionReconnect, 503},
 	{"CodeBrokerUnavailable", CodeBrokerUnavailable, 4003, "broker unavailable", ActionReconnect, 503},
 	{"CodeIdle", CodeIdle, 4004, "idle", ActionReconnect, 500},
+	{"CodeReplayLimit", CodeReplayLimit, 4005, "replay limit", ActionReconnect, 500},
 	{"CodeBadRequest", CodeBadRequest, 4400, "bad request", ActionStop, 400},
 	{"CodeUnauthorized", CodeUnauthorized, 4401, "unauthorized", ActionRefresh, 401},
 	{"CodeForbidden", CodeForbidden, 4403, "forbidden", ActionStop, 403},
@@ -106,7 +107,7 @@ func TestUnknownCodes(t *testing.T) {
 		want Action
 	}{
 		// Unknown Duet codes: the hundreds decide.
-		{4005, ActionReconnect},
+		{4006, ActionReconnect},
 		{4100, ActionReconnect},
 		{4399, ActionReconnect},
 		{4402, ActionStop},

@@ -58,6 +58,11 @@ type Config struct {
 	// RequestTimeout bounds each request to JetStream: a publish and its
 	// acknowledgement, each step of a replay. Defaults to 5s.
 	RequestTimeout time.Duration
+	// MaxReplay bounds the messages one resume reads and replays: past it
+	// the oldest MaxReplay are replayed and the client is told to resume
+	// from the last of them (server.Resume.Continue), as with the
+	// in-memory broker. Defaults to 10000. Negative: no bound.
+	MaxReplay int
 	// CatchUpBuffer is how many live messages may wait for one subscriber
 	// while its replay is read from the stream. Past it they are dropped and
 	// read from the stream again. Defaults to 4096.
@@ -93,6 +98,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if out.HistoryBytes == 0 {
 		out.HistoryBytes = 1 << 30
+	}
+	if out.MaxReplay == 0 {
+		out.MaxReplay = 10000
 	}
 	if out.Replicas <= 0 {
 		out.Replicas = 1

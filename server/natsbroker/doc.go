@@ -21,11 +21,14 @@
 // meanwhile wait in a bounded per-subscriber buffer and follow the replay.
 // When that buffer overflows, it is dropped and the range is read from the
 // stream again, so a busy channel costs another read, never a lost or
-// repeated message.
+// repeated message. A replay reads at most Config.MaxReplay messages; past
+// it the subscriber is told where to continue (server.Resume.Continue).
 //
 // When the node loses NATS its clients stay connected, Healthy reports the
 // outage (so /rt/healthz answers 503), Publish and resuming Subscribe fail
-// with shared.CodeBrokerUnavailable, and nothing is buffered in the node.
+// with shared.CodeBrokerUnavailable (the hub answers an SSE resume then
+// with a 200 telling the client to retry, so a native EventSource comes
+// back), and nothing is buffered in the node.
 // When NATS is back the live feed starts again right after the last message
 // it delivered: the stream, not the node, holds what was published meanwhile.
 //

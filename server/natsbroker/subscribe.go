@@ -122,15 +122,24 @@ func (b *Broker) resume(ctx context.Context, sub server.Subscriber, st *subState
 	// overflows meanwhile, the next round reads what it dropped from the
 	// stream instead: (previous through, current liveSeq].
 	var replay, late []*server.Message
+	var cont shared.ID // where the client resumes when the replay is cut short
 	after := start
 	for round := 0; ; round++ {
-		msgs, err := b.readRange(ctx, epoch, fresh, max(after, start), through)
+		limit := -1
+		if round == 0 && b.cfg.MaxReplay >= 0 {
+			limit = b.cfg.MaxReplay + 1 // one more says the replay is cut short
+		}
+		msgs, err := b.readRange(ctx, epoch, fresh, max(after, start), through, limit)
 		if err != nil {
 			b.abandon(sub, st, fresh)
 			return err
 		}
 		if round == 0 {
 			replay = msgs
+			if limit >= 0 && len(replay) == limit {
+				replay = replay[:limit-1]
+				cont = replay[len(replay)-1].ID
+			}
 		} else {
 			late = append(late, msgs...)
 		}
@@ -155,6 +164,12 @@ func (b *Broker) resume(ctx context.Context, sub server.Subscriber, st *subState
 			b.mu.Unlock()
 			b.abandon(sub, st, fresh)
 			return unavailable(errRecreated)
+		case !cont.IsZero():
+			// Cut short: nothing after the replay is delivered on this
+			// connection, so what the live feed buffered does not matter.
+			b.handOver(sub, st, fresh, replay, nil, gap, cont)
+			b.mu.Unlock()
+			return nil
 		case st.overflowed && round+1 < maxCatchUpRounds:
 			after, through = through, b.liveSeq
 			st.pending, st.overflowed = nil, false
@@ -165,7 +180,7 @@ func (b *Broker) resume(ctx context.Context, sub server.Subscriber, st *subState
 			b.abandon(sub, st, fresh)
 			return unavailable(errCannotCatchUp)
 		}
-		b.handOver(sub, st, fresh, replay, late, gap)
+		b.handOver(sub, st, fresh, replay, late, gap, shared.ID{})
 		b.mu.Unlock()
 		return nil
 	}
@@ -173,8 +188,9 @@ func (b *Broker) resume(ctx context.Context, sub server.Subscriber, st *subState
 
 // handOver ends a catch-up: sub gets its replay, then the messages read in
 // later rounds, then those the live feed buffered, and is live from then on.
-// Channels unsubscribed meanwhile are left out. b.mu must be held.
-func (b *Broker) handOver(sub server.Subscriber, st *subState, fresh []string, replay, late []*server.Message, gap *server.Gap) {
+// Channels unsubscribed meanwhile are left out. A replay cut short at cont
+// gets nothing after it: the hub ends the connection. b.mu must be held.
+func (b *Broker) handOver(sub server.Subscriber, st *subState, fresh []string, replay, late []*server.Message, gap *server.Gap, cont shared.ID) {
 	held := func(m *server.Message) bool {
 		_, ok := st.channels[m.Envelope.Channel]
 		return ok
@@ -190,7 +206,12 @@ func (b *Broker) handOver(sub server.Subscriber, st *subState, fresh []string, r
 			r.Messages = append(r.Messages, m)
 		}
 	}
+	r.Continue = cont
 	sub.Resumed(r)
+	if !cont.IsZero() {
+		st.resuming, st.pending, st.overflowed = nil, nil, false
+		return
+	}
 	for _, m := range late {
 		if held(m) {
 			sub.Deliver(m)
@@ -315,9 +336,10 @@ func (b *Broker) requestError(ctx context.Context, err error) error {
 }
 
 // readRange reads the stored messages of channels with sequences in
-// (after, through], in order, with a short-lived consumer. It fails rather
-// than return fewer messages than the stream announced.
-func (b *Broker) readRange(ctx context.Context, epoch uint64, channels []string, after, through uint64) ([]*server.Message, error) {
+// (after, through], in order, with a short-lived consumer, stopping after
+// limit of them (limit < 0: no limit). It fails rather than return fewer
+// messages than the stream announced.
+func (b *Broker) readRange(ctx context.Context, epoch uint64, channels []string, after, through uint64, limit int) ([]*server.Message, error) {
 	if through <= after {
 		return nil, nil
 	}
@@ -383,6 +405,7 @@ func (b *Broker) readRange(ctx context.Context, epoch uint64, channels []string,
 				continue // not Duet's; the live feed skips it too
 			}
 			out = append(out, m)
+			done = done || len(out) == limit
 		}
 		if err := batch.Error(); err != nil {
 			return nil, b.requestError(ctx, err)

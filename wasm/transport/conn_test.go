@@ -607,3 +607,43 @@ func TestConnAutoRefusedBySSE(t *testing.T) {
 	h.clk.Advance(time.Minute)
 	assert.Equal(t, "dials", h.d.count(), 2)
 }
+
+// TestConnReplayLimit: a connection the server ends with 4005 (it replayed
+// as much as it may at once) is resumed at once from the last message,
+// without the grown backoff of the failures before it, on both wires.
+func TestConnReplayLimit(t *testing.T) {
+	for _, mode := range []Mode{ModeWebSocket, ModeSSE} {
+		kind := KindWebSocket
+		if mode == ModeSSE {
+			kind = KindSSE
+		}
+		t.Run(kind.String(), func(t *testing.T) {
+			h := newHarness(t, Options{Mode: mode, Channels: []string{"a"}, Backoff: shared.Backoff{Initial: 100 * time.Millisecond, Max: 400 * time.Millisecond, ResetAfter: 10 * time.Second}})
+			// Failures first: the delay grows to 100 ms.
+			for _, d := range []time.Duration{50, 100} {
+				h.d.last(kind).drop(shared.CodeAbnormal, "")
+				h.clk.Advance(d * time.Millisecond)
+			}
+			w := h.d.last(kind)
+			w.hello(15000)
+			w.msg("1-5", "a", "5")
+			w.msg("1-6", "a", "6")
+			if mode == ModeSSE {
+				w.recv("id: 1-6\nevent: duet.close\ndata: {\"type\":\"error\",\"code\":4005,\"message\":\"replay limit reached\",\"id\":\"1-6\"}\n\n")
+			} else {
+				w.drop(shared.CodeReplayLimit, "replay limit reached: reconnect and resume from 1-6")
+			}
+			n := h.d.count()
+			h.clk.Advance(50 * time.Millisecond) // the first delay, not the grown one
+			assert.Equal(t, "dialed again at once", h.d.count(), n+1)
+			next := h.d.last(kind)
+			if mode == ModeSSE {
+				assert.Equal(t, "resume url", next.url, "http://example.test/rt/sse?channel=a&lastEventId=1-6")
+				return
+			}
+			next.open()
+			sub := next.frames()[0]
+			assert.Equal(t, "resume from the last message", sub.LastEventID, "1-6")
+		})
+	}
+}

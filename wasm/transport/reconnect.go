@@ -39,6 +39,11 @@ func (c *Conn) endLocked(a *attempt, code shared.Code, reason string) {
 	if c.everOpen {
 		c.setStateLocked(StateReconnecting, c.kind)
 	}
+	if code == shared.CodeReplayLimit {
+		// The server replayed what it may at once and asks for the rest on
+		// a new connection: progress, not a failure, so no growing delay.
+		c.retry.Reset()
+	}
 	delay := c.retry.Next(c.clk.Now())
 	if action == shared.ActionRefresh {
 		c.refreshing = true

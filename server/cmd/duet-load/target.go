@@ -104,10 +104,11 @@ func duetTarget(bin string) *target {
 		// Duet's client-facing limits are off, as Centrifugo's are in the
 		// configuration it gets: publishes per identity (anonymous: per IP,
 		// and every publisher is on 127.0.0.1) would cap the fan-out at
-		// 1000 messages/s, and the connection caps would refuse the large
-		// scenarios.
+		// 1000 messages/s, and the connection caps and subscribes per
+		// client address would refuse the large scenarios.
 		args := append([]string{"-addr", addr,
 			"-publish-rate", "-1", "-identity-publish-rate", "-1",
+			"-identity-subscribe-rate", "-1",
 			"-max-conns", "-1", "-max-conns-per-ip", "-1"}, t.extraArgs...)
 		return startChild(ctx, dir, pin, "duet", bin, args...)
 	}

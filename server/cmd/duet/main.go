@@ -55,6 +55,8 @@ func run(args []string) error {
 	tf.register(fs)
 	var pf perfFlags
 	pf.register(fs)
+	var lf limitFlags
+	lf.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -92,6 +94,9 @@ func run(args []string) error {
 		TrustedProxies:      proxies,
 	}
 	pf.apply(cfg)
+	if err := lf.apply(cfg); err != nil {
+		return err
+	}
 	devTokens, err := af.apply(cfg, log)
 	if err != nil {
 		return err
