@@ -45,6 +45,12 @@
 //	broker_memory.go  MemoryBroker, the in-process default
 //	broker_memory_bounds.go  its bounds on tracked channels and history bytes
 //
+// Presence:
+//
+//	presence.go         PresenceStore, PresenceEntry, the hub's joins, leaves and join/leave events
+//	presence_memory.go  MemoryPresence, the in-process store
+//	handler_presence.go GET /rt/presence and the WebSocket presence frames
+//
 // The wires:
 //
 //	wire.go           what both wires share: request parsing, hello and gap frames, write buffers and deadlines

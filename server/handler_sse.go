@@ -46,6 +46,12 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request) {
 		writeError(w, protocolError(err))
 		return
 	}
+	info, err := h.presence.info(&id, q.Get("info"))
+	if err != nil {
+		h.metrics.badRequests.Add(1)
+		writeError(w, protocolError(err))
+		return
+	}
 
 	release, ok := h.admit(w, r)
 	if !ok {
@@ -77,6 +83,14 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request) {
 		defer context.AfterFunc(r.Context(), stop)()
 	}
 	ob := newOutbox(h.cfg.QueueSize)
+	c.presence.info = info
+	if err := h.presence.join(subCtx, c, channels); err != nil {
+		ob.close()
+		h.unregister(c)
+		writeError(w, protocolError(err))
+		return
+	}
+	c.onEnd(func() { h.presence.leaveAll(c, ob) })
 	if err := h.broker.Subscribe(subCtx, ob, channels, from); err != nil {
 		ob.close()
 		h.unregister(c)
@@ -84,6 +98,7 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request) {
 		writeError(w, protocolError(err))
 		return
 	}
+	h.presence.follow(ob, channels)
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/event-stream")
 	hdr.Set("Cache-Control", "no-store")

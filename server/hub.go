@@ -19,8 +19,9 @@ type Hub struct {
 	origins   *originPolicy
 	limits    *connLimiter
 	beats     heartbeats // every connection's heartbeat, from one goroutine
+	presence  *hubPresence
 
-	mu      sync.Mutex // guards conns and closing
+	mu      sync.Mutex       // guards conns and closing
 	conns   map[string]*conn // by client id
 	closing bool
 	idle    *sync.Cond // signalled when conns shrinks
@@ -44,6 +45,7 @@ func NewHub(cfg *Config) (*Hub, error) {
 		h.broker = NewMemoryBroker(nil)
 		h.ownBroker = true
 	}
+	h.presence = newHubPresence(&c, h.broker)
 	return h, nil
 }
 
@@ -59,6 +61,7 @@ func (h *Hub) Handler() http.Handler {
 	mux.Handle("/rt/ws", h.WSHandler())
 	mux.Handle("/rt/publish", h.PublishHandler())
 	mux.Handle("/rt/healthz", h.HealthHandler())
+	mux.Handle("/rt/presence", h.PresenceHandler())
 	mux.Handle("/metrics", h.MetricsHandler())
 	return mux
 }
@@ -94,6 +97,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		// their write deadlines bound how long that takes.
 		err = ctx.Err()
 	}
+	h.presence.close()
 	if h.ownBroker {
 		if cerr := h.broker.Close(); err == nil {
 			err = cerr

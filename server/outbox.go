@@ -42,6 +42,8 @@ type item struct {
 	resume *Resume
 	frame  []byte // an encoded control frame (WebSocket only)
 	ref    string // the client's ref of the subscribe a resume answers
+	// presence is a join or leave event (both wires).
+	presence *presenceItem
 }
 
 func newOutbox(limit int) *outbox {

@@ -82,6 +82,8 @@ func (h *Hub) sseBatch(wk work, reserve int, write func(p []byte, last bool) err
 		case it.msg != nil:
 			add(it.msg.SSE())
 			delivered++
+		case it.presence != nil:
+			add(it.presence.sse)
 		case it.resume != nil:
 			if g := it.resume.Gap; g != nil {
 				add(sseGapBytes(g))

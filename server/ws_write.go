@@ -97,6 +97,8 @@ func (h *Hub) wsBatch(wk work, reserve int, write func(p []byte, binary bool) er
 			delivered++
 		case it.frame != nil:
 			add(it.frame)
+		case it.presence != nil:
+			add(it.presence.frame)
 		case it.resume != nil:
 			r := it.resume
 			sub := shared.Frame{Type: shared.TypeSubscribed, Ref: it.ref, Channels: r.Channels}

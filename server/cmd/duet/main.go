@@ -50,6 +50,8 @@ func run(args []string) error {
 	pprofAddr := fs.String("pprof", os.Getenv("DUET_PPROF"), "serve net/http/pprof on this loopback address, e.g. 127.0.0.1:6060 (default $DUET_PPROF; empty: off)")
 	var af authFlags
 	af.register(fs)
+	var pf presenceFlags
+	pf.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -86,6 +88,7 @@ func run(args []string) error {
 		MaxConnectionsPerIP: *maxConnsPerIP,
 		TrustedProxies:      proxies,
 	}
+	pf.apply(cfg)
 	devTokens, err := af.apply(cfg, log)
 	if err != nil {
 		return err
