@@ -106,3 +106,13 @@ func TestConnPresenceSSE(t *testing.T) {
 	h.c.Presence("room", false, none.cb)
 	errCode(t, none.err, shared.CodeTryAgainLater)
 }
+
+// TestClientInfo: a Client's leading connection carries the info once.
+func TestClientInfo(t *testing.T) {
+	d := &fakeDialer{t: t}
+	cl, err := NewClient(base, &Options{Mode: ModeWebSocket, Info: `{"a":1}`}, Env{Dialer: d, Clock: newFakeClock()}, ClientOptions{})
+	assert.NoError(t, err)
+	cl.Start()
+	cl.Lead()
+	assert.Equal(t, "WS URL", d.last(KindWebSocket).url, "ws://example.test/rt/ws?info=%7B%22a%22%3A1%7D")
+}

@@ -23,13 +23,16 @@ type Endpoints struct {
 }
 
 // withInfo returns e with streams that carry info (JSON) as the client's
-// presence info (PROTOCOL.md §9.1).
+// presence info (PROTOCOL.md §9.1), replacing any e carried.
 func (e Endpoints) withInfo(info string) Endpoints {
-	if info == "" {
-		return e
+	if i := strings.IndexByte(e.WS, '?'); i >= 0 {
+		e.WS = e.WS[:i]
 	}
-	e.info = string(appendQueryEscape(nil, info))
-	e.WS += "?info=" + e.info
+	e.info = ""
+	if info != "" {
+		e.info = string(appendQueryEscape(nil, info))
+		e.WS += "?info=" + e.info
+	}
 	return e
 }
 
