@@ -3,6 +3,7 @@ package transport
 import (
 	"errors"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/duet-rt/duet/shared"
@@ -101,9 +102,12 @@ type Conn struct {
 	channels []string // sorted, no duplicates
 	retry    shared.Retrier
 
-	// clientID is the client id of the last hello; queries are the
-	// presence requests awaiting an answer on the WebSocket.
-	clientID string
+	// clientID is the client id of the last hello (a string), read
+	// without the lock: a Client holding its own lock asks for it, and
+	// taking the Conn's lock there could run call-outs that need the
+	// Client's. queries are the presence requests awaiting an answer on
+	// the WebSocket.
+	clientID atomic.Value
 	queries  map[string]*query
 
 	// cur is the current attempt (dialing or live); nil while waiting.

@@ -46,9 +46,8 @@ func (e *Endpoints) PresenceURL(channel string, stats bool) string {
 // ClientID returns the client id the server gave the connection in its
 // last hello ("" before the first).
 func (c *Conn) ClientID() string {
-	c.lock()
-	defer c.unlock()
-	return c.clientID
+	id, _ := c.clientID.Load().(string)
+	return id
 }
 
 // Presence reads who is in channel, or with stats only how many, and calls

@@ -139,7 +139,7 @@ func (c *Conn) frameLocked(a *attempt, f *shared.Frame) {
 	}
 	switch f.Type {
 	case shared.TypeHello:
-		c.clientID = f.Client
+		c.clientID.Store(f.Client)
 		if f.Heartbeat > 0 {
 			c.heartbeat = time.Duration(f.Heartbeat) * time.Millisecond
 		}
