@@ -116,3 +116,27 @@ func TestClientInfo(t *testing.T) {
 	cl.Lead()
 	assert.Equal(t, "WS URL", d.last(KindWebSocket).url, "ws://example.test/rt/ws?info=%7B%22a%22%3A1%7D")
 }
+
+// TestClientJoinLeaveRelayed: the leader's join and leave events reach the
+// tabs holding the channel, and every tab knows the shared connection's
+// client id.
+func TestClientJoinLeaveRelayed(t *testing.T) {
+	b := newBrowser(t)
+	A := b.open("A", "a")
+	A.cl.Lead()
+	B := b.open("B", "a")
+	C := b.open("C", "c")
+	b.flush()
+	w := b.d.last(KindWebSocket)
+	w.open()
+	w.recv(`{"type":"hello","client":"shared-client-id","heartbeatMs":15000}`)
+	w.recv(`{"type":"join","channel":"a","client":"x","user":"u"}` + "\n" + `{"type":"leave","channel":"a","client":"x","user":"u"}`)
+	b.flush()
+	want := []string{"state open websocket", "join a x u", "leave a x u"}
+	A.events(want...)
+	B.events(want...)
+	C.events("state open websocket") // not its channel
+	for _, tb := range []*tab{A, B, C} {
+		assert.Equal(t, tb.name+" client id", tb.cl.ClientID(), "shared-client-id")
+	}
+}
