@@ -30,6 +30,10 @@ type Identity struct {
 	// session's extra fields), for Config.Authorize. Treat it as read-only:
 	// it is shared by every check of a connection.
 	Claims map[string]any
+	// Info is optional JSON listed with the identity's clients in channel
+	// presence (a display name, an avatar). Nil lets the client attach its
+	// own with the "info" query parameter of /rt/sse and /rt/ws.
+	Info []byte
 }
 
 // Anonymous is the identity of every request when Config.Authenticate is

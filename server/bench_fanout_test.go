@@ -184,6 +184,9 @@ func benchmarkFanout(b *testing.B, dial fanoutDial, rate float64) {
 		QueueSize:    4 * fanoutWindow,
 		Logger:       quietLogger(),
 	}
+	if os.Getenv("DUET_FANOUT_PRESENCE") == "1" { // every subscriber listed in presence
+		cfg.PresenceChannels = []string{"fanout"}
+	}
 	ts := newTestServer(b, cfg, MemoryConfig{HistorySize: 16})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()

@@ -172,6 +172,36 @@ type Config struct {
 	// BodyTimeout bounds how long a POST /rt/publish body may take to
 	// arrive. Defaults to 10s. Negative disables it.
 	BodyTimeout time.Duration
+
+	// Presence: who is in which channel (GET /rt/presence, the WebSocket
+	// presence and presence_stats frames), and join/leave events.
+
+	// PresenceChannels are the channel patterns (MatchChannel syntax,
+	// without "{sub}") whose subscribers are listed in presence. Empty (the
+	// default): no channel has presence; asking for it is refused with 4422.
+	PresenceChannels []string
+	// JoinLeaveChannels are the channel patterns whose subscribers also get
+	// join and leave events (and that have presence). They cost one event
+	// per subscriber per join: N² on a big channel. Empty (the default):
+	// none.
+	JoinLeaveChannels []string
+	// MaxPresenceClients caps the clients listed in one channel; a
+	// subscribe past it is refused with 4503. Defaults to 10000. Negative:
+	// no limit.
+	MaxPresenceClients int
+	// MaxPresenceEntries caps the presence entries of all channels
+	// together (cluster-wide with a cluster store); a subscribe past it is
+	// refused with 4503. Defaults to 100000. Negative: no limit.
+	MaxPresenceEntries int
+	// MaxPresenceInfoBytes caps a client's presence info (Identity.Info, or
+	// the "info" query parameter of /rt/sse and /rt/ws); a larger one
+	// refuses the connection with 4413. Defaults to 1024. Negative: no
+	// limit.
+	MaxPresenceInfoBytes int
+	// Presence stores presence. Defaults to the broker's store when it is
+	// a PresenceProvider (natsbroker.Broker: cluster-wide), else to a
+	// MemoryPresence.
+	Presence PresenceStore
 }
 
 func (c *Config) withDefaults() Config {
@@ -227,6 +257,18 @@ func (c *Config) withDefaults() Config {
 	out.IPv6Prefix = min(out.IPv6Prefix, 128)
 	if out.BodyTimeout == 0 {
 		out.BodyTimeout = defaultBodyTimeout
+	}
+	for _, d := range []struct {
+		field *int
+		value int
+	}{
+		{&out.MaxPresenceClients, defaultMaxPresenceClients},
+		{&out.MaxPresenceEntries, defaultMaxPresenceEntries},
+		{&out.MaxPresenceInfoBytes, defaultMaxPresenceInfoBytes},
+	} {
+		if *d.field == 0 {
+			*d.field = d.value
+		}
 	}
 	return out
 }

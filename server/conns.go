@@ -24,6 +24,8 @@ type conn struct {
 	user   string
 	wire   string
 	cancel context.CancelCauseFunc
+	// presence is the channels the connection is listed in.
+	presence connPresence
 	// atEnd holds what to undo when the connection ends (a connection
 	// slot, a credential-expiry timer, an observer's goodbye): connections
 	// outlive their handlers, so defers in the handler cannot do it.

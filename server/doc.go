@@ -48,6 +48,12 @@
 //	broker_memory_bounds.go  its bounds on tracked channels and history bytes
 //	broker_memory_replay.go  its resume: a bounded replay merged outside the lock
 //
+// Presence:
+//
+//	presence.go         PresenceStore, PresenceEntry, the hub's joins, leaves and join/leave events
+//	presence_memory.go  MemoryPresence, the in-process store
+//	handler_presence.go GET /rt/presence and the WebSocket presence frames
+//
 // The wires:
 //
 //	wire.go           what both wires share: request parsing, hello and gap frames, write buffers and deadlines

@@ -56,6 +56,12 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request) {
 		h.refuseSSEForNow(w, protocolError(err), rl.retryAfter)
 		return
 	}
+	info, err := h.presence.info(&id, q.Get("info"))
+	if err != nil {
+		h.metrics.badRequests.Add(1)
+		writeError(w, protocolError(err))
+		return
+	}
 
 	release, ok := h.admit(w, r)
 	if !ok {
@@ -88,6 +94,14 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request) {
 	}
 	ob := h.newConnOutbox()
 	ob.expectResume("", !from.IsZero())
+	c.presence.info = info
+	if err := h.presence.join(subCtx, c, channels); err != nil {
+		ob.close()
+		h.unregister(c)
+		writeError(w, protocolError(err))
+		return
+	}
+	c.onEnd(func() { h.presence.leaveAll(c, ob) })
 	if err := h.broker.Subscribe(subCtx, ob, channels, from); err != nil {
 		h.metrics.brokerError(err, false)
 		ob.close()
@@ -96,6 +110,7 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request) {
 		h.refuseSSE(w, err)
 		return
 	}
+	h.presence.follow(ob, channels)
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/event-stream")
 	hdr.Set("Cache-Control", "no-store")

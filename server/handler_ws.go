@@ -110,6 +110,12 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		h.unregister(c)
 		return
 	}
+	if c.presence.info, err = h.presence.info(&id, r.URL.Query().Get("info")); err != nil {
+		e := protocolError(err)
+		_ = ws.Close(websocket.StatusCode(e.Code), truncateReason(e.Message))
+		h.unregister(c)
+		return
+	}
 	c.onEnd(h.expireAt(c, &id))
 	ws.SetReadLimit(h.cfg.MaxFrameBytes)
 
@@ -145,6 +151,7 @@ func (wc *wsConn) run() {
 	h.beats.remove(wc.beat)
 	wc.ob.close()
 	h.broker.Unsubscribe(wc.ob)
+	h.presence.leaveAll(wc.conn, wc.ob)
 	wc.writers.Wait()
 	wc.pingMu.Lock()
 	wc.ended = true

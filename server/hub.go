@@ -22,6 +22,7 @@ type Hub struct {
 	origins  *originPolicy
 	limits   *connLimiter
 	beats    heartbeats // every connection's heartbeat, from one goroutine
+	presence *hubPresence
 
 	mu      sync.Mutex       // guards conns and closing
 	conns   map[string]*conn // by client id
@@ -53,6 +54,7 @@ func NewHub(cfg *Config) (*Hub, error) {
 		h.broker = NewMemoryBroker(nil)
 		h.ownBroker = true
 	}
+	h.presence = newHubPresence(&c, h.broker)
 	return h, nil
 }
 
@@ -68,6 +70,7 @@ func (h *Hub) Handler() http.Handler {
 	mux.Handle("/rt/ws", h.WSHandler())
 	mux.Handle("/rt/publish", h.PublishHandler())
 	mux.Handle("/rt/healthz", h.HealthHandler())
+	mux.Handle("/rt/presence", h.PresenceHandler())
 	mux.Handle("/metrics", h.MetricsHandler())
 	return mux
 }
@@ -103,6 +106,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		// their write deadlines bound how long that takes.
 		err = ctx.Err()
 	}
+	h.presence.close()
 	if h.ownBroker {
 		if cerr := h.broker.Close(); err == nil {
 			err = cerr

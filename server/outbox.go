@@ -61,6 +61,8 @@ type item struct {
 	ref    string // the client's ref of the subscribe a resume answers
 	// resuming: resume answers a subscribe that asked to resume from an id.
 	resuming bool
+	// presence is a join or leave event (both wires).
+	presence *presenceItem
 }
 
 // size is what it holds, as outbox.byteLimit counts it.

@@ -91,6 +91,8 @@ func (h *Hub) sseBatch(wk work, now time.Time, reserve int, write func(p []byte,
 			add(it.msg.SSE())
 			lat.add(hist, it.msg)
 			delivered++
+		case it.presence != nil:
+			add(it.presence.sse)
 		case it.resume != nil:
 			if it.resuming {
 				h.metrics.resumed(it.resume)

@@ -58,6 +58,8 @@ func (wc *wsConn) handle(line []byte) bool {
 		wc.unsubscribe(&f)
 	case shared.TypePublish:
 		wc.publish(&f)
+	case shared.TypePresence, shared.TypePresenceStats:
+		wc.presence(&f)
 	case shared.TypePing:
 		wc.reply(shared.Frame{Type: shared.TypePong, Ref: f.Ref})
 	case shared.TypePong:
@@ -110,13 +112,19 @@ func (wc *wsConn) subscribe(f *shared.Frame) {
 			fresh = append(fresh, n)
 		}
 	}
+	if err := wc.h.presence.join(wc.ctx, wc.conn, fresh); err != nil {
+		wc.replyErr(f.Ref, err)
+		return
+	}
 	wc.ob.expectResume(f.Ref, !from.IsZero())
 	if err := wc.h.broker.Subscribe(wc.ctx, wc.ob, fresh, from); err != nil {
 		wc.ob.cancelResume()
 		wc.h.metrics.brokerError(err, false)
+		wc.h.presence.leave(wc.conn, wc.ob, fresh)
 		wc.replyErr(f.Ref, err)
 		return
 	}
+	wc.h.presence.follow(wc.ob, fresh)
 	for _, n := range fresh {
 		wc.channels[n] = struct{}{}
 	}
@@ -132,6 +140,7 @@ func (wc *wsConn) unsubscribe(f *shared.Frame) {
 	}
 	if len(gone) > 0 {
 		wc.h.broker.Unsubscribe(wc.ob, gone...)
+		wc.h.presence.leave(wc.conn, wc.ob, gone)
 	}
 	if gone == nil {
 		gone = []string{}

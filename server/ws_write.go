@@ -106,6 +106,8 @@ func (h *Hub) wsBatch(wk work, now time.Time, reserve int, write func(p []byte, 
 			delivered++
 		case it.frame != nil:
 			add(it.frame)
+		case it.presence != nil:
+			add(it.presence.frame)
 		case it.resume != nil:
 			r := it.resume
 			if it.resuming {

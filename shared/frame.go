@@ -9,6 +9,10 @@ const (
 	TypeUnsubscribe = "unsubscribe"
 	TypePublish     = "publish"
 	TypePong        = "pong"
+	// TypePresence and TypePresenceStats ask who is in a channel (the
+	// server answers with a frame of the same type and ref).
+	TypePresence      = "presence"
+	TypePresenceStats = "presence_stats"
 )
 
 // Frame types sent by servers. TypePing is sent by both: the server pings
@@ -23,6 +27,10 @@ const (
 	TypeError        = "error"
 	TypeGap          = "gap"
 	TypePing         = "ping"
+	// TypeJoin and TypeLeave tell a channel's subscribers that a client
+	// joined or left it (channels with join/leave events on).
+	TypeJoin  = "join"
+	TypeLeave = "leave"
 )
 
 // Gap reasons.
@@ -94,6 +102,23 @@ type Frame struct {
 	Heartbeat     int64 // JSON "heartbeatMs": ping interval in milliseconds
 	MaxFrameBytes int64
 	MaxChannels   int64
+
+	// join, leave: the client and its user (Client, Channel). presence,
+	// presence_stats: the channel's entries (presence only; nil in a
+	// request), how many clients and distinct users it has.
+	User    string
+	Clients []PresenceEntry
+	Count   int64
+	Users   int64
+}
+
+// PresenceEntry is one client in a channel's presence: its client id, its
+// user (the identity's subject, empty when anonymous) and the optional
+// info the server attached to it (raw JSON, nil for none).
+type PresenceEntry struct {
+	Client string
+	User   string
+	Info   []byte
 }
 
 // Envelope returns the envelope a message frame carries.

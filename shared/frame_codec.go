@@ -51,6 +51,14 @@ func DecodeFrame(p []byte) (Frame, error) {
 			f.MaxFrameBytes = d.int()
 		case "maxChannels":
 			f.MaxChannels = d.int()
+		case "user":
+			f.User = d.str()
+		case "clients":
+			f.Clients = d.presenceEntries()
+		case "count":
+			f.Count = d.int()
+		case "users":
+			f.Users = d.int()
 		case "encoding":
 			enc = d.str()
 		default:
@@ -158,7 +166,82 @@ func AppendFrame(dst []byte, f *Frame) []byte {
 	dst = appendIntField(dst, "heartbeatMs", f.Heartbeat)
 	dst = appendIntField(dst, "maxFrameBytes", f.MaxFrameBytes)
 	dst = appendIntField(dst, "maxChannels", f.MaxChannels)
+	dst = appendStringField(dst, "user", f.User)
+	if f.Clients != nil {
+		dst = append(dst, `,"clients":`...)
+		dst = AppendPresenceEntries(dst, f.Clients)
+	}
+	if f.Type == TypePresence || f.Type == TypePresenceStats {
+		// Counts are part of the answer even when zero.
+		dst = append(dst, `,"count":`...)
+		dst = strconv.AppendInt(dst, f.Count, 10)
+		dst = append(dst, `,"users":`...)
+		dst = strconv.AppendInt(dst, f.Users, 10)
+	} else {
+		dst = appendIntField(dst, "count", f.Count)
+		dst = appendIntField(dst, "users", f.Users)
+	}
 	return append(dst, '}')
+}
+
+// AppendPresenceEntries appends the JSON array of es to dst:
+// [{"client":C,"user":U,"info":<JSON>},…], with "user" and "info" left out
+// when empty.
+func AppendPresenceEntries(dst []byte, es []PresenceEntry) []byte {
+	dst = append(dst, '[')
+	for i := range es {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"client":`...)
+		dst = AppendJSONString(dst, es[i].Client)
+		dst = appendStringField(dst, "user", es[i].User)
+		if es[i].Info != nil {
+			dst = append(dst, `,"info":`...)
+			dst = appendRaw(dst, es[i].Info)
+		}
+		dst = append(dst, '}')
+	}
+	return append(dst, ']')
+}
+
+// presenceEntries decodes a "clients" array; null is nil.
+func (d *decoder) presenceEntries() []PresenceEntry {
+	if d.null() {
+		return nil
+	}
+	d.expect('[')
+	out := []PresenceEntry{}
+	if d.next() == ']' {
+		d.i++
+		return out
+	}
+	for d.err == nil {
+		var e PresenceEntry
+		d.object(func(key string) {
+			switch key {
+			case "client":
+				e.Client = d.str()
+			case "user":
+				e.User = d.str()
+			case "info":
+				e.Info = d.rawAt(3) // in the frame, the array and the entry
+			default:
+				d.skip(3)
+			}
+		})
+		out = append(out, e)
+		switch d.next() {
+		case ',':
+			d.i++
+		case ']':
+			d.i++
+			return out
+		default:
+			d.fail("expected ',' or ']'")
+		}
+	}
+	return nil
 }
 
 func appendStringField(dst []byte, key, v string) []byte {

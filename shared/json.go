@@ -282,10 +282,13 @@ func (d *decoder) literal(lit string) bool {
 }
 
 // raw validates any JSON value and returns its bytes.
-func (d *decoder) raw() []byte {
+func (d *decoder) raw() []byte { return d.rawAt(0) }
+
+// rawAt is raw for a value inside depth containers.
+func (d *decoder) rawAt(depth int) []byte {
 	d.ws()
 	start := d.i
-	d.skip(0)
+	d.skip(depth)
 	if d.err != nil {
 		return nil
 	}

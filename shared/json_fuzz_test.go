@@ -75,6 +75,14 @@ func refDecodeFrame(p []byte) (Frame, bool) {
 			f.MaxFrameBytes, ok = refInt(raw)
 		case "maxChannels":
 			f.MaxChannels, ok = refInt(raw)
+		case "user":
+			f.User, ok = refString(raw)
+		case "clients":
+			f.Clients, ok = refPresenceEntries(raw)
+		case "count":
+			f.Count, ok = refInt(raw)
+		case "users":
+			f.Users, ok = refInt(raw)
 		case "encoding":
 			enc, ok = refString(raw)
 		default:
@@ -125,6 +133,56 @@ func refStrings(raw []byte) ([]string, bool) {
 			return nil, false
 		}
 		out = append(out, s)
+	}
+	return out, true
+}
+
+// refPresenceEntries reads a "clients" array: objects whose "client" and
+// "user" are strings and whose "info" (and unknown keys) are raw values
+// within the depth limit, counting the frame, the array and the entry.
+func refPresenceEntries(raw []byte) ([]PresenceEntry, bool) {
+	if string(raw) == "null" {
+		return nil, true
+	}
+	var elems []json.RawMessage
+	if len(raw) == 0 || raw[0] != '[' || json.Unmarshal(raw, &elems) != nil {
+		return nil, false
+	}
+	out := []PresenceEntry{}
+	for _, el := range elems {
+		el = bytes.TrimSpace(el)
+		if len(el) == 0 || el[0] != '{' {
+			return nil, false
+		}
+		dec := json.NewDecoder(bytes.NewReader(el))
+		_, _ = dec.Token()
+		var e PresenceEntry
+		for dec.More() {
+			tok, err := dec.Token()
+			if err != nil {
+				return nil, false
+			}
+			var v json.RawMessage
+			if err := dec.Decode(&v); err != nil {
+				return nil, false
+			}
+			v = bytes.TrimSpace(v)
+			ok := true
+			switch tok.(string) {
+			case "client":
+				e.Client, ok = refString(v)
+			case "user":
+				e.User, ok = refString(v)
+			case "info":
+				e.Info, ok = v, utf8.Valid(v) && jsonDepth(v) <= maxDepth-3
+			default:
+				ok = utf8.Valid(v) && jsonDepth(v) <= maxDepth-3
+			}
+			if !ok {
+				return nil, false
+			}
+		}
+		out = append(out, e)
 	}
 	return out, true
 }

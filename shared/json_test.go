@@ -97,6 +97,36 @@ var decodeCases = []decodeCase{
 		want: Frame{Type: TypeHello, Client: "aBLrUPC41klc3-RN", Heartbeat: 25000, MaxFrameBytes: 65536, MaxChannels: 100},
 	},
 	{
+		name: "presence request",
+		in:   `{"type":"presence","ref":"5","channel":"chat"}`,
+		want: Frame{Type: TypePresence, Ref: "5", Channel: "chat"},
+	},
+	{
+		name: "presence",
+		in:   `{"type":"presence","ref":"5","channel":"chat","clients":[{"client":"aBLrUPC41klc3-RN","user":"ann","info":{"name":"Ann"}},{"client":"x2"}],"count":2,"users":1}`,
+		want: Frame{Type: TypePresence, Ref: "5", Channel: "chat", Clients: []PresenceEntry{{Client: "aBLrUPC41klc3-RN", User: "ann", Info: []byte(`{"name":"Ann"}`)}, {Client: "x2"}}, Count: 2, Users: 1},
+	},
+	{
+		name: "presence empty",
+		in:   `{"type":"presence","ref":"5","channel":"chat","clients":[],"count":0,"users":0}`,
+		want: Frame{Type: TypePresence, Ref: "5", Channel: "chat", Clients: []PresenceEntry{}},
+	},
+	{
+		name: "presence stats",
+		in:   `{"type":"presence_stats","ref":"6","channel":"chat","count":10000,"users":9000}`,
+		want: Frame{Type: TypePresenceStats, Ref: "6", Channel: "chat", Count: 10000, Users: 9000},
+	},
+	{
+		name: "join",
+		in:   `{"type":"join","channel":"chat","client":"aBLrUPC41klc3-RN","user":"ann"}`,
+		want: Frame{Type: TypeJoin, Channel: "chat", Client: "aBLrUPC41klc3-RN", User: "ann"},
+	},
+	{
+		name: "leave",
+		in:   `{"type":"leave","channel":"chat","client":"aBLrUPC41klc3-RN"}`,
+		want: Frame{Type: TypeLeave, Channel: "chat", Client: "aBLrUPC41klc3-RN"},
+	},
+	{
 		name: "subscribed",
 		in:   `{"type":"subscribed","ref":"1","channels":["chat","news/eu"]}`,
 		want: Frame{Type: TypeSubscribed, Ref: "1", Channels: []string{"chat", "news/eu"}},
@@ -582,6 +612,20 @@ func wireFrame(t testing.TB, f Frame) Frame {
 			f.Data = []byte("null")
 		}
 	}
+	if f.Clients != nil {
+		cs := make([]PresenceEntry, len(f.Clients))
+		for i, e := range f.Clients {
+			if e.Info != nil {
+				var b bytes.Buffer
+				if err := json.Compact(&b, e.Info); err != nil {
+					t.Fatalf("info %q: %v", e.Info, err)
+				}
+				e.Info = b.Bytes()
+			}
+			cs[i] = e
+		}
+		f.Clients = cs
+	}
 	if f.Binary {
 		f.Data = append([]byte{}, f.Data...) // base64 "" decodes to empty, not nil
 		return f
@@ -655,7 +699,8 @@ func randomValue(rng *rand.Rand, depth int) any {
 
 func randomFrame(rng *rand.Rand) Frame {
 	types := []string{TypeSubscribe, TypeUnsubscribe, TypePublish, TypePong, TypeHello, TypeSubscribed,
-		TypeUnsubscribed, TypeMessage, TypeAck, TypeError, TypeGap, TypePing, "x\"\u2028"}
+		TypeUnsubscribed, TypeMessage, TypeAck, TypeError, TypeGap, TypePing,
+		TypePresence, TypePresenceStats, TypeJoin, TypeLeave, "x\"\u2028"}
 	str := func() string {
 		if rng.IntN(3) == 0 {
 			return ""
@@ -672,6 +717,17 @@ func randomFrame(rng *rand.Rand) Frame {
 		Type: types[rng.IntN(len(types))], Ref: str(), LastEventID: str(), ID: str(), Channel: str(), Event: str(),
 		TS: num(), Code: Code(rng.IntN(1 << 16)), Message: str(), Reason: str(),
 		Heartbeat: num(), MaxFrameBytes: num(), MaxChannels: num(),
+		User: str(), Count: num(), Users: num(),
+	}
+	if rng.IntN(3) > 0 {
+		f.Clients = []PresenceEntry{}
+		for range rng.IntN(4) {
+			e := PresenceEntry{Client: randomString(rng), User: str()}
+			if rng.IntN(2) == 0 {
+				e.Info, _ = json.Marshal(randomValue(rng, 0))
+			}
+			f.Clients = append(f.Clients, e)
+		}
 	}
 	if rng.IntN(3) > 0 {
 		f.Channels = []string{}
@@ -747,6 +803,34 @@ func TestAppendFrameAgreesWithEncodingJSON(t *testing.T) {
 			num("heartbeatMs", f.Heartbeat)
 			num("maxFrameBytes", f.MaxFrameBytes)
 			num("maxChannels", f.MaxChannels)
+			str("user", f.User)
+			if f.Clients != nil {
+				cs := []any{}
+				for _, e := range f.Clients {
+					c := map[string]any{"client": replaceInvalidUTF8(e.Client)}
+					if e.User != "" {
+						c["user"] = replaceInvalidUTF8(e.User)
+					}
+					if e.Info != nil {
+						dd := json.NewDecoder(bytes.NewReader(e.Info))
+						dd.UseNumber()
+						var v any
+						if err := dd.Decode(&v); err != nil {
+							t.Fatal(err)
+						}
+						c["info"] = v
+					}
+					cs = append(cs, c)
+				}
+				want["clients"] = cs
+			}
+			if f.Type == TypePresence || f.Type == TypePresenceStats {
+				want["count"] = json.Number(strconv.FormatInt(f.Count, 10))
+				want["users"] = json.Number(strconv.FormatInt(f.Users, 10))
+			} else {
+				num("count", f.Count)
+				num("users", f.Users)
+			}
 		}
 		if f.Data != nil {
 			dd := json.NewDecoder(bytes.NewReader(f.Data))
@@ -772,6 +856,14 @@ func replaceInvalidUTF8(s string) string { return string([]rune(s)) }
 func validFrame(f Frame) Frame {
 	f.Type, f.Ref, f.LastEventID, f.ID = replaceInvalidUTF8(f.Type), replaceInvalidUTF8(f.Ref), replaceInvalidUTF8(f.LastEventID), replaceInvalidUTF8(f.ID)
 	f.Channel, f.Event, f.Message, f.Reason = replaceInvalidUTF8(f.Channel), replaceInvalidUTF8(f.Event), replaceInvalidUTF8(f.Message), replaceInvalidUTF8(f.Reason)
+	f.User = replaceInvalidUTF8(f.User)
+	if f.Clients != nil {
+		cs := make([]PresenceEntry, len(f.Clients))
+		for i, e := range f.Clients {
+			cs[i] = PresenceEntry{Client: replaceInvalidUTF8(e.Client), User: replaceInvalidUTF8(e.User), Info: e.Info}
+		}
+		f.Clients = cs
+	}
 	if f.Channels != nil {
 		cs := make([]string, len(f.Channels))
 		for i, c := range f.Channels {

@@ -140,7 +140,7 @@ func Game(d GameData) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 8, "; one silent for 3 s leaves)</caption> <thead><tr><th scope=\"col\">player</th><th scope=\"col\">x</th><th scope=\"col\">y</th></tr></thead> <tbody data-testid=\"players\"></tbody></table></div></section><details><summary>The update's bytes</summary><p>Each update is published with <code>conn.publishBinary(\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 8, "; a closed page leaves at once, by presence)</caption> <thead><tr><th scope=\"col\">player</th><th scope=\"col\">x</th><th scope=\"col\">y</th></tr></thead> <tbody data-testid=\"players\"></tbody></table></div></section><details><summary>The update's bytes</summary><p>Each update is published with <code>conn.publishBinary(\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

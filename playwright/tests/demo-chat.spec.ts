@@ -22,7 +22,7 @@ async function say(page: Page, text: string) {
 async function expectOnce(page: Page, texts: string[]) {
   const list = page.getByTestId('messages');
   for (const t of texts) await expect(list.locator('.text', { hasText: new RegExp(`^${t}$`) })).toHaveCount(1);
-  const ids = await list.locator('li').evaluateAll((lis) => lis.map((li) => (li as HTMLElement).dataset.id));
+  const ids = await list.locator('li[data-id]').evaluateAll((lis) => lis.map((li) => (li as HTMLElement).dataset.id));
   expect(new Set(ids).size, 'message ids in the list are unique').toBe(ids.length);
 }
 

@@ -70,7 +70,7 @@ test('two pages see each other move, over binary WebSocket frames', async ({ pag
     }
     expect(errorsB, 'console errors on the second page').toEqual([]);
 
-    // B goes away: it leaves A's arena (its goodbye, or 3 s of silence).
+    // B goes away: its connection leaves the channel's presence, and A's arena at once.
     await other.close();
     await expect(row(page, b)).toHaveCount(0, { timeout: 10_000 });
   } finally {

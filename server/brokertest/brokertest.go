@@ -2,12 +2,14 @@
 // implementations: the ordering contract of Subscribe, exact resume, gap
 // notices when history is gone, future ids, unsubscribe, many channels and
 // concurrent publishers. Every broker Duet ships runs it; so should any
-// other.
+// other. RunPresence is the same for server.PresenceStore implementations:
+// listing, counts, leaves, join/leave events across nodes, bounds.
 //
 // It is for tests only: it calls t.Fatal and waits with timeouts.
 //
 // brokertest.go holds Run and the helpers the cases share, conformance.go
-// the cases, recorder.go the Recorder subscriber.
+// the cases, recorder.go the Recorder subscriber, presence.go RunPresence
+// and its cases.
 package brokertest
 
 import (

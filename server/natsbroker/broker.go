@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -74,6 +75,22 @@ type Config struct {
 	// Logger receives the live feed's outages and recoveries. Defaults to
 	// slog.Default().
 	Logger *slog.Logger
+
+	// Presence (the broker's PresenceStore; see the package documentation).
+
+	// PresenceSubject is the subject prefix of the nodes' presence
+	// traffic; it must lie outside SubjectPrefix. Defaults to
+	// "duet.presence.<Stream>".
+	PresenceSubject string
+	// PresenceHeartbeat is how often a node tells the others it is alive.
+	// Defaults to 3s.
+	PresenceHeartbeat time.Duration
+	// PresenceTimeout is how long a node may stay silent before the others
+	// take it for dead: its clients then leave. A node killed without a
+	// goodbye has its clients leave within PresenceTimeout plus one
+	// PresenceHeartbeat. Defaults to 10s; raised to three heartbeats if
+	// shorter.
+	PresenceTimeout time.Duration
 }
 
 func (c *Config) withDefaults() Config {
@@ -117,6 +134,16 @@ func (c *Config) withDefaults() Config {
 	if out.Logger == nil {
 		out.Logger = slog.Default()
 	}
+	if out.PresenceSubject == "" {
+		out.PresenceSubject = "duet.presence." + out.Stream
+	}
+	if out.PresenceHeartbeat <= 0 {
+		out.PresenceHeartbeat = 3 * time.Second
+	}
+	if out.PresenceTimeout <= 0 {
+		out.PresenceTimeout = 10 * time.Second
+	}
+	out.PresenceTimeout = max(out.PresenceTimeout, 3*out.PresenceHeartbeat)
 	return out
 }
 
@@ -165,6 +192,9 @@ type Broker struct {
 	// afterRead, when set (by tests), runs after each replay read of a
 	// Subscribe call, round 0 being the replay itself.
 	afterRead func(round int)
+
+	presenceOnce sync.Once // starts presence, or (in Close) prevents it
+	presence     server.PresenceStore
 }
 
 // channelSubs are one channel's subscribers on this node.
@@ -235,6 +265,9 @@ func New(ctx context.Context, cfg *Config) (*Broker, error) {
 	c := cfg.withDefaults()
 	if !validSubject(c.SubjectPrefix) {
 		return nil, errors.New("duet/natsbroker: subject prefix " + strconv.Quote(c.SubjectPrefix) + " is not a valid NATS subject")
+	}
+	if !validSubject(c.PresenceSubject) || strings.HasPrefix(c.PresenceSubject+".", c.SubjectPrefix+".") {
+		return nil, errors.New("duet/natsbroker: presence subject " + strconv.Quote(c.PresenceSubject) + " must be a valid NATS subject outside the subject prefix " + strconv.Quote(c.SubjectPrefix))
 	}
 	b := &Broker{
 		cfg:         c,
@@ -540,6 +573,10 @@ func (b *Broker) Close() error {
 	}
 	b.closed = true
 	b.mu.Unlock()
+	b.presenceOnce.Do(func() {})
+	if p, ok := b.presence.(*clusterPresence); ok {
+		p.close()
+	}
 	b.stop()
 	b.wg.Wait()
 	b.nc.RemoveStatusListener(b.status)

@@ -58,38 +58,14 @@ func TestClusterTLS(t *testing.T) {
 }
 
 func testCluster(t *testing.T, nginxConf string, tlsOn bool) {
-	if testing.Short() {
-		t.Skip("cluster test: skipped in -short mode")
-	}
-	nginx := findNginx()
-	if nginx == "" {
-		if os.Getenv("DUET_CLUSTER_TEST") == "1" {
-			t.Fatal("cluster test: nginx is not installed")
-		}
-		t.Skip("cluster test: skipped, nginx is not installed (apt-get install nginx, or run `go tool task test:cluster`)")
-	}
+	nginx := needNginx(t)
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-
-	root := moduleRoot(t)
-	bin := filepath.Join(t.TempDir(), "duet")
-	build := exec.CommandContext(ctx, goTool(), "build", "-o", bin, "./server/cmd/duet")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./server/cmd/duet: %v\n%s", err, out)
-	}
-	t.Logf("built bin/duet in %v", time.Since(start).Round(time.Millisecond))
-
-	logs := &syncBuffer{}
 	cfg := cluster.Config{
-		Dir:       t.TempDir(),
-		Bin:       bin,
-		NginxConf: filepath.Join(root, "server", "cmd", "duet", nginxConf),
-		Nginx:     nginx,
+		NginxConf: filepath.Join(moduleRoot(t), "server", "cmd", "duet", nginxConf),
 		// Short heartbeats so that they cross nginx during the test.
 		NodeArgs: []string{"-heartbeat", "2s", "-write-timeout", "2s"},
-		Output:   logs,
 	}
 	// Clients: HTTP/2 where the server offers it (SSE, publishes), HTTP/1.1
 	// for WebSocket upgrades.
@@ -111,18 +87,7 @@ func testCluster(t *testing.T, nginxConf string, tlsOn bool) {
 		t.Cleanup(wsTransport.CloseIdleConnections)
 		wsClient = &http.Client{Transport: wsTransport}
 	}
-	c, err := cluster.Start(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := c.Close(); err != nil {
-			t.Error(err)
-		}
-		if t.Failed() {
-			t.Logf("cluster output:\n%s", logs.String())
-		}
-	})
+	c := startCluster(ctx, t, nginx, cfg)
 
 	t.Cleanup(transport.CloseIdleConnections)
 	protos := &protoCounter{next: transport}
@@ -263,6 +228,58 @@ type received struct {
 	ID      string
 	Channel string
 	N       int
+}
+
+// needNginx returns nginx's path, or skips the test without it (unless
+// DUET_CLUSTER_TEST=1, as `go tool task test:cluster` sets) and in -short
+// mode.
+func needNginx(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("cluster test: skipped in -short mode")
+	}
+	nginx := findNginx()
+	if nginx == "" {
+		if os.Getenv("DUET_CLUSTER_TEST") == "1" {
+			t.Fatal("cluster test: nginx is not installed")
+		}
+		t.Skip("cluster test: skipped, nginx is not installed (apt-get install nginx, or run `go tool task test:cluster`)")
+	}
+	return nginx
+}
+
+// startCluster builds bin/duet and starts a cluster of two nodes behind
+// nginx with cfg (its Dir, Bin, NginxConf, Nginx and Output are set here),
+// stopped when the test ends; its output is logged if the test fails.
+func startCluster(ctx context.Context, t *testing.T, nginx string, cfg cluster.Config) *cluster.Cluster {
+	t.Helper()
+	start := time.Now()
+	root := moduleRoot(t)
+	bin := filepath.Join(t.TempDir(), "duet")
+	build := exec.CommandContext(ctx, goTool(), "build", "-o", bin, "./server/cmd/duet")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./server/cmd/duet: %v\n%s", err, out)
+	}
+	t.Logf("built bin/duet in %v", time.Since(start).Round(time.Millisecond))
+	logs := &syncBuffer{}
+	cfg.Dir, cfg.Bin, cfg.Output, cfg.Nginx = t.TempDir(), bin, logs, nginx
+	if cfg.NginxConf == "" {
+		cfg.NginxConf = filepath.Join(root, "server", "cmd", "duet", "nginx.conf")
+	}
+	c, err := cluster.Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Error(err)
+		}
+		if t.Failed() {
+			t.Logf("cluster output:\n%s", logs.String())
+		}
+	})
+	return c
 }
 
 func firstDifference(want, got []received) string {

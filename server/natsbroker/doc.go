@@ -56,6 +56,44 @@
 // retained history; an id past the stream's last sequence is refused with
 // server.ErrFutureID (checked against the stream itself, so it is exact).
 //
+// # Presence
+//
+// Broker.PresenceStore is a cluster-wide server.PresenceStore over core NATS
+// (no JetStream). Each node owns its own clients' entries and keeps a
+// replica of every other node's in memory:
+//
+//   - a node publishes every change of its entries as a numbered delta on
+//     "<PresenceSubject>.ev", and a heartbeat carrying its last number every
+//     PresenceHeartbeat (3s);
+//   - a node that hears of a node it has no replica of, or sees a number
+//     skipped (a lost delta), asks that node for its entries on
+//     "<PresenceSubject>.sync.<node>" and replaces its replica with the
+//     answer, emitting the joins and leaves the difference makes;
+//   - a node not heard of for PresenceTimeout (10s) is taken for dead: its
+//     entries leave on every other node, with leave events. A client of a
+//     node killed without a goodbye (SIGKILL, a lost machine) thus leaves
+//     within PresenceTimeout + PresenceHeartbeat, 13s by default (measured:
+//     about 12s). A node that closes says goodbye and its clients leave at
+//     once; a node cut off from NATS sees its peers' clients leave and
+//     rejoin when it is back.
+//
+// Reads are local: Presence and PresenceStats never wait on the network,
+// and PresenceStats is O(1) (per-channel counts of clients and of clients
+// per user). The bounds (server.Config.MaxPresenceClients and
+// MaxPresenceEntries) apply to the cluster's entries as the joining node
+// knows them.
+//
+// Why not JetStream KV with per-key TTLs: every client would have to
+// refresh its key before the TTL (a write to a replicated, persisted
+// stream per client per interval: the cost centrifuge's Redis presence
+// pays, and tunes with batching); a leave event for an expired key needs
+// delete markers (SubjectDeleteMarkerTTL, NATS 2.11+) and a watcher on
+// every node; counting a channel's users needs a scan or a second bucket.
+// Presence is soft state that dies with its node, so per-node heartbeated
+// state fits it: traffic is one small message per join or leave plus one
+// heartbeat per node, nothing is written to disk, and a dead node is
+// detected once, by its silence, for all its clients together.
+//
 // This package does not run NATS: point it at a NATS server (2.10 or later)
 // with JetStream enabled. All nodes of one deployment must use the same
 // stream settings; the last node to start applies its own.

@@ -49,6 +49,9 @@ type Client struct {
 	leading bool
 	leader  string // the leading tab's id; "" while none is known
 	conn    *Conn  // while leading
+	// clientID is, in a follower, the client id of the leader's
+	// connection, as its leader and state messages say.
+	clientID string
 
 	own   []string            // this tab's channels, sorted
 	tabs  map[string]*tabInfo // the other tabs and their channels

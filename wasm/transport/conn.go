@@ -3,6 +3,7 @@ package transport
 import (
 	"errors"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/duet-rt/duet/shared"
@@ -40,6 +41,10 @@ type Options struct {
 	// MaxQueue bounds the publishes waiting for a connection. Defaults to
 	// 1000; a publish over it fails at once.
 	MaxQueue int
+	// Info is the client's presence info, JSON (PROTOCOL.md §9.1), sent
+	// with every stream; the server may replace it with the identity's.
+	// Empty: none.
+	Info string
 }
 
 const (
@@ -96,6 +101,14 @@ type Conn struct {
 	started  bool
 	channels []string // sorted, no duplicates
 	retry    shared.Retrier
+
+	// clientID is the client id of the last hello (a string), read
+	// without the lock: a Client holding its own lock asks for it, and
+	// taking the Conn's lock there could run call-outs that need the
+	// Client's. queries are the presence requests awaiting an answer on
+	// the WebSocket.
+	clientID atomic.Value
+	queries  map[string]*query
 
 	// cur is the current attempt (dialing or live); nil while waiting.
 	cur *attempt

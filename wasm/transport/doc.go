@@ -50,6 +50,10 @@
 //   - client.go: Client: one tab's subscriptions and publishes.
 //   - leader.go: the Client's leading and following: the election's
 //     outcome, the relay to and from the other tabs.
+//   - presence.go: presence (PROTOCOL.md §9): the client id, presence
+//     reads (a frame on a live WebSocket, else GET /rt/presence through a
+//     [Getter]), join and leave events for a [PresenceObserver], relayed
+//     to the other tabs by the leader.
 //   - bus.go: the bus between tabs and its message format.
 //   - cursor.go: Cursor. url.go: Endpoints, and the HTTP bodies and codes.
 //     serial.go: the lock with an outbox. set.go: small sorted sets.

@@ -54,7 +54,7 @@ func (cl *Client) leadLocked() {
 			t.confirmed = false
 		}
 		cl.prune = cl.clk.AfterFunc(cl.opts.ConfirmWithin, cl.pruneDue)
-		cl.postLocked(&busMsg{state: cl.state, wire: cl.kind, f: shared.Frame{Type: busLeader}})
+		cl.postLocked(&busMsg{state: cl.state, wire: cl.kind, f: shared.Frame{Type: busLeader, Client: cl.connClientID()}})
 	}
 	for _, p := range waiting {
 		cl.settleLocked(p, "", nil) // hand it over: the connection settles it
@@ -123,7 +123,7 @@ func (o *leaderObserver) StateChanged(s State, k Kind) {
 	if cl.conn != o.conn || cl.closed {
 		return
 	}
-	cl.postLocked(&busMsg{state: s, wire: k, f: shared.Frame{Type: busState}})
+	cl.postLocked(&busMsg{state: s, wire: k, f: shared.Frame{Type: busState, Client: o.conn.ClientID()}})
 	cl.setStateLocked(s, k)
 }
 
@@ -183,7 +183,7 @@ func (cl *Client) Receive(p []byte) {
 		cl.tabs[m.from] = &tabInfo{channels: chs, confirmed: true}
 		cl.updateUnionLocked()
 		if cl.leading && (f.Type == busTabHello || !known) {
-			cl.postLocked(&busMsg{state: cl.state, wire: cl.kind, f: shared.Frame{Type: busLeader}})
+			cl.postLocked(&busMsg{state: cl.state, wire: cl.kind, f: shared.Frame{Type: busLeader, Client: cl.connClientID()}})
 		}
 	case busTabBye:
 		delete(cl.tabs, m.from)
@@ -193,6 +193,13 @@ func (cl *Client) Receive(p []byte) {
 		}
 	case busLeader, busState:
 		cl.followLocked(m.from, m.state, m.wire)
+		if m.from == cl.leader {
+			cl.clientID = f.Client
+		}
+	case shared.TypeJoin, shared.TypeLeave:
+		if m.from == cl.leader && !cl.leading {
+			cl.joinLeaveLocked(f)
+		}
 	case busMessage:
 		e := f.Envelope()
 		cl.deliverLocked(&e)

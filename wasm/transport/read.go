@@ -99,6 +99,11 @@ func (c *Conn) sseEventLocked(a *attempt, ev shared.SSEEvent) {
 			f.ID = ev.LastEventID
 		}
 		c.frameLocked(a, &f)
+	case "duet.join", "duet.leave":
+		f, err := shared.DecodeFrame([]byte(ev.Data))
+		if err == nil {
+			c.presenceFrameLocked(&f)
+		}
 	case "duet.close":
 		f, _ := shared.DecodeFrame([]byte(ev.Data))
 		code := f.Code
@@ -129,8 +134,12 @@ func (c *Conn) sseEventLocked(a *attempt, ev shared.SSEEvent) {
 
 // frameLocked acts on one frame from the server.
 func (c *Conn) frameLocked(a *attempt, f *shared.Frame) {
+	if c.presenceFrameLocked(f) {
+		return
+	}
 	switch f.Type {
 	case shared.TypeHello:
+		c.clientID.Store(f.Client)
 		if f.Heartbeat > 0 {
 			c.heartbeat = time.Duration(f.Heartbeat) * time.Millisecond
 		}

@@ -48,7 +48,7 @@ func (s *session) init(ep Endpoints, cfg *Options, env Env) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.ep = ep
+	s.ep = ep.withInfo(cfg.Info)
 	s.cfg = cfg.withDefaults()
 	s.d, s.clk, s.obs = env.Dialer, env.Clock, env.Observer
 	if s.clk == nil {

@@ -17,6 +17,23 @@ type Endpoints struct {
 	WS      string // ws(s)://…/rt/ws
 	SSE     string // http(s)://…/rt/sse, without the query
 	Publish string // http(s)://…/rt/publish
+	// info is the presence info the streams carry, query-escaped ("" for
+	// none): WS has it already, SSEURL adds it.
+	info string
+}
+
+// withInfo returns e with streams that carry info (JSON) as the client's
+// presence info (PROTOCOL.md §9.1), replacing any e carried.
+func (e Endpoints) withInfo(info string) Endpoints {
+	if i := strings.IndexByte(e.WS, '?'); i >= 0 {
+		e.WS = e.WS[:i]
+	}
+	e.info = ""
+	if info != "" {
+		e.info = string(appendQueryEscape(nil, info))
+		e.WS += "?info=" + e.info
+	}
+	return e
 }
 
 // NewEndpoints derives the endpoints from base, an absolute http or https
@@ -82,6 +99,12 @@ func (e *Endpoints) SSEURL(channels []string, lastEventID string) string {
 		b = append(b, sep)
 		b = append(b, "lastEventId="...)
 		b = appendQueryEscape(b, lastEventID)
+		sep = '&'
+	}
+	if e.info != "" {
+		b = append(b, sep)
+		b = append(b, "info="...)
+		b = append(b, e.info...)
 	}
 	return string(b)
 }

@@ -38,8 +38,74 @@ const conn = Duet.connect("", {
   channels: [channel],
   lastEventId: resumeAfter || undefined,
   params: { demo: pageId },
+  info: { nick: nick.value.trim().slice(0, 24) },
 });
 showConnection(conn, status, `#${room}`);
+
+// Who is in the room: the channel's presence, read when the connection
+// opens, kept up to date by join and leave events.
+const whoList = root.querySelector('[data-testid="who-list"]');
+const whoCount = root.querySelector('[data-testid="who-count"]');
+const whoMore = root.querySelector('[data-testid="who-more"]');
+const WHO_SHOWN = 30;
+const who = new Map(); // client id → nick
+const nickOf = (e) => String((e.info && e.info.nick) || e.user || `guest ${e.client.slice(0, 4)}`).slice(0, 24);
+
+function renderWho() {
+  whoCount.textContent = String(who.size);
+  const names = [...who].sort((a, b) => a[1].localeCompare(b[1]));
+  whoList.replaceChildren(...names.slice(0, WHO_SHOWN).map(([client, name]) => {
+    const li = document.createElement("li");
+    li.dataset.client = client;
+    li.textContent = client === conn.clientId ? `${name} (you)` : name;
+    return li;
+  }));
+  const more = names.length - WHO_SHOWN;
+  whoMore.hidden = more <= 0;
+  whoMore.textContent = more > 0 ? `and ${more} more` : "";
+}
+
+async function readWho() {
+  try {
+    const p = await conn.presence(channel);
+    who.clear();
+    for (const e of p.clients) who.set(e.client, nickOf(e));
+    renderWho();
+    return p;
+  } catch (err) {
+    whoCount.textContent = `unknown (${err.code})`;
+    return null;
+  }
+}
+
+function presenceLine(text) {
+  const li = document.createElement("li");
+  li.className = "presence";
+  li.dataset.testid = "presence-line";
+  const t = document.createElement("time");
+  t.dateTime = new Date().toISOString();
+  t.textContent = clock(Date.now());
+  li.append(t, " ", text);
+  const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+  list.append(li);
+  if (atBottom) list.scrollTop = list.scrollHeight;
+}
+
+conn.on("state", (s) => { if (s === "open") readWho(); });
+conn.on("join", async (e) => {
+  if (e.channel !== channel) return;
+  // The event names the client; its nick is in its presence info.
+  const p = await readWho();
+  const entry = p && p.clients.find((c) => c.client === e.client);
+  presenceLine(`${entry ? nickOf(entry) : nickOf(e)} joined`);
+});
+conn.on("leave", (e) => {
+  if (e.channel !== channel) return;
+  const name = who.get(e.client) || nickOf(e);
+  who.delete(e.client);
+  renderWho();
+  presenceLine(`${name} left`);
+});
 conn.on("message", (m) => {
   if (m.channel !== channel || m.event !== "chat" || !m.data || typeof m.data !== "object") return;
   const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;

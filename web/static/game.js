@@ -1,7 +1,9 @@
 // The arena: each page is a player that publishes its position as binary
 // frames (conn.publishBinary) and draws everyone else's. Bounded on every
-// side: at most data-max-players players drawn, one silent for STALE_MS is
-// removed, and a page sends at most data-hz updates a second.
+// side: at most data-max-players players drawn, a player whose connection
+// leaves the channel's presence removed at once (one riding on another
+// tab's connection after STALE_MS of silence), and a page sends at most
+// data-hz updates a second.
 
 import { loadDuet, showConnection, statusLine } from "./demo.js";
 const root = document.querySelector('[data-testid="game"]');
@@ -52,6 +54,8 @@ function decode(b) {
 }
 
 const players = new Map(); // id → {name, hue, x, y, drawX, drawY, last}
+const roster = new Map(); // client id → player id, from the channel's presence
+const left = new Set(); // players whose connection left the channel
 let sent = 0, received = 0;
 
 function onMove(msg) {
@@ -61,6 +65,7 @@ function onMove(msg) {
   received++;
   $("update-bytes").textContent = String(msg.data.length);
   if (u.flags & FLAG_LEAVING) { players.delete(u.id); return; }
+  if (left.has(u.id)) return; // a late update of a player whose connection left
   let p = players.get(u.id);
   if (!p) {
     if (players.size >= maxPlayers) return; // the arena is full: ignore newcomers
@@ -152,7 +157,11 @@ async function main() {
   const Duet = await loadDuet(status);
   // ?transport=sse (or websocket) pins the wire; by default auto picks WebSocket.
   const wire = new URLSearchParams(location.search).get("transport");
-  const conn = Duet.connect("/", ["auto", "websocket", "sse"].includes(wire) ? { transport: wire } : {});
+  // The connection's presence info names this page's player, so that the
+  // others drop it the moment its connection leaves the channel.
+  const opts = { info: { player: me.id } };
+  if (["auto", "websocket", "sse"].includes(wire)) opts.transport = wire;
+  const conn = Duet.connect("/", opts);
   conn.on("state", (state, wire) => {
     $("game-status").textContent = state === "open" ? `Connected over ${wire}: move!` : `Connection ${state}…`;
     $("game-wire").textContent = wire || "–";
@@ -161,6 +170,30 @@ async function main() {
   conn.on("error", (err) => { $("game-status").textContent = `Error ${err.code}: ${err.message}`; });
   showConnection(conn, status, "Arena connection");
   conn.subscribe(channel, onMove);
+
+  // Who plays: the channel's presence. A player whose connection leaves is
+  // gone at once; only a tab riding on another tab's connection (not in
+  // presence by itself) falls back to its goodbye or STALE_MS of silence.
+  const readRoster = async () => {
+    try {
+      const p = await conn.presence(channel);
+      roster.clear();
+      for (const e of p.clients) if (e.info && typeof e.info.player === "number") roster.set(e.client, e.info.player);
+    } catch (err) {
+      $("game-status").textContent = `Presence unavailable (${err.code}): ${err.message}`;
+    }
+  };
+  conn.on("state", (state) => { if (state === "open") readRoster(); });
+  conn.on("join", (e) => { if (e.channel === channel) readRoster(); });
+  conn.on("leave", (e) => {
+    if (e.channel !== channel) return;
+    const id = roster.get(e.client);
+    roster.delete(e.client);
+    if (id !== undefined) {
+      players.delete(id);
+      left.add(id);
+    }
+  });
 
   let last = performance.now(), lastSent = 0, inFlight = 0;
   const send = (flags) => {
@@ -177,7 +210,8 @@ async function main() {
     const moved = step(Math.min((now - last) / 1000, 0.1));
     last = now;
     if ((moved || now - lastSent > KEEPALIVE_MS) && conn.state === "open") send(0);
-    for (const [id, p] of players) if (now - p.last > STALE_MS) players.delete(id);
+    const listed = new Set(roster.values());
+    for (const [id, p] of players) if (!listed.has(id) && now - p.last > STALE_MS) players.delete(id);
   }, 1000 / hz);
   let prevSent = 0, prevRecv = 0;
   setInterval(() => {

@@ -17,8 +17,22 @@ const Duet = await loadDuet(status);
 set("load", `${Math.round(Duet.loadTimeMs)} ms`);
 
 const pageId = root.dataset.pageId;
-const conn = Duet.connect("", { channels: ["demo:pulse", "demo:echo"], params: { demo: pageId } });
+const conn = Duet.connect("", { channels: ["demo:pulse", "demo:echo", "site:pages"], params: { demo: pageId } });
 showConnection(conn, status, "Connection");
+
+// How many pages are here: the presence of site:pages, which every home
+// page's connection holds (counts only: O(1) on the server).
+async function countPages() {
+  if (conn.state !== "open") return;
+  try {
+    const { count } = await conn.presenceStats("site:pages");
+    set("pages", String(count));
+  } catch (err) {
+    set("pages", `unknown (${err.code})`);
+  }
+}
+conn.on("state", countPages);
+setInterval(countPages, 2000);
 
 let pulses = 0;
 let lastPulse = 0;

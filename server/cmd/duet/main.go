@@ -57,6 +57,8 @@ func run(args []string) error {
 	pf.register(fs)
 	var lf limitFlags
 	lf.register(fs)
+	var prf presenceFlags
+	prf.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -94,6 +96,7 @@ func run(args []string) error {
 		TrustedProxies:      proxies,
 	}
 	pf.apply(cfg)
+	prf.apply(cfg)
 	if err := lf.apply(cfg); err != nil {
 		return err
 	}

@@ -368,6 +368,18 @@ func (w sseWire) Close(code shared.Code, _ string) { w() }
 
 // Post implements transport.Dialer.
 func (d *dialer) Post(url string, body []byte, done func(int, []byte, error)) {
+	d.fetch("POST", url, [][2]string{{"Content-Type", "application/json"}}, string(body), done)
+}
+
+// Get implements transport.Getter: presence over HTTP.
+func (d *dialer) Get(url string, done func(int, []byte, error)) {
+	d.fetch("GET", url, nil, nil, done)
+}
+
+// fetch makes a request with the connection's credentials (body: nil for
+// none, or a string) and calls done
+// with the response's status and body, or the network error.
+func (d *dialer) fetch(method, url string, hdrs [][2]string, body any, done func(int, []byte, error)) {
 	go func() {
 		headers, params, err := d.creds.get(d.ctx)
 		if err != nil {
@@ -380,9 +392,9 @@ func (d *dialer) Post(url string, body []byte, done func(int, []byte, error)) {
 			return
 		}
 		resp, err := jsw.Fetch(d.ctx, withParams(url, params), &jsw.FetchOptions{
-			Method:      "POST",
-			Headers:     authHeader(append([][2]string{{"Content-Type", "application/json"}}, headers...), token),
-			Body:        string(body),
+			Method:      method,
+			Headers:     authHeader(append(hdrs, headers...), token),
+			Body:        body,
 			Cache:       "no-store",
 			Credentials: d.credentials,
 		})

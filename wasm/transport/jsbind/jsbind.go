@@ -221,6 +221,13 @@ func parseOptions(o js.Value) (*transport.Options, error) {
 			return nil, err
 		}
 	}
+	if v := jsw.Prop(o, "info"); !jsw.Nullish(v) {
+		var s js.Value
+		if err := jsw.Try("JSON.stringify", func() { s = jsonObj.Call("stringify", v) }); err != nil || s.Type() != js.TypeString {
+			return nil, bindError("info must be a JSON value")
+		}
+		cfg.Info = s.String()
+	}
 	if v := jsw.Prop(o, "lastEventId"); !jsw.Nullish(v) {
 		if v.Type() != js.TypeString {
 			return nil, bindError("lastEventId must be a string")

@@ -12,7 +12,7 @@ import (
 )
 
 // eventTypes are the types on() accepts.
-var eventTypes = []string{"state", "message", "gap", "error"}
+var eventTypes = []string{"state", "message", "gap", "error", "join", "leave"}
 
 // newObject builds the JavaScript connection object. Its functions live as
 // long as the program: a closed connection's methods still answer (publish
@@ -39,6 +39,8 @@ func (c *conn) newObject() js.Value {
 	method("unsubscribe", c.jsUnsubscribe)
 	method("publish", c.jsPublish)
 	method("publishBinary", c.jsPublishBinary)
+	method("presence", func(args []js.Value) any { return c.jsPresence("presence", args, false) })
+	method("presenceStats", func(args []js.Value) any { return c.jsPresence("presenceStats", args, true) })
 	method("on", c.jsOn)
 	method("off", c.jsOff)
 	method("close", func([]js.Value) any { c.close(); return nil })
@@ -48,6 +50,7 @@ func (c *conn) newObject() js.Value {
 	getter("channels", func() any { return stringsToJS(c.cl.Channels()) })
 	getter("leader", func() any { return c.cl.Leading() })
 	getter("shared", func() any { return c.shared })
+	getter("clientId", func() any { return c.cl.ClientID() })
 	return o
 }
 
@@ -195,7 +198,7 @@ func (c *conn) publishCall(name, param string, args []js.Value, encode func(js.V
 func (c *conn) jsOn(args []js.Value) any {
 	typ, h := jsw.Arg(args, 0), jsw.Arg(args, 1)
 	if typ.Type() != js.TypeString || !slices.Contains(eventTypes, typ.String()) {
-		return throwType(`on(type, handler): type must be "state", "message", "gap" or "error"`)
+		return throwType(`on(type, handler): type must be "state", "message", "gap", "error", "join" or "leave"`)
 	}
 	if !jsw.IsFunction(h) {
 		return throwType("on(type, handler): handler must be a function")
@@ -350,3 +353,42 @@ func stringsToJS(s []string) js.Value {
 }
 
 var jsonObj = js.Global().Get("JSON")
+
+// presence(channel) → Promise<{channel, clients, count, users}>, and
+// presenceStats(channel) → Promise<{channel, count, users}>.
+func (c *conn) jsPresence(name string, args []js.Value, stats bool) any {
+	ch := jsw.Arg(args, 0)
+	if ch.Type() != js.TypeString {
+		return jsw.RejectedWith(jsw.NewTypeError("duet: " + name + "(channel): channel must be a string"))
+	}
+	d := jsw.NewDeferred()
+	c.cl.Presence(ch.String(), stats, func(body []byte, err error) {
+		if err != nil {
+			d.RejectWith(errorValue(err, false))
+			return
+		}
+		var v js.Value
+		if err := jsw.Try("JSON.parse", func() { v = jsonObj.Call("parse", string(body)) }); err != nil {
+			d.RejectWith(errorValue(err, false))
+			return
+		}
+		d.Resolve(v)
+	})
+	return d.Promise
+}
+
+// JoinLeave implements transport.PresenceObserver: on("join") and
+// on("leave") handlers get {channel, client, user}.
+func (o *observer) JoinLeave(f *shared.Frame) {
+	hs := o.handlersOf(f.Type)
+	if len(hs) == 0 {
+		return
+	}
+	v := jsw.NewObject()
+	v.Set("channel", f.Channel)
+	v.Set("client", f.Client)
+	v.Set("user", f.User)
+	for _, h := range hs {
+		call(h.Get("h"), v)
+	}
+}

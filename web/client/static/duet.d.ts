@@ -208,6 +208,45 @@ export interface ConnectOptions {
   wsRetryAfter?: number;
   /** One connection for all tabs of the origin. Default true where BroadcastChannel and Web Locks exist. */
   shared?: boolean;
+  /**
+   * Presence info (any JSON value, at most 1 KiB encoded) listed with this
+   * connection in the presence of its channels; a server whose
+   * authentication attaches info replaces it. In a shared connection, the
+   * leading tab's counts.
+   */
+  info?: unknown;
+}
+
+/** One client in a channel's presence (PROTOCOL.md §9.1). */
+export interface PresenceEntry {
+  /** The connection's client id (see {@link Connection.clientId}). */
+  client: string;
+  /** The identity's subject; absent for anonymous clients. */
+  user?: string;
+  /** The client's presence info, when it has some. */
+  info?: unknown;
+}
+
+/** Who is in a channel: its clients, their number, and the number of distinct (non-anonymous) users. */
+export interface Presence {
+  channel: string;
+  clients: PresenceEntry[];
+  count: number;
+  users: number;
+}
+
+/** How many are in a channel (presenceStats). */
+export interface PresenceStats {
+  channel: string;
+  count: number;
+  users: number;
+}
+
+/** A client joined or left a channel this tab holds. user is "" for anonymous clients. */
+export interface PresenceEvent {
+  channel: string;
+  client: string;
+  user: string;
 }
 
 /** A message: the envelope both wires carry, with data parsed. */
@@ -258,6 +297,10 @@ export interface ConnectionEventMap {
   message: (message: DuetMessage) => void;
   gap: (gap: DuetGap) => void;
   error: (error: DuetError) => void;
+  /** A client joined one of this tab's channels (channels with join/leave events only; not this connection's own join). */
+  join: (event: PresenceEvent) => void;
+  /** A client left one of this tab's channels. */
+  leave: (event: PresenceEvent) => void;
 }
 
 /**
@@ -290,6 +333,16 @@ export interface Connection {
    * or a TypeError when data is not bytes.
    */
   publishBinary(channel: string, data: Uint8Array | ArrayBuffer | ArrayBufferView, options?: { event?: string }): Promise<{ id: string }>;
+  /**
+   * Who is in channel: a presence frame over a live WebSocket, else
+   * GET /rt/presence (SSE, or a tab riding on another's connection). Needs
+   * subscribe permission on channel, not a subscription. Read it after
+   * subscribing and apply on("join") / on("leave") events to keep it exact.
+   * @returns rejects with a {@link DuetError}: 4422 for a channel without presence, 4403, 4429.
+   */
+  presence(channel: string): Promise<Presence>;
+  /** How many are in channel (constant time on the server); as {@link presence}. */
+  presenceStats(channel: string): Promise<PresenceStats>;
   /** @returns a function that removes the handler. */
   on<K extends keyof ConnectionEventMap>(type: K, handler: ConnectionEventMap[K]): () => void;
   off<K extends keyof ConnectionEventMap>(type: K, handler: ConnectionEventMap[K]): void;
@@ -306,4 +359,10 @@ export interface Connection {
   readonly leader: boolean;
   /** Whether the connection is shared between tabs. */
   readonly shared: boolean;
+  /**
+   * The client id the server gave the connection (this tab's or the
+   * leading tab's), as presence lists it; "" before the first connection
+   * opens. It changes on each reconnection.
+   */
+  readonly clientId: string;
 }
