@@ -33,6 +33,15 @@ type MemoryConfig struct {
 	// from before them reports a gap). Defaults to 256 MiB. Negative: no
 	// bound.
 	MaxHistoryBytes int64
+	// IdempotencyWindow is how long a publish's idempotency key is
+	// remembered (PublishOnce). Defaults to 2 minutes.
+	IdempotencyWindow time.Duration
+	// MaxIdempotencyKeys bounds the keys remembered at once: past it, a
+	// keyed publish with a new key is refused with shared.CodeRateLimited
+	// until older keys leave the window (remembered keys are never
+	// evicted early, so a retry is never stored twice). Defaults to
+	// 100000.
+	MaxIdempotencyKeys int
 }
 
 // MemoryBroker keeps history and subscriptions in this process: the
@@ -54,6 +63,7 @@ type MemoryBroker struct {
 	droppedThrough uint64
 	closed         bool
 	bound          channelBound
+	keys           memKeys
 }
 
 type memChannel struct {
@@ -94,6 +104,12 @@ func NewMemoryBroker(cfg *MemoryConfig) *MemoryBroker {
 	if c.MaxHistoryBytes == 0 {
 		c.MaxHistoryBytes = defaultMaxHistoryBytes
 	}
+	if c.IdempotencyWindow <= 0 {
+		c.IdempotencyWindow = defaultIdempotencyWindow
+	}
+	if c.MaxIdempotencyKeys <= 0 {
+		c.MaxIdempotencyKeys = defaultMaxIdempotencyKeys
+	}
 	if c.Epoch == 0 {
 		c.Epoch = uint64(c.Now().UnixMilli())
 	}
@@ -131,6 +147,7 @@ func (b *MemoryBroker) sweep() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := b.cfg.Now()
+	b.keys.expire(now.Add(-b.cfg.IdempotencyWindow))
 	for name, ch := range b.channels {
 		b.evictExpired(ch, now)
 		if ch.n == 0 && len(ch.subs) == 0 {
@@ -161,15 +178,19 @@ func (b *MemoryBroker) publish(ctx context.Context, channel, event string, data 
 	if b.closed {
 		return nil, ErrBrokerClosed
 	}
+	return b.publishLocked(channel, event, data, newMessage, b.cfg.Now()), nil
+}
+
+// publishLocked is publish with b.mu held and the broker open.
+func (b *MemoryBroker) publishLocked(channel, event string, data []byte, newMessage func(shared.ID, string, string, []byte, int64) *Message, now time.Time) *Message {
 	b.seq++
-	now := b.cfg.Now()
 	m := newMessage(shared.ID{Epoch: b.cfg.Epoch, Seq: b.seq}, channel, event, data, now.UnixMilli())
 	ch := b.channel(channel)
 	b.retain(ch, m, now)
 	for _, s := range ch.subs {
 		s.Deliver(m) // a full queue disconnects that subscriber; the others go on
 	}
-	return m, nil
+	return m
 }
 
 func (b *MemoryBroker) channel(name string) *memChannel {

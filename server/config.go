@@ -126,6 +126,11 @@ type Config struct {
 	// BodyTimeout bounds how long a POST /rt/publish body may take to
 	// arrive. Defaults to 10s. Negative disables it.
 	BodyTimeout time.Duration
+
+	// MaxHistoryLimit is the largest page of history a client may ask for
+	// (GET /rt/history's and the history frame's limit); a larger limit is
+	// refused with 4400. Defaults to 1000.
+	MaxHistoryLimit int
 }
 
 func (c *Config) withDefaults() Config {
@@ -182,6 +187,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if out.BodyTimeout == 0 {
 		out.BodyTimeout = defaultBodyTimeout
+	}
+	if out.MaxHistoryLimit <= 0 {
+		out.MaxHistoryLimit = defaultMaxHistoryLimit
 	}
 	return out
 }

@@ -41,9 +41,13 @@
 //
 //	message.go        Message, NewMessage, NewBinaryMessage: encoded once for both wires
 //	publish.go        every way to publish: Hub.Publish*, POST /rt/publish, WebSocket frames
+//	idempotency.go    idempotent publish: WithIdempotencyKey, IdempotentBroker
+//	history.go        history for clients: Hub.History, HistoryQuery, HistoryPage, HistoryBroker
 //	broker.go         the Broker, BinaryBroker and Subscriber interfaces, Resume, Gap
 //	broker_memory.go  MemoryBroker, the in-process default
 //	broker_memory_bounds.go  its bounds on tracked channels and history bytes
+//	broker_memory_idempotency.go  its idempotency keys (PublishOnce)
+//	broker_memory_history.go      its pages of history (History)
 //
 // The wires:
 //
@@ -52,6 +56,7 @@
 //	heartbeat.go      one heartbeat wheel for all connections
 //	hijack.go         taking connections over from net/http
 //	handler_sse.go    GET /rt/sse
+//	handler_history.go  GET /rt/history and the WebSocket history frame
 //	sse_write.go      SSE event batches and the in-handler stream
 //	sse_conn.go       the hijacked HTTP/1.1 SSE stream
 //	handler_ws.go     GET /rt/ws: a WebSocket connection's life, idle close

@@ -20,7 +20,7 @@ type Hub struct {
 	limits    *connLimiter
 	beats     heartbeats // every connection's heartbeat, from one goroutine
 
-	mu      sync.Mutex // guards conns and closing
+	mu      sync.Mutex       // guards conns and closing
 	conns   map[string]*conn // by client id
 	closing bool
 	idle    *sync.Cond // signalled when conns shrinks
@@ -48,16 +48,25 @@ func NewHub(cfg *Config) (*Hub, error) {
 }
 
 // Broker returns the hub's broker.
+//
+// Deprecated: use the hub's own methods (Publish, History, Head), which
+// check what they are given and work over any broker; calling the broker
+// directly skips the hub's validation, metrics and limits.
 func (h *Hub) Broker() Broker { return h.broker }
 
+// Head returns the id of the newest message the hub's broker knows of
+// (zero before the first): a page rendered now can resume from it.
+func (h *Hub) Head() shared.ID { return h.broker.Head() }
+
 // Handler returns a handler for every Duet endpoint: /rt/sse, /rt/ws,
-// /rt/publish, /rt/healthz and /metrics. Mount it at the root of a mux (or
+// /rt/publish, /rt/history, /rt/healthz and /metrics. Mount it at the root of a mux (or
 // mount the individual handlers wherever you like).
 func (h *Hub) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/rt/sse", h.SSEHandler())
 	mux.Handle("/rt/ws", h.WSHandler())
 	mux.Handle("/rt/publish", h.PublishHandler())
+	mux.Handle("/rt/history", h.HistoryHandler())
 	mux.Handle("/rt/healthz", h.HealthHandler())
 	mux.Handle("/metrics", h.MetricsHandler())
 	return mux

@@ -16,6 +16,7 @@ type metrics struct {
 	sseConns, wsConns atomic.Int64
 	sseTotal, wsTotal atomic.Int64
 	published         atomic.Int64
+	duplicates        atomic.Int64 // keyed publishes answered with the first one's id
 	sseDelivered      atomic.Int64
 	wsDelivered       atomic.Int64
 	slowConsumers     atomic.Int64
@@ -76,6 +77,7 @@ func (h *Hub) MetricsHandler() http.Handler {
 		metric("duet_connections_total", "counter", "Client connections accepted.",
 			sample{`{wire="sse"}`, m.sseTotal.Load()}, sample{`{wire="ws"}`, m.wsTotal.Load()})
 		metric("duet_messages_published_total", "counter", "Messages published.", sample{"", m.published.Load()})
+		metric("duet_publish_duplicates_total", "counter", "Publishes with an idempotency key already used: nothing stored, the first id answered.", sample{"", m.duplicates.Load()})
 		metric("duet_messages_delivered_total", "counter", "Messages written to clients.",
 			sample{`{wire="sse"}`, m.sseDelivered.Load()}, sample{`{wire="ws"}`, m.wsDelivered.Load()})
 		metric("duet_slow_consumer_disconnects_total", "counter", "Clients cut off because their queue overflowed.", sample{"", m.slowConsumers.Load()})

@@ -58,6 +58,8 @@ func (wc *wsConn) handle(line []byte) bool {
 		wc.unsubscribe(&f)
 	case shared.TypePublish:
 		wc.publish(&f)
+	case shared.TypeHistory:
+		wc.history(&f)
 	case shared.TypePing:
 		wc.reply(shared.Frame{Type: shared.TypePong, Ref: f.Ref})
 	case shared.TypePong:
@@ -77,12 +79,12 @@ func (wc *wsConn) publish(f *shared.Frame) {
 		wc.replyErr(f.Ref, err)
 		return
 	}
-	m, err := wc.h.publishFrame(wc.ctx, f)
+	id, err := wc.h.publishFrame(wc.ctx, f)
 	if err != nil {
 		wc.replyErr(f.Ref, err)
 		return
 	}
-	wc.reply(shared.Frame{Type: shared.TypeAck, Ref: f.Ref, ID: m.Envelope.ID})
+	wc.reply(shared.Frame{Type: shared.TypeAck, Ref: f.Ref, ID: id.String()})
 }
 
 func (wc *wsConn) subscribe(f *shared.Frame) {

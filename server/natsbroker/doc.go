@@ -53,6 +53,22 @@
 // retained history; an id past the stream's last sequence is refused with
 // server.ErrFutureID (checked against the stream itself, so it is exact).
 //
+// # History and idempotent publish
+//
+// History (server.HistoryBroker) reads pages of a channel with the same
+// short-lived filtered consumers as a resume, never a long-lived one per
+// request: forward with one bounded read; backward in windows of stream
+// sequences that double until the page is full (JetStream reads only
+// forward). Its Complete flag comes from the gap detection above, so it is
+// conservative in the same way.
+//
+// PublishOnce (server.IdempotentBroker) uses JetStream's de-duplication:
+// the message's Nats-Msg-Id is "<channel> <key>", and the stream's
+// duplicate window (Config.IdempotencyWindow) makes a repeat on any node
+// come back acknowledged with the first message's sequence, stored once.
+// This closes the "stored twice after a lost acknowledgement" hole of a
+// plain publish, for publishers that send a key.
+//
 // This package does not run NATS: point it at a NATS server (2.10 or later)
 // with JetStream enabled. All nodes of one deployment must use the same
 // stream settings; the last node to start applies its own.

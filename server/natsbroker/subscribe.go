@@ -318,6 +318,12 @@ func (b *Broker) requestError(ctx context.Context, err error) error {
 // (after, through], in order, with a short-lived consumer. It fails rather
 // than return fewer messages than the stream announced.
 func (b *Broker) readRange(ctx context.Context, epoch uint64, channels []string, after, through uint64) ([]*server.Message, error) {
+	return b.readRangeN(ctx, epoch, channels, after, through, 0)
+}
+
+// readRangeN is readRange stopping after most messages (no limit when
+// most ≤ 0).
+func (b *Broker) readRangeN(ctx context.Context, epoch uint64, channels []string, after, through uint64, most int) ([]*server.Message, error) {
 	if through <= after {
 		return nil, nil
 	}
@@ -383,6 +389,7 @@ func (b *Broker) readRange(ctx context.Context, epoch uint64, channels []string,
 				continue // not Duet's; the live feed skips it too
 			}
 			out = append(out, m)
+			done = done || len(out) == most
 		}
 		if err := batch.Error(); err != nil {
 			return nil, b.requestError(ctx, err)

@@ -112,6 +112,7 @@ type fakeWire struct {
 type fakePost struct {
 	url  string
 	body string
+	key  string // the Idempotency-Key header
 	done func(int, []byte, error)
 }
 
@@ -128,10 +129,10 @@ func (d *fakeDialer) DialWebSocket(url string, ev WireEvents) Wire {
 }
 func (d *fakeDialer) DialSSE(url string, ev WireEvents) Wire { return d.dial(KindSSE, url, ev) }
 
-func (d *fakeDialer) Post(url string, body []byte, done func(int, []byte, error)) {
+func (d *fakeDialer) Post(url string, body []byte, key string, done func(int, []byte, error)) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.posts = append(d.posts, &fakePost{url: url, body: string(body), done: done})
+	d.posts = append(d.posts, &fakePost{url: url, body: string(body), key: key, done: done})
 }
 
 func (d *fakeDialer) Refresh(done func(error)) {

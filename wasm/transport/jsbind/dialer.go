@@ -367,7 +367,7 @@ func (w sseWire) SendBinary([]byte) error          { return errors.New("duet/tra
 func (w sseWire) Close(code shared.Code, _ string) { w() }
 
 // Post implements transport.Dialer.
-func (d *dialer) Post(url string, body []byte, done func(int, []byte, error)) {
+func (d *dialer) Post(url string, body []byte, idempotencyKey string, done func(int, []byte, error)) {
 	go func() {
 		headers, params, err := d.creds.get(d.ctx)
 		if err != nil {
@@ -379,9 +379,13 @@ func (d *dialer) Post(url string, body []byte, done func(int, []byte, error)) {
 			done(0, nil, errors.New("options.token failed: "+err.Error()))
 			return
 		}
+		hs := append([][2]string{{"Content-Type", "application/json"}}, headers...)
+		if idempotencyKey != "" {
+			hs = append(hs, [2]string{"Idempotency-Key", idempotencyKey})
+		}
 		resp, err := jsw.Fetch(d.ctx, withParams(url, params), &jsw.FetchOptions{
 			Method:      "POST",
-			Headers:     authHeader(append([][2]string{{"Content-Type", "application/json"}}, headers...), token),
+			Headers:     authHeader(hs, token),
 			Body:        string(body),
 			Cache:       "no-store",
 			Credentials: d.credentials,

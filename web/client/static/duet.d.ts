@@ -276,16 +276,22 @@ export interface Connection {
   /** Removes handler from channel, or every handler of channel without one. */
   unsubscribe(channel: string, handler?: (message: DuetMessage<any>) => void): void;
   /**
-   * Publishes data (JSON-encoded) to channel. At most once: a publish whose
-   * ack was lost with its connection rejects with code 1006 rather than
-   * being sent again.
+   * Publishes data (JSON-encoded) to channel. Each publish carries an
+   * idempotency key of its own (PROTOCOL.md §3.5): a publish whose ack was
+   * lost with its WebSocket is sent again, with the same key, on the next
+   * connection, and the server stores it once and answers the first id.
+   * It rejects with 1013 when no connection acks it within publishTimeout,
+   * and with 1006 when a POST (on SSE) fails on the network: sending it
+   * again is then safe only for the server, not through this method.
    * @returns the id the server gave the message; rejects with a {@link DuetError}.
    */
   publish(channel: string, data: unknown, options?: { event?: string }): Promise<{ id: string }>;
   /**
    * Publishes raw bytes to channel: a binary WebSocket frame, or on SSE a
    * POST with the bytes in base64. The bytes are copied at once; the caller
-   * may reuse its buffer. Subscribers get a {@link DuetBinaryMessage}.
+   * may reuse its buffer. Subscribers get a {@link DuetBinaryMessage}. At
+   * most once on WebSocket (a binary frame carries no idempotency key): an
+   * ack lost with the connection rejects with 1006.
    * @returns the id the server gave the message; rejects with a {@link DuetError},
    * or a TypeError when data is not bytes.
    */
