@@ -94,6 +94,7 @@ type fakeDialer struct {
 	mu         sync.Mutex
 	wires      []*fakeWire
 	posts      []*fakePost
+	gets       []*fakePost // GET requests: url and done
 	refreshes  int
 	refreshErr error
 }
@@ -133,6 +134,22 @@ func (d *fakeDialer) Post(url string, body []byte, key string, done func(int, []
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.posts = append(d.posts, &fakePost{url: url, body: string(body), key: key, done: done})
+}
+
+func (d *fakeDialer) Get(url string, done func(int, []byte, error)) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.gets = append(d.gets, &fakePost{url: url, done: done})
+}
+
+func (d *fakeDialer) lastGet() *fakePost {
+	d.t.Helper()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.gets) == 0 {
+		d.t.Fatal("no GET sent")
+	}
+	return d.gets[len(d.gets)-1]
 }
 
 func (d *fakeDialer) Refresh(done func(error)) {

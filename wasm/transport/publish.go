@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"cmp"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -192,15 +191,21 @@ func (c *Conn) lostAcksLocked() {
 		again = append(again, p)
 	}
 	// Sent in ref order ("p" and a counter): send them again in that order,
-	// before what was queued after them.
-	slices.SortFunc(again, func(x, y *publication) int {
-		return cmp.Compare(len(x.ref), len(y.ref))*2 + cmp.Compare(x.ref, y.ref)
-	})
+	// before what was queued after them. (An insertion sort: there are few,
+	// and a generic sort costs the wasm build kilobytes.)
+	for i := 1; i < len(again); i++ {
+		for j := i; j > 0 && refBefore(again[j].ref, again[j-1].ref); j-- {
+			again[j], again[j-1] = again[j-1], again[j]
+		}
+	}
 	for _, p := range again {
 		p.ref = ""
 	}
 	c.queue = append(again, c.queue...)
 }
+
+// refBefore reports whether ref a ("p" and a counter) was issued before b.
+func refBefore(a, b string) bool { return len(a) < len(b) || len(a) == len(b) && a < b }
 
 // republish sends p again once credentials were refreshed.
 func (c *Conn) republish(p *publication) {

@@ -17,6 +17,7 @@ type Endpoints struct {
 	WS      string // ws(s)://…/rt/ws
 	SSE     string // http(s)://…/rt/sse, without the query
 	Publish string // http(s)://…/rt/publish
+	History string // http(s)://…/rt/history, without the query
 }
 
 // NewEndpoints derives the endpoints from base, an absolute http or https
@@ -46,6 +47,7 @@ func NewEndpoints(base string) (Endpoints, error) {
 		WS:      wsScheme + rest + "/rt/ws",
 		SSE:     base + "/rt/sse",
 		Publish: base + "/rt/publish",
+		History: base + "/rt/history",
 	}, nil
 }
 

@@ -154,6 +154,9 @@ type Dialer interface {
 	// idempotencyKey is not empty, and calls done once with the status and
 	// body of the response, or with the network error.
 	Post(url string, body []byte, idempotencyKey string, done func(status int, body []byte, err error))
+	// Get sends GET url (a JSON answer is expected) and calls done once
+	// with the status and body of the response, or with the network error.
+	Get(url string, done func(status int, body []byte, err error))
 	// Refresh obtains fresh credentials for the next requests (a close code
 	// whose action is refresh asked for them) and calls done once.
 	Refresh(done func(err error))

@@ -368,6 +368,22 @@ func (w sseWire) Close(code shared.Code, _ string) { w() }
 
 // Post implements transport.Dialer.
 func (d *dialer) Post(url string, body []byte, idempotencyKey string, done func(int, []byte, error)) {
+	var hs [][2]string
+	if idempotencyKey != "" {
+		hs = [][2]string{{"Idempotency-Key", idempotencyKey}}
+	}
+	d.request("POST", url, hs, string(body), done)
+}
+
+// Get implements transport.Dialer.
+func (d *dialer) Get(url string, done func(int, []byte, error)) {
+	d.request("GET", url, nil, nil, done)
+}
+
+// request sends an HTTP request with the connection's credentials and
+// extra headers hs, and calls done with the answer.
+// body is nil (GET has none) or a string.
+func (d *dialer) request(method, url string, hs [][2]string, body any, done func(int, []byte, error)) {
 	go func() {
 		headers, params, err := d.creds.get(d.ctx)
 		if err != nil {
@@ -379,14 +395,14 @@ func (d *dialer) Post(url string, body []byte, idempotencyKey string, done func(
 			done(0, nil, errors.New("options.token failed: "+err.Error()))
 			return
 		}
-		hs := append([][2]string{{"Content-Type", "application/json"}}, headers...)
-		if idempotencyKey != "" {
-			hs = append(hs, [2]string{"Idempotency-Key", idempotencyKey})
+		all := append([][2]string{}, hs...)
+		if method == "POST" {
+			all = append(all, [2]string{"Content-Type", "application/json"})
 		}
 		resp, err := jsw.Fetch(d.ctx, withParams(url, params), &jsw.FetchOptions{
-			Method:      "POST",
-			Headers:     authHeader(hs, token),
-			Body:        string(body),
+			Method:      method,
+			Headers:     authHeader(append(all, headers...), token),
+			Body:        body,
 			Cache:       "no-store",
 			Credentials: d.credentials,
 		})

@@ -241,6 +241,34 @@ export interface DuetGap {
   reason: "expired" | "restarted";
 }
 
+/** Which page of history {@link Connection.history} reads. */
+export interface DuetHistoryOptions {
+  /** A message id: the page starts after it (before it with reverse). Default: the newest messages. */
+  since?: string;
+  /** Most messages in the page: 1 to the server's maximum (1000 by default). Default 50. */
+  limit?: number;
+  /** Walk backward from since: the limit messages just before it. */
+  reverse?: boolean;
+}
+
+/** A page of a channel's history. */
+export interface DuetHistoryPage<T = unknown> {
+  channel: string;
+  /** In id order, oldest first, whichever the direction. */
+  messages: Array<DuetMessage<T> | DuetBinaryMessage>;
+  /**
+   * false when messages of the page's range may be gone (since older than
+   * what the server keeps, or the walk back reached the oldest message kept
+   * while older ones were dropped). Never silently true.
+   */
+  complete: boolean;
+  /**
+   * The since of the next page in the same direction (backward when the
+   * request had no since: pass it with reverse: true); absent at the end.
+   */
+  next?: string;
+}
+
 /** An error of a connection or a publish. */
 export interface DuetError extends Error {
   name: "DuetError";
@@ -296,6 +324,17 @@ export interface Connection {
    * or a TypeError when data is not bytes.
    */
   publishBinary(channel: string, data: Uint8Array | ArrayBuffer | ArrayBufferView, options?: { event?: string }): Promise<{ id: string }>;
+  /**
+   * Reads a page of channel's history (GET /rt/history, PROTOCOL.md §3.6),
+   * whichever wire is up: without since, the newest limit messages; with
+   * since, the limit messages after it (before it with reverse). It does
+   * not subscribe, and its messages do not go to handlers.
+   * Requires the subscribe permission on channel.
+   * @returns the page; rejects with a {@link DuetError} (4400 bad limit,
+   * 4422 bad channel, 4424 bad since, 4403 not allowed), or a TypeError for
+   * bad arguments.
+   */
+  history<T = unknown>(channel: string, options?: DuetHistoryOptions): Promise<DuetHistoryPage<T>>;
   /** @returns a function that removes the handler. */
   on<K extends keyof ConnectionEventMap>(type: K, handler: ConnectionEventMap[K]): () => void;
   off<K extends keyof ConnectionEventMap>(type: K, handler: ConnectionEventMap[K]): void;
