@@ -27,6 +27,8 @@
 //	config.go         Config, every field's default
 //	conns.go          the registry of live connections, ConnObserver, close notices
 //	errors.go         how a refusal is written: protocolError, writeError, refuseMethod
+//	control.go        server-side control: DisconnectClients, UnsubscribeClients, Broadcast, Channels, ControlBroker
+//	handler_admin.go  the admin API under /rt/admin/ (Config.AdminKey)
 //	httpserver.go     NewHTTPServer, an http.Server with internet-safe timeouts
 //	metrics.go        the /metrics counters
 //

@@ -44,6 +44,11 @@ func (h *Hub) serveHistory(w http.ResponseWriter, r *http.Request) {
 		writeRefusal(w, err)
 		return
 	}
+	h.writeHistory(w, r, channel, query)
+}
+
+// writeHistory answers with the page query selects of channel.
+func (h *Hub) writeHistory(w http.ResponseWriter, r *http.Request, channel string, query HistoryQuery) {
 	page, err := h.History(r.Context(), channel, query)
 	if err != nil {
 		writeError(w, protocolError(err))

@@ -84,6 +84,7 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request) {
 		writeError(w, protocolError(err))
 		return
 	}
+	h.controlSSE(c, ob, channels)
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/event-stream")
 	hdr.Set("Cache-Control", "no-store")

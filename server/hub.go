@@ -19,6 +19,8 @@ type Hub struct {
 	origins   *originPolicy
 	limits    *connLimiter
 	beats     heartbeats // every connection's heartbeat, from one goroutine
+	// stopControl stops hearing other nodes' control messages.
+	stopControl func()
 
 	mu      sync.Mutex       // guards conns and closing
 	conns   map[string]*conn // by client id
@@ -34,6 +36,9 @@ func NewHub(cfg *Config) (*Hub, error) {
 	if c.WriteTimeout >= c.Heartbeat*10 {
 		return nil, errors.New("duet/server: WriteTimeout must be shorter than ten heartbeats")
 	}
+	if c.AdminKey != "" && len(c.AdminKey) < minAdminKeyBytes {
+		return nil, errors.New("duet/server: AdminKey must be at least 16 bytes")
+	}
 	origins, err := newOriginPolicy(&c)
 	if err != nil {
 		return nil, err
@@ -44,6 +49,7 @@ func NewHub(cfg *Config) (*Hub, error) {
 		h.broker = NewMemoryBroker(nil)
 		h.ownBroker = true
 	}
+	h.stopControl = h.listenControl()
 	return h, nil
 }
 
@@ -59,7 +65,8 @@ func (h *Hub) Broker() Broker { return h.broker }
 func (h *Hub) Head() shared.ID { return h.broker.Head() }
 
 // Handler returns a handler for every Duet endpoint: /rt/sse, /rt/ws,
-// /rt/publish, /rt/history, /rt/healthz and /metrics. Mount it at the root of a mux (or
+// /rt/publish, /rt/history, /rt/healthz and /metrics, and the admin API
+// under /rt/admin/ when Config.AdminKey is set. Mount it at the root of a mux (or
 // mount the individual handlers wherever you like).
 func (h *Hub) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -67,6 +74,9 @@ func (h *Hub) Handler() http.Handler {
 	mux.Handle("/rt/ws", h.WSHandler())
 	mux.Handle("/rt/publish", h.PublishHandler())
 	mux.Handle("/rt/history", h.HistoryHandler())
+	if h.cfg.AdminKey != "" {
+		mux.Handle("/rt/admin/", h.AdminHandler())
+	}
 	mux.Handle("/rt/healthz", h.HealthHandler())
 	mux.Handle("/metrics", h.MetricsHandler())
 	return mux
@@ -95,6 +105,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	}()
 	h.mu.Unlock()
 
+	h.stopControl()
 	var err error
 	select {
 	case <-done:

@@ -88,7 +88,10 @@ func (wc *wsConn) publish(f *shared.Frame) {
 }
 
 func (wc *wsConn) subscribe(f *shared.Frame) {
-	names, err := parseChannels(f.Channels, len(wc.channels), wc.h.cfg.MaxChannels)
+	wc.chMu.Lock()
+	held := len(wc.channels)
+	wc.chMu.Unlock()
+	names, err := parseChannels(f.Channels, held, wc.h.cfg.MaxChannels)
 	if err != nil {
 		wc.replyErr(f.Ref, err)
 		return
@@ -103,30 +106,36 @@ func (wc *wsConn) subscribe(f *shared.Frame) {
 		return
 	}
 	fresh := names[:0]
+	wc.chMu.Lock()
 	for _, n := range names {
 		if _, ok := wc.channels[n]; !ok {
 			fresh = append(fresh, n)
 		}
 	}
+	wc.chMu.Unlock()
 	wc.ob.expectResume(f.Ref)
 	if err := wc.h.broker.Subscribe(wc.ctx, wc.ob, fresh, from); err != nil {
 		wc.ob.cancelResume()
 		wc.replyErr(f.Ref, err)
 		return
 	}
+	wc.chMu.Lock()
 	for _, n := range fresh {
 		wc.channels[n] = struct{}{}
 	}
+	wc.chMu.Unlock()
 }
 
 func (wc *wsConn) unsubscribe(f *shared.Frame) {
 	var gone []string
+	wc.chMu.Lock()
 	for _, n := range f.Channels {
 		if _, ok := wc.channels[n]; ok {
 			delete(wc.channels, n)
 			gone = append(gone, n)
 		}
 	}
+	wc.chMu.Unlock()
 	if len(gone) > 0 {
 		wc.h.broker.Unsubscribe(wc.ob, gone...)
 	}

@@ -45,6 +45,10 @@ const (
 	// CodeIdle: a WebSocket held no channel and sent nothing for the
 	// server's idle timeout. Reconnect when there is something to do.
 	CodeIdle Code = 4004
+	// CodeDisconnected: the application disconnected the client from the
+	// server side (Hub.DisconnectClient, DisconnectUser) and lets it come
+	// back: reconnect and resume.
+	CodeDisconnected Code = 4005
 
 	// CodeBadRequest: a malformed frame or request. A client bug: stop.
 	CodeBadRequest Code = 4400
@@ -56,6 +60,9 @@ const (
 	// CodeUnknownType: a frame type the server does not know. Not fatal on its
 	// own: sent as an error frame, the connection stays open.
 	CodeUnknownType Code = 4404
+	// CodeRevoked: the application disconnected the client from the server
+	// side for good (access revoked, account closed). Stop.
+	CodeRevoked Code = 4410
 	// CodeTooLarge: a frame or body over the size limit.
 	CodeTooLarge Code = 4413
 	// CodeBadChannel: a channel name that breaks the naming rules.
@@ -135,6 +142,8 @@ var codeNames = map[Code]string{
 	CodeShutdown:          "server shutdown",
 	CodeBrokerUnavailable: "broker unavailable",
 	CodeIdle:              "idle",
+	CodeDisconnected:      "disconnected",
+	CodeRevoked:           "revoked",
 	CodeBadRequest:        "bad request",
 	CodeUnauthorized:      "unauthorized",
 	CodeForbidden:         "forbidden",

@@ -147,6 +147,8 @@ type Broker struct {
 	readyOnce   sync.Once
 	stop        context.CancelFunc
 	wg          sync.WaitGroup // the live feed and the status watcher
+	nodeOnce    sync.Once      // makes node
+	node        string         // this node's id in control messages
 
 	mu sync.Mutex // guards everything below
 	// epoch is the stream's creation time in Unix milliseconds.

@@ -69,6 +69,14 @@
 // This closes the "stored twice after a lost acknowledgement" hole of a
 // plain publish, for publishers that send a key.
 //
+// # Server-side control
+//
+// The broker is a server.ControlBroker: a disconnect or unsubscribe issued
+// on one node's hub is published on the core NATS subject
+// "duet.control.<stream>" (not stored) and applied by every other node's
+// hub to its own connections as soon as it arrives. A node cut off from
+// NATS at that moment misses it.
+//
 // This package does not run NATS: point it at a NATS server (2.10 or later)
 // with JetStream enabled. All nodes of one deployment must use the same
 // stream settings; the last node to start applies its own.

@@ -52,6 +52,8 @@ func run(args []string) error {
 	af.register(fs)
 	var sf stateFlags
 	sf.register(fs)
+	var admin adminFlags
+	admin.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -89,6 +91,9 @@ func run(args []string) error {
 		TrustedProxies:      proxies,
 	}
 	sf.hub(cfg)
+	if err := admin.apply(cfg); err != nil {
+		return err
+	}
 	devTokens, err := af.apply(cfg, log)
 	if err != nil {
 		return err
