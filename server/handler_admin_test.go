@@ -104,6 +104,9 @@ func TestAdminDisconnect(t *testing.T) {
 	code, _ := a1.closeStatus(5 * time.Second)
 	assert.Equal(t, "close code (default: reconnect)", shared.Code(code), shared.CodeDisconnected)
 	assert.Equal(t, "its action", shared.Code(code).Action(), shared.ActionReconnect)
+	// The hub forgets a connection once it is torn down, a moment after
+	// its client saw the close: until then it would be counted again.
+	ts.waitMetric(t, `duet_connections{wire="ws"}`, 5*time.Second, equals(2))
 
 	ts.admin(t, http.MethodPost, "/rt/admin/disconnect", `{"user":"alice","code":4410,"reason":"account closed"}`, &out)
 	assert.Equal(t, "by user: alice's WebSocket and SSE stream", out.Disconnected, 2)
