@@ -108,7 +108,7 @@ func TestUnknownCodes(t *testing.T) {
 		want Action
 	}{
 		// Unknown Duet codes: the hundreds decide.
-		{4005, ActionReconnect},
+		{4006, ActionReconnect},
 		{4100, ActionReconnect},
 		{4399, ActionReconnect},
 		{4402, ActionStop},
