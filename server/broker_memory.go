@@ -38,6 +38,15 @@ type MemoryConfig struct {
 	// from before them reports a gap). Defaults to 256 MiB. Negative: no
 	// bound.
 	MaxHistoryBytes int64
+	// IdempotencyWindow is how long a publish's idempotency key is
+	// remembered (PublishOnce). Defaults to 2 minutes.
+	IdempotencyWindow time.Duration
+	// MaxIdempotencyKeys bounds the keys remembered at once: past it, a
+	// keyed publish with a new key is refused with shared.CodeRateLimited
+	// until older keys leave the window (remembered keys are never
+	// evicted early, so a retry is never stored twice). Defaults to
+	// 100000.
+	MaxIdempotencyKeys int
 }
 
 // MemoryBroker keeps history and subscriptions in this process: the
@@ -62,6 +71,7 @@ type MemoryBroker struct {
 	// catchingUp counts the subscribers in memSub.catchingUp mode, so that
 	// publish looks them up only while there are some.
 	catchingUp int
+	keys       memKeys
 }
 
 type memChannel struct {
@@ -111,6 +121,12 @@ func NewMemoryBroker(cfg *MemoryConfig) *MemoryBroker {
 	if c.MaxHistoryBytes == 0 {
 		c.MaxHistoryBytes = defaultMaxHistoryBytes
 	}
+	if c.IdempotencyWindow <= 0 {
+		c.IdempotencyWindow = defaultIdempotencyWindow
+	}
+	if c.MaxIdempotencyKeys <= 0 {
+		c.MaxIdempotencyKeys = defaultMaxIdempotencyKeys
+	}
 	if c.Epoch == 0 {
 		c.Epoch = uint64(c.Now().UnixMilli())
 	}
@@ -148,6 +164,7 @@ func (b *MemoryBroker) sweep() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := b.cfg.Now()
+	b.keys.expire(now.Add(-b.cfg.IdempotencyWindow))
 	for name, ch := range b.channels {
 		b.evictExpired(ch, now)
 		if ch.n == 0 && len(ch.subs) == 0 {
@@ -178,8 +195,12 @@ func (b *MemoryBroker) publish(ctx context.Context, channel, event string, data 
 	if b.closed {
 		return nil, ErrBrokerClosed
 	}
+	return b.publishLocked(channel, event, data, newMessage, b.cfg.Now()), nil
+}
+
+// publishLocked is publish with b.mu held and the broker open.
+func (b *MemoryBroker) publishLocked(channel, event string, data []byte, newMessage func(shared.ID, string, string, []byte, int64) *Message, now time.Time) *Message {
 	b.seq++
-	now := b.cfg.Now()
 	m := newMessage(shared.ID{Epoch: b.cfg.Epoch, Seq: b.seq}, channel, event, data, now.UnixMilli())
 	ch := b.channel(channel)
 	b.retain(ch, m, now)
@@ -189,7 +210,7 @@ func (b *MemoryBroker) publish(ctx context.Context, channel, event string, data 
 		}
 		s.Deliver(m) // a full queue disconnects that subscriber; the others go on
 	}
-	return m, nil
+	return m
 }
 
 func (b *MemoryBroker) channel(name string) *memChannel {

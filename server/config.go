@@ -202,6 +202,23 @@ type Config struct {
 	// a PresenceProvider (natsbroker.Broker: cluster-wide), else to a
 	// MemoryPresence.
 	Presence PresenceStore
+
+	// MaxHistoryLimit is the largest page of history a client may ask for
+	// (GET /rt/history's and the history frame's limit); a larger limit is
+	// refused with 4400. Defaults to 1000.
+	MaxHistoryLimit int
+
+	// AdminKey turns on the admin API under /rt/admin/ (Hub.AdminHandler):
+	// requests must carry "Authorization: Bearer <AdminKey>". Empty (the
+	// default): Handler serves no admin API and AdminHandler refuses
+	// everything. At least 16 bytes.
+	AdminKey string
+	// MaxAdminBytes bounds an admin request's body; more is refused with
+	// 413 / 4413. Defaults to 1 MiB.
+	MaxAdminBytes int64
+	// MaxBroadcastChannels bounds the channels of one Broadcast; more are
+	// refused with 4423. Defaults to 1000.
+	MaxBroadcastChannels int
 }
 
 func (c *Config) withDefaults() Config {
@@ -269,6 +286,15 @@ func (c *Config) withDefaults() Config {
 		if *d.field == 0 {
 			*d.field = d.value
 		}
+	}
+	if out.MaxHistoryLimit <= 0 {
+		out.MaxHistoryLimit = defaultMaxHistoryLimit
+	}
+	if out.MaxAdminBytes <= 0 {
+		out.MaxAdminBytes = 1 << 20
+	}
+	if out.MaxBroadcastChannels <= 0 {
+		out.MaxBroadcastChannels = 1000
 	}
 	return out
 }

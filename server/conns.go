@@ -26,6 +26,11 @@ type conn struct {
 	cancel context.CancelCauseFunc
 	// presence is the channels the connection is listed in.
 	presence connPresence
+	// revoke drops channel from the connection (server-side unsubscribe)
+	// and reports whether it held it; held lists its channels. Set by the
+	// wire's handler once it subscribes, under Hub.mu; nil before.
+	revoke func(channel string) bool
+	held   func() []string
 	// atEnd holds what to undo when the connection ends (a connection
 	// slot, a credential-expiry timer, an observer's goodbye): connections
 	// outlive their handlers, so defers in the handler cannot do it.
@@ -129,6 +134,10 @@ func closeNotice(ctx context.Context) (shared.Code, string, bool) {
 		return shared.CodeShutdown, "the server is shutting down: reconnect", true
 	case errors.Is(cause, errCredentialsExpired):
 		return shared.CodeUnauthorized, "credentials expired: refresh them, then reconnect and resume", true
+	}
+	var d *Disconnect
+	if errors.As(cause, &d) {
+		return d.Code, d.Reason, true
 	}
 	return 0, "", false
 }

@@ -27,6 +27,8 @@
 //	config.go         Config, every field's default
 //	conns.go          the registry of live connections, ConnObserver, close notices
 //	errors.go         how a refusal is written: protocolError, writeError, refuseMethod
+//	control.go        server-side control: DisconnectClients, UnsubscribeClients, Broadcast, Channels, ControlBroker
+//	handler_admin.go  the admin API under /rt/admin/ (Config.AdminKey)
 //	httpserver.go     NewHTTPServer, an http.Server with internet-safe timeouts
 //	metrics.go        the hub's counters and histograms: what is counted where
 //	metrics_collector.go  Hub.Collector (client_golang) and Hub.MetricsHandler
@@ -43,10 +45,14 @@
 //
 //	message.go        Message, NewMessage, NewBinaryMessage: encoded once for both wires
 //	publish.go        every way to publish: Hub.Publish*, POST /rt/publish, WebSocket frames
+//	idempotency.go    idempotent publish: WithIdempotencyKey, IdempotentBroker
+//	history.go        history for clients: Hub.History, HistoryQuery, HistoryPage, HistoryBroker
 //	broker.go         the Broker, BinaryBroker and Subscriber interfaces, Resume, Gap
 //	broker_memory.go  MemoryBroker, the in-process default
 //	broker_memory_bounds.go  its bounds on tracked channels and history bytes
 //	broker_memory_replay.go  its resume: a bounded replay merged outside the lock
+//	broker_memory_idempotency.go  its idempotency keys (PublishOnce)
+//	broker_memory_history.go      its pages of history (History)
 //
 // Presence:
 //
@@ -62,6 +68,7 @@
 //	hijack.go         taking connections over from net/http
 //	conn_reset.go     resetting a connection the server gave up on (linger 0)
 //	handler_sse.go    GET /rt/sse
+//	handler_history.go  GET /rt/history and the WebSocket history frame
 //	sse_write.go      SSE event batches and the in-handler stream
 //	sse_conn.go       the hijacked HTTP/1.1 SSE stream
 //	handler_ws.go     GET /rt/ws: a WebSocket connection's life, idle close

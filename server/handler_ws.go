@@ -36,8 +36,9 @@ type wsConn struct {
 	conn   *conn
 	remote string
 
-	// channels is the set the client holds. Only the reader goroutine
-	// touches it.
+	// channels is the set the client holds: changed by the reader and by
+	// server-side control (revoke).
+	chMu     sync.Mutex // guards channels
 	channels map[string]struct{}
 
 	// closeCode and closeReason are set once, by whoever decides to close
@@ -132,6 +133,7 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		auth:     connAuth{id: id, pub: h.rates.newPublisher(&id, r, true), sub: h.subRates.newPublisher(&id, r, true)},
 		finished: make(chan struct{}),
 	}
+	h.controlWS(wc)
 	wc.startIdleWatch()
 	wc.ob.push(item{frame: h.helloFrame(c)})
 	wc.ob.onDemand(&wc.writers, wc.writeLoop)
@@ -223,7 +225,10 @@ func (wc *wsConn) touchIdle() {
 		return
 	}
 	t.Stop()
-	if len(wc.channels) == 0 {
+	wc.chMu.Lock()
+	none := len(wc.channels) == 0
+	wc.chMu.Unlock()
+	if none {
 		t.Reset(wc.h.cfg.IdleTimeout)
 	}
 }

@@ -23,6 +23,8 @@ type Hub struct {
 	limits   *connLimiter
 	beats    heartbeats // every connection's heartbeat, from one goroutine
 	presence *hubPresence
+	// stopControl stops hearing other nodes' control messages.
+	stopControl func()
 
 	mu      sync.Mutex       // guards conns and closing
 	conns   map[string]*conn // by client id
@@ -41,6 +43,9 @@ func NewHub(cfg *Config) (*Hub, error) {
 	if c.WriteDelay < 0 || c.WriteDelay > time.Second || c.WriteDelay >= c.WriteTimeout {
 		return nil, errors.New("duet/server: WriteDelay must be between 0 and 1s, and shorter than WriteTimeout")
 	}
+	if c.AdminKey != "" && len(c.AdminKey) < minAdminKeyBytes {
+		return nil, errors.New("duet/server: AdminKey must be at least 16 bytes")
+	}
 	origins, err := newOriginPolicy(&c)
 	if err != nil {
 		return nil, err
@@ -55,20 +60,34 @@ func NewHub(cfg *Config) (*Hub, error) {
 		h.ownBroker = true
 	}
 	h.presence = newHubPresence(&c, h.broker)
+	h.stopControl = h.listenControl()
 	return h, nil
 }
 
 // Broker returns the hub's broker.
+//
+// Deprecated: use the hub's own methods (Publish, History, Head), which
+// check what they are given and work over any broker; calling the broker
+// directly skips the hub's validation, metrics and limits.
 func (h *Hub) Broker() Broker { return h.broker }
 
+// Head returns the id of the newest message the hub's broker knows of
+// (zero before the first): a page rendered now can resume from it.
+func (h *Hub) Head() shared.ID { return h.broker.Head() }
+
 // Handler returns a handler for every Duet endpoint: /rt/sse, /rt/ws,
-// /rt/publish, /rt/healthz and /metrics. Mount it at the root of a mux (or
+// /rt/publish, /rt/history, /rt/healthz and /metrics, and the admin API
+// under /rt/admin/ when Config.AdminKey is set. Mount it at the root of a mux (or
 // mount the individual handlers wherever you like).
 func (h *Hub) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/rt/sse", h.SSEHandler())
 	mux.Handle("/rt/ws", h.WSHandler())
 	mux.Handle("/rt/publish", h.PublishHandler())
+	mux.Handle("/rt/history", h.HistoryHandler())
+	if h.cfg.AdminKey != "" {
+		mux.Handle("/rt/admin/", h.AdminHandler())
+	}
 	mux.Handle("/rt/healthz", h.HealthHandler())
 	mux.Handle("/rt/presence", h.PresenceHandler())
 	mux.Handle("/metrics", h.MetricsHandler())
@@ -98,6 +117,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	}()
 	h.mu.Unlock()
 
+	h.stopControl()
 	var err error
 	select {
 	case <-done:

@@ -16,6 +16,7 @@ type metrics struct {
 	sseConns, wsConns atomic.Int64
 	sseTotal, wsTotal atomic.Int64
 	published         atomic.Int64
+	duplicates        atomic.Int64 // keyed publishes answered with the first one's id
 	sseDelivered      atomic.Int64
 	wsDelivered       atomic.Int64
 	slowConsumers     atomic.Int64

@@ -60,6 +60,7 @@ var (
 	connectionsDesc       = desc("duet_connections", "Open client connections.", "wire")
 	connectionsTotalDesc  = desc("duet_connections_total", "Client connections accepted.", "wire")
 	publishedDesc         = desc("duet_messages_published_total", "Messages published.")
+	duplicatesDesc        = desc("duet_publish_duplicates_total", "Publishes with an idempotency key already used: nothing stored, the first id answered.")
 	deliveredDesc         = desc("duet_messages_delivered_total", "Messages written to clients.", "wire")
 	slowConsumersDesc     = desc("duet_slow_consumer_disconnects_total", "Clients cut off because their queue overflowed.")
 	heartbeatTimeoutsDesc = desc("duet_heartbeat_timeouts_total", "WebSocket clients that did not answer a ping in time.")
@@ -80,7 +81,7 @@ var (
 )
 
 var allDescs = []*prometheus.Desc{
-	connectionsDesc, connectionsTotalDesc, publishedDesc, deliveredDesc, slowConsumersDesc,
+	connectionsDesc, connectionsTotalDesc, publishedDesc, duplicatesDesc, deliveredDesc, slowConsumersDesc,
 	heartbeatTimeoutsDesc, writeErrorsDesc, badRequestsDesc, authFailuresDesc, forbiddenDesc,
 	rateLimitedDesc, expiriesDesc, resumesDesc, brokerErrorsDesc, brokerUpDesc, queueLimitDesc,
 	latencyDesc, replayDesc, queueDepthDesc,
@@ -108,6 +109,7 @@ func (c hubCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(connectionsTotalDesc, m.sseTotal.Load(), "sse")
 	counter(connectionsTotalDesc, m.wsTotal.Load(), "ws")
 	counter(publishedDesc, m.published.Load())
+	counter(duplicatesDesc, m.duplicates.Load())
 	counter(deliveredDesc, m.sseDelivered.Load(), "sse")
 	counter(deliveredDesc, m.wsDelivered.Load(), "ws")
 	counter(slowConsumersDesc, m.slowConsumers.Load())

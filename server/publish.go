@@ -22,21 +22,18 @@ import (
 
 // Publish publishes data (a JSON value) to channel as event ("" means
 // "message") and returns the message's id once the broker has stored it.
-func (h *Hub) Publish(ctx context.Context, channel, event string, data []byte) (shared.ID, error) {
-	m, err := h.publish(ctx, channel, event, data)
-	if err != nil {
-		return shared.ID{}, err
-	}
-	return m.ID, nil
+// WithIdempotencyKey makes a retry safe.
+func (h *Hub) Publish(ctx context.Context, channel, event string, data []byte, opts ...PublishOption) (shared.ID, error) {
+	return h.publish(ctx, channel, event, data, collectPublishOptions(opts))
 }
 
 // PublishJSON is Publish with v marshalled by encoding/json.
-func (h *Hub) PublishJSON(ctx context.Context, channel, event string, v any) (shared.ID, error) {
+func (h *Hub) PublishJSON(ctx context.Context, channel, event string, v any, opts ...PublishOption) (shared.ID, error) {
 	data, err := json.Marshal(v)
 	if err != nil {
 		return shared.ID{}, fmt.Errorf("duet/server: cannot marshal data: %w", err)
 	}
-	return h.Publish(ctx, channel, event, data)
+	return h.Publish(ctx, channel, event, data, opts...)
 }
 
 // checkPublish checks what every publish must satisfy, JSON or binary.
@@ -53,72 +50,52 @@ func (h *Hub) checkPublish(channel, event string, data []byte) error {
 	return nil
 }
 
-func (h *Hub) publish(ctx context.Context, channel, event string, data []byte) (*Message, error) {
+func (h *Hub) publish(ctx context.Context, channel, event string, data []byte, o publishOptions) (shared.ID, error) {
 	if err := h.checkPublish(channel, event, data); err != nil {
-		return nil, err
+		return shared.ID{}, err
 	}
 	if len(data) == 0 {
-		return nil, shared.NewError(shared.CodeBadRequest, "data is missing: send a JSON value (null is fine)")
+		return shared.ID{}, shared.NewError(shared.CodeBadRequest, "data is missing: send a JSON value (null is fine)")
 	}
 	if !shared.ValidJSON(data) {
-		return nil, shared.NewError(shared.CodeBadRequest, "data is not a valid JSON value")
+		return shared.ID{}, shared.NewError(shared.CodeBadRequest, "data is not a valid JSON value")
 	}
 	if event == "" {
 		event = shared.DefaultEvent
 	}
 	// Own the bytes: data may alias a whole WebSocket read buffer (or a
 	// caller's reused buffer), which history would otherwise keep alive.
-	data = bytes.Clone(data)
-	m, err := h.broker.Publish(ctx, channel, event, data)
-	if err != nil {
-		h.metrics.brokerError(err, true)
-		return nil, err
-	}
-	h.metrics.published.Add(1)
-	return m, nil
+	return h.store(ctx, channel, event, bytes.Clone(data), false, o)
 }
 
 // PublishBinary publishes data (any bytes, empty included) to channel as
 // event ("" means "message") and returns the message's id once the broker
 // has stored it. The hub's broker must be a BinaryBroker. The message keeps
 // its own copy of data.
-func (h *Hub) PublishBinary(ctx context.Context, channel, event string, data []byte) (shared.ID, error) {
-	m, err := h.publishBinary(ctx, channel, event, data)
-	if err != nil {
-		return shared.ID{}, err
-	}
-	return m.ID, nil
+func (h *Hub) PublishBinary(ctx context.Context, channel, event string, data []byte, opts ...PublishOption) (shared.ID, error) {
+	return h.publishBinary(ctx, channel, event, data, collectPublishOptions(opts))
 }
 
-func (h *Hub) publishBinary(ctx context.Context, channel, event string, data []byte) (*Message, error) {
+func (h *Hub) publishBinary(ctx context.Context, channel, event string, data []byte, o publishOptions) (shared.ID, error) {
 	if err := h.checkPublish(channel, event, data); err != nil {
-		return nil, err
-	}
-	bb, ok := h.broker.(BinaryBroker)
-	if !ok {
-		return nil, shared.NewError(shared.CodeBadRequest, "this server's broker does not carry binary messages")
+		return shared.ID{}, err
 	}
 	if event == "" {
 		event = shared.DefaultEvent
 	}
 	// Own the bytes, as publish does: data may alias a read buffer or a
 	// caller's reused one.
-	m, err := bb.PublishBinary(ctx, channel, event, bytes.Clone(data))
-	if err != nil {
-		h.metrics.brokerError(err, true)
-		return nil, err
-	}
-	h.metrics.published.Add(1)
-	return m, nil
+	return h.store(ctx, channel, event, bytes.Clone(data), true, o)
 }
 
 // publishFrame publishes a JSON publish frame: its data is JSON, or bytes
 // when it came base64-encoded.
-func (h *Hub) publishFrame(ctx context.Context, f *shared.Frame) (*Message, error) {
+func (h *Hub) publishFrame(ctx context.Context, f *shared.Frame) (shared.ID, error) {
+	o := publishOptions{key: f.IdempotencyKey}
 	if f.Binary {
-		return h.publishBinary(ctx, f.Channel, f.Event, f.Data)
+		return h.publishBinary(ctx, f.Channel, f.Event, f.Data, o)
 	}
-	return h.publish(ctx, f.Channel, f.Event, f.Data)
+	return h.publish(ctx, f.Channel, f.Event, f.Data, o)
 }
 
 // admitPublish checks a publish of id on channel: credentials still valid,
@@ -150,7 +127,8 @@ type publishRequest struct {
 }
 
 // PublishHandler serves POST /rt/publish: body {"channel":"C","event":"E",
-// "data":<JSON>} answered by 200 {"id":"ID"} once the message is stored.
+// "data":<JSON>} answered by 200 {"id":"ID"} once the message is stored. An
+// Idempotency-Key header makes a retry answer the first publish's id.
 func (h *Hub) PublishHandler() http.Handler { return h.bodyDeadline(http.HandlerFunc(h.servePublish)) }
 
 func (h *Hub) servePublish(w http.ResponseWriter, r *http.Request) {
@@ -200,11 +178,12 @@ func (h *Hub) servePublish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	data, binary, err := publishRequestData(&req)
-	var m *Message
+	o := publishOptions{key: r.Header.Get("Idempotency-Key")}
+	var msgID shared.ID
 	if err == nil && binary {
-		m, err = h.publishBinary(r.Context(), req.Channel, req.Event, data)
+		msgID, err = h.publishBinary(r.Context(), req.Channel, req.Event, data, o)
 	} else if err == nil {
-		m, err = h.publish(r.Context(), req.Channel, req.Event, data)
+		msgID, err = h.publish(r.Context(), req.Channel, req.Event, data, o)
 	}
 	if err != nil {
 		h.metrics.badRequests.Add(1)
@@ -212,7 +191,7 @@ func (h *Hub) servePublish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(append(shared.AppendJSONString([]byte(`{"id":`), m.Envelope.ID), "}\n"...))
+	_, _ = w.Write(append(shared.AppendJSONString([]byte(`{"id":`), msgID.String()), "}\n"...))
 }
 
 // publishRequestData returns the data of a POST /rt/publish body: JSON, or

@@ -60,6 +60,8 @@ func (wc *wsConn) handle(line []byte) bool {
 		wc.publish(&f)
 	case shared.TypePresence, shared.TypePresenceStats:
 		wc.presence(&f)
+	case shared.TypeHistory:
+		wc.history(&f)
 	case shared.TypePing:
 		wc.reply(shared.Frame{Type: shared.TypePong, Ref: f.Ref})
 	case shared.TypePong:
@@ -79,12 +81,12 @@ func (wc *wsConn) publish(f *shared.Frame) {
 		wc.replyErr(f.Ref, err)
 		return
 	}
-	m, err := wc.h.publishFrame(wc.ctx, f)
+	id, err := wc.h.publishFrame(wc.ctx, f)
 	if err != nil {
 		wc.replyErr(f.Ref, err)
 		return
 	}
-	wc.reply(shared.Frame{Type: shared.TypeAck, Ref: f.Ref, ID: m.Envelope.ID})
+	wc.reply(shared.Frame{Type: shared.TypeAck, Ref: f.Ref, ID: id.String()})
 }
 
 func (wc *wsConn) subscribe(f *shared.Frame) {
@@ -92,7 +94,10 @@ func (wc *wsConn) subscribe(f *shared.Frame) {
 		wc.replyErr(f.Ref, err)
 		return
 	}
-	names, err := parseChannels(f.Channels, len(wc.channels), wc.h.cfg.MaxChannels)
+	wc.chMu.Lock()
+	held := len(wc.channels)
+	wc.chMu.Unlock()
+	names, err := parseChannels(f.Channels, held, wc.h.cfg.MaxChannels)
 	if err != nil {
 		wc.replyErr(f.Ref, err)
 		return
@@ -107,11 +112,13 @@ func (wc *wsConn) subscribe(f *shared.Frame) {
 		return
 	}
 	fresh := names[:0]
+	wc.chMu.Lock()
 	for _, n := range names {
 		if _, ok := wc.channels[n]; !ok {
 			fresh = append(fresh, n)
 		}
 	}
+	wc.chMu.Unlock()
 	if err := wc.h.presence.join(wc.ctx, wc.conn, fresh); err != nil {
 		wc.replyErr(f.Ref, err)
 		return
@@ -125,19 +132,23 @@ func (wc *wsConn) subscribe(f *shared.Frame) {
 		return
 	}
 	wc.h.presence.follow(wc.ob, fresh)
+	wc.chMu.Lock()
 	for _, n := range fresh {
 		wc.channels[n] = struct{}{}
 	}
+	wc.chMu.Unlock()
 }
 
 func (wc *wsConn) unsubscribe(f *shared.Frame) {
 	var gone []string
+	wc.chMu.Lock()
 	for _, n := range f.Channels {
 		if _, ok := wc.channels[n]; ok {
 			delete(wc.channels, n)
 			gone = append(gone, n)
 		}
 	}
+	wc.chMu.Unlock()
 	if len(gone) > 0 {
 		wc.h.broker.Unsubscribe(wc.ob, gone...)
 		wc.h.presence.leave(wc.conn, wc.ob, gone)

@@ -50,6 +50,10 @@ const (
 	// Reconnect at once (no failure: no backoff) and resume from the last
 	// id, which the server set to the last replayed message.
 	CodeReplayLimit Code = 4005
+	// CodeDisconnected: the application disconnected the client from the
+	// server side (Hub.DisconnectClient, DisconnectUser) and lets it come
+	// back: reconnect and resume.
+	CodeDisconnected Code = 4006
 
 	// CodeBadRequest: a malformed frame or request. A client bug: stop.
 	CodeBadRequest Code = 4400
@@ -61,6 +65,9 @@ const (
 	// CodeUnknownType: a frame type the server does not know. Not fatal on its
 	// own: sent as an error frame, the connection stays open.
 	CodeUnknownType Code = 4404
+	// CodeRevoked: the application disconnected the client from the server
+	// side for good (access revoked, account closed). Stop.
+	CodeRevoked Code = 4410
 	// CodeTooLarge: a frame or body over the size limit.
 	CodeTooLarge Code = 4413
 	// CodeBadChannel: a channel name that breaks the naming rules.
@@ -141,6 +148,8 @@ var codeNames = map[Code]string{
 	CodeBrokerUnavailable: "broker unavailable",
 	CodeIdle:              "idle",
 	CodeReplayLimit:       "replay limit",
+	CodeDisconnected:      "disconnected",
+	CodeRevoked:           "revoked",
 	CodeBadRequest:        "bad request",
 	CodeUnauthorized:      "unauthorized",
 	CodeForbidden:         "forbidden",

@@ -13,6 +13,9 @@ const (
 	// server answers with a frame of the same type and ref).
 	TypePresence      = "presence"
 	TypePresenceStats = "presence_stats"
+	// TypeHistory asks for a page of a channel's history; the server
+	// answers with a history frame carrying Messages (PROTOCOL.md §4.7).
+	TypeHistory = "history"
 )
 
 // Frame types sent by servers. TypePing is sent by both: the server pings
@@ -87,6 +90,23 @@ type Frame struct {
 	// Binary: Data is bytes; JSON carries them as a base64 string with
 	// "encoding":"base64", a binary WebSocket frame as they are.
 	Binary bool
+	// publish: a retry with the same key on the same channel is stored
+	// once and acknowledged with the first id (JSON "idempotencyKey").
+	IdempotencyKey string
+
+	// history request: Channel, and the page: after (or with Reverse
+	// before) the id Since, at most Limit messages (JSON "since", "limit",
+	// "reverse").
+	Since   string
+	Limit   int64
+	Reverse bool
+	// history reply: Channel, the page's messages in id order (never nil
+	// in a reply: a history frame with Messages is a reply), whether none
+	// of its range is lost, and the Since of the next page (JSON
+	// "messages", "complete", "next").
+	Messages []Envelope
+	Complete bool
+	Next     string
 
 	// error
 	Code    Code

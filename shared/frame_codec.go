@@ -10,6 +10,27 @@ import "strconv"
 // that the frame's fields make sense for its type: that is the receiver's job.
 // The returned Frame does not alias p except for Data, which does.
 func DecodeFrame(p []byte) (Frame, error) {
+	f, err := decodeFrameFields(p)
+	if err != nil {
+		return Frame{}, err
+	}
+	if f.Type == "" {
+		return Frame{}, &jsonError{msg: `missing "type"`, off: 0}
+	}
+	return f, nil
+}
+
+// DecodeHistoryPage decodes the body of a GET /rt/history answer,
+// {"channel","messages","complete","next"}, into a Frame's fields.
+func DecodeHistoryPage(p []byte) (Frame, error) {
+	f, err := decodeFrameFields(p)
+	if err == nil && f.Messages == nil {
+		err = &jsonError{msg: `missing "messages"`, off: 0}
+	}
+	return f, err
+}
+
+func decodeFrameFields(p []byte) (Frame, error) {
 	var f Frame
 	var enc string
 	d := decoder{p: p}
@@ -61,6 +82,20 @@ func DecodeFrame(p []byte) (Frame, error) {
 			f.Users = d.int()
 		case "encoding":
 			enc = d.str()
+		case "idempotencyKey":
+			f.IdempotencyKey = d.str()
+		case "since":
+			f.Since = d.str()
+		case "limit":
+			f.Limit = d.int()
+		case "reverse":
+			f.Reverse = d.boolean()
+		case "messages":
+			f.Messages = d.envelopes()
+		case "complete":
+			f.Complete = d.boolean()
+		case "next":
+			f.Next = d.str()
 		default:
 			d.skip(1)
 		}
@@ -72,10 +107,38 @@ func DecodeFrame(p []byte) (Frame, error) {
 	if f.Data, f.Binary, err = decodeDataEncoding(f.Data, enc); err != nil {
 		return Frame{}, err
 	}
-	if f.Type == "" {
-		return Frame{}, &jsonError{msg: `missing "type"`, off: 0}
-	}
 	return f, nil
+}
+
+// boolean decodes true or false.
+func (d *decoder) boolean() bool {
+	switch {
+	case d.next() == 't' && d.literal("true"):
+		return true
+	case d.next() == 'f' && d.literal("false"):
+		return false
+	}
+	d.fail("expected true or false")
+	return false
+}
+
+// envelopes decodes an array of envelopes; null gives nil.
+func (d *decoder) envelopes() []Envelope {
+	if d.null() {
+		return nil
+	}
+	out := []Envelope{}
+	d.array(func() {
+		e, err := DecodeEnvelope(d.raw())
+		if err != nil && d.err == nil {
+			d.fail("bad envelope in \"messages\": " + err.Error())
+		}
+		out = append(out, e)
+	})
+	if d.err != nil {
+		return nil
+	}
+	return out
 }
 
 // DecodeEnvelope decodes an envelope, as found in the data of an SSE message.
@@ -141,6 +204,10 @@ func AppendFrame(dst []byte, f *Frame) []byte {
 		return append(dst, '}')
 	}
 	dst = appendStringField(dst, "ref", f.Ref)
+	if f.Type == TypeHistory && f.Messages != nil {
+		dst = appendHistoryFields(append(dst, ','), f.Channel, f.Messages, f.Complete, f.Next)
+		return append(dst, '}')
+	}
 	if f.Channels != nil {
 		dst = append(dst, `,"channels":[`...)
 		for i, c := range f.Channels {
@@ -159,6 +226,12 @@ func AppendFrame(dst []byte, f *Frame) []byte {
 		dst = appendDataField(dst, f.Data, f.Binary)
 	}
 	dst = appendIntField(dst, "ts", f.TS)
+	dst = appendStringField(dst, "idempotencyKey", f.IdempotencyKey)
+	dst = appendStringField(dst, "since", f.Since)
+	dst = appendIntField(dst, "limit", f.Limit)
+	if f.Reverse {
+		dst = append(dst, `,"reverse":true`...)
+	}
 	dst = appendIntField(dst, "code", int64(f.Code))
 	dst = appendStringField(dst, "message", f.Message)
 	dst = appendStringField(dst, "reason", f.Reason)
@@ -242,6 +315,30 @@ func (d *decoder) presenceEntries() []PresenceEntry {
 		}
 	}
 	return nil
+}
+
+// AppendHistoryPage appends a page of history as GET /rt/history answers
+// it: {"channel":C,"messages":[envelopes],"complete":bool,"next":ID}, next
+// left out when empty.
+func AppendHistoryPage(dst []byte, channel string, msgs []Envelope, complete bool, next string) []byte {
+	dst = appendHistoryFields(append(dst, '{'), channel, msgs, complete, next)
+	return append(dst, '}')
+}
+
+// appendHistoryFields appends a history page's fields, without braces.
+func appendHistoryFields(dst []byte, channel string, msgs []Envelope, complete bool, next string) []byte {
+	dst = append(dst, `"channel":`...)
+	dst = AppendJSONString(dst, channel)
+	dst = append(dst, `,"messages":[`...)
+	for i := range msgs {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = AppendEnvelope(dst, &msgs[i])
+	}
+	dst = append(dst, `],"complete":`...)
+	dst = strconv.AppendBool(dst, complete)
+	return appendStringField(dst, "next", next)
 }
 
 func appendStringField(dst []byte, key, v string) []byte {

@@ -245,25 +245,33 @@ func (d *decoder) strings() []string {
 	if d.null() {
 		return nil
 	}
-	d.expect('[')
 	out := []string{}
+	d.array(func() { out = append(out, d.str()) })
+	if d.err != nil {
+		return nil
+	}
+	return out
+}
+
+// array decodes a JSON array, calling elem to decode each element.
+func (d *decoder) array(elem func()) {
+	d.expect('[')
 	if d.next() == ']' {
 		d.i++
-		return out
+		return
 	}
 	for d.err == nil {
-		out = append(out, d.str())
+		elem()
 		switch d.next() {
 		case ',':
 			d.i++
 		case ']':
 			d.i++
-			return out
+			return
 		default:
 			d.fail("expected ',' or ']'")
 		}
 	}
-	return nil
 }
 
 func (d *decoder) null() bool {

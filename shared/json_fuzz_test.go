@@ -85,6 +85,20 @@ func refDecodeFrame(p []byte) (Frame, bool) {
 			f.Users, ok = refInt(raw)
 		case "encoding":
 			enc, ok = refString(raw)
+		case "idempotencyKey":
+			f.IdempotencyKey, ok = refString(raw)
+		case "since":
+			f.Since, ok = refString(raw)
+		case "limit":
+			f.Limit, ok = refInt(raw)
+		case "reverse":
+			f.Reverse, ok = refBool(raw)
+		case "complete":
+			f.Complete, ok = refBool(raw)
+		case "next":
+			f.Next, ok = refString(raw)
+		case "messages":
+			f.Messages, ok = refEnvelopes(raw)
 		default:
 			ok = utf8.Valid(raw) && jsonDepth(raw) <= maxDepth-1
 		}
@@ -108,6 +122,37 @@ func refDecodeFrame(p []byte) (Frame, bool) {
 		return Frame{}, false
 	}
 	return f, f.Type != ""
+}
+
+func refBool(raw []byte) (bool, bool) {
+	switch string(raw) {
+	case "true":
+		return true, true
+	case "false":
+		return false, true
+	}
+	return false, false
+}
+
+// refEnvelopes decodes an array of envelopes, each with DecodeEnvelope
+// (whose own fuzzing is elsewhere).
+func refEnvelopes(raw []byte) ([]Envelope, bool) {
+	if string(raw) == "null" {
+		return nil, true
+	}
+	var elems []json.RawMessage
+	if len(raw) == 0 || raw[0] != '[' || json.Unmarshal(raw, &elems) != nil || jsonDepth(raw) > maxDepth-1 {
+		return nil, false
+	}
+	out := []Envelope{}
+	for _, e := range elems {
+		env, err := DecodeEnvelope(bytes.TrimSpace(e))
+		if err != nil {
+			return nil, false
+		}
+		out = append(out, env)
+	}
+	return out, true
 }
 
 func refString(raw []byte) (string, bool) {

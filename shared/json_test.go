@@ -797,6 +797,7 @@ func TestAppendFrameAgreesWithEncodingJSON(t *testing.T) {
 			str("channel", f.Channel)
 			str("event", f.Event)
 			num("ts", f.TS)
+			str("idempotencyKey", f.IdempotencyKey)
 			num("code", int64(f.Code))
 			str("message", f.Message)
 			str("reason", f.Reason)

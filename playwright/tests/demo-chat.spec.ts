@@ -65,3 +65,36 @@ test('the server refuses what breaks the limits', async ({ request }) => {
   expect(await send({ room: 'lobby', nick: 'a', text: 'x'.repeat(501) }), 'message too long').toBe(400);
   expect(await send({ room: 'lobby', nick: ' ', text: 'b' }), 'blank nickname').toBe(400);
 });
+
+test('load earlier messages pages back through the history', async ({ page }, testInfo) => {
+  test.setTimeout(90_000); // 70 publishes first, on a shared machine
+  const tag = Math.random().toString(36).slice(2, 8);
+  const room = 'random';
+  // 70 messages: the page renders the newest 50, "load earlier" adds the rest.
+  for (let i = 0; i < 70; i++) {
+    const res = await page.request.post('/rt/publish', {
+      data: { channel: `chat:${room}`, event: 'chat', data: { nick: 'pager', text: `${tag} ${i}` } },
+    });
+    expect(res.ok()).toBeTruthy();
+  }
+  await page.goto(`/chat?room=${room}`);
+  await waitConnected(page);
+  const texts = () => page.getByTestId('messages').locator('.text').allTextContents();
+  const ours = async () => (await texts()).filter((t) => t.startsWith(`${tag} `));
+  expect(await ours()).toEqual(Array.from({ length: 50 }, (_, i) => `${tag} ${i + 20}`));
+
+  await page.getByTestId('load-earlier').click();
+  await expect(page.getByTestId('earlier-note')).toContainText(/earlier messages loaded|beginning|as far back/);
+  expect(await ours()).toEqual(Array.from({ length: 70 }, (_, i) => `${tag} ${i}`));
+  const ids = await page.getByTestId('messages').locator('li').evaluateAll((lis) => lis.map((li) => (li as HTMLElement).dataset.id!));
+  expect(new Set(ids).size, 'no message twice').toBe(ids.length);
+  const seqs = ids.map((id) => Number(id.split('-')[1]));
+  expect(seqs, 'in id order').toEqual([...seqs].sort((a, b) => a - b));
+
+  // A live message still arrives after the paging, at the bottom.
+  await page.getByLabel('Nickname').fill('pager');
+  await page.getByLabel('Message', { exact: true }).fill(`${tag} live`);
+  await page.getByTestId('send').click();
+  await expect.poll(async () => (await ours()).at(-1)).toBe(`${tag} live`);
+  await screenshot(page, testInfo, 'chat-load-earlier');
+});

@@ -112,3 +112,22 @@ test('Duet tabs share one connection: one leader, every tab receives', async ({ 
   expect(all.filter((s) => s?.includes('leader')), `one leader among:\n${all.join('\n')}`).toHaveLength(1);
   await screenshot(page, testInfo, 'lab-tabs');
 });
+
+test('publish twice with one key: one id, stored once', async ({ page }) => {
+  test.setTimeout(60_000);
+  await page.goto('/lab');
+  await waitConnected(page);
+  await page.getByTestId('lab-twice').click();
+  const out = page.getByTestId('twice-result');
+  await expect(out).toContainText('stored once');
+  const first = await out.getAttribute('data-first');
+  expect(first).toBeTruthy();
+  expect(await out.getAttribute('data-second')).toBe(first);
+  // The channel's history holds the message once.
+  const pageId = await page.locator('[data-page-id]').first().getAttribute('data-page-id');
+  const res = await page.request.get(`/rt/history?channel=${encodeURIComponent(`lab:twice:${pageId}`)}`);
+  expect(res.ok()).toBeTruthy();
+  const body = await res.json();
+  expect(body.messages.map((m: { id: string }) => m.id)).toEqual([first]);
+  expect(body.complete).toBe(true);
+});

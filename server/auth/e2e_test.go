@@ -438,16 +438,27 @@ func (d *goDialer) DialSSE(url string, ev transport.WireEvents) transport.Wire {
 	return &goWire{cancel: cancel}
 }
 
-func (d *goDialer) Post(url string, body []byte, done func(int, []byte, error)) {
+func (d *goDialer) Get(url string, done func(int, []byte, error)) {
+	d.Post(url, nil, "", done)
+}
+
+func (d *goDialer) Post(url string, body []byte, key string, done func(int, []byte, error)) {
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
 		d.mu.Lock()
 		tok := d.last
 		d.mu.Unlock()
-		req, _ := http.NewRequestWithContext(d.ctx, http.MethodPost, url, bytes.NewReader(body))
+		method := http.MethodPost
+		if body == nil {
+			method = http.MethodGet
+		}
+		req, _ := http.NewRequestWithContext(d.ctx, method, url, bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Bearer "+tok)
+		if key != "" {
+			req.Header.Set("Idempotency-Key", key)
+		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			done(0, nil, err)

@@ -8,8 +8,9 @@
 // It is for tests only: it calls t.Fatal and waits with timeouts.
 //
 // brokertest.go holds Run and the helpers the cases share, conformance.go
-// the cases, recorder.go the Recorder subscriber, presence.go RunPresence
-// and its cases.
+// the cases every Broker must pass, idempotency.go and history.go those of
+// IdempotentBroker and HistoryBroker, recorder.go the Recorder subscriber,
+// presence.go RunPresence and its cases.
 package brokertest
 
 import (
@@ -54,6 +55,8 @@ func Run(t *testing.T, newBroker func(t *testing.T) server.Broker) {
 		{"FullSubscriber", testFullSubscriber},
 		{"Close", testClose},
 		{"Binary", testBinary},
+		{"Idempotent", testIdempotent},
+		{"History", testHistory},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

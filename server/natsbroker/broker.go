@@ -72,6 +72,11 @@ type Config struct {
 	// from NATS for two heartbeats starts over from its last message.
 	// Defaults to 2s.
 	Heartbeat time.Duration
+	// IdempotencyWindow is the stream's duplicate window (Duplicates): a
+	// keyed publish (PublishOnce) repeated within it, on any node, is
+	// stored once. Defaults to 2 minutes; capped at HistoryTTL, as
+	// JetStream requires. JetStream remembers the keys, not the node.
+	IdempotencyWindow time.Duration
 	// Logger receives the live feed's outages and recoveries. Defaults to
 	// slog.Default().
 	Logger *slog.Logger
@@ -119,6 +124,10 @@ func (c *Config) withDefaults() Config {
 	if out.MaxReplay == 0 {
 		out.MaxReplay = 10000
 	}
+	if out.IdempotencyWindow <= 0 {
+		out.IdempotencyWindow = 2 * time.Minute
+	}
+	out.IdempotencyWindow = min(out.IdempotencyWindow, out.HistoryTTL)
 	if out.Replicas <= 0 {
 		out.Replicas = 1
 	}
@@ -173,6 +182,8 @@ type Broker struct {
 	readyOnce   sync.Once
 	stop        context.CancelFunc
 	wg          sync.WaitGroup // the live feed and the status watcher
+	nodeOnce    sync.Once      // makes node
+	node        string         // this node's id in control messages
 
 	mu sync.Mutex // guards everything below
 	// epoch is the stream's creation time in Unix milliseconds.
@@ -358,6 +369,7 @@ func (b *Broker) streamConfig() jetstream.StreamConfig {
 		MaxAge:            c.HistoryTTL,
 		MaxBytes:          maxBytes,
 		MaxMsgs:           -1,
+		Duplicates:        c.IdempotencyWindow,
 		Storage:           c.Storage,
 		Replicas:          c.Replicas,
 		DenyDelete:        true,
@@ -457,29 +469,46 @@ func (b *Broker) SubjectPrefix() string { return b.cfg.SubjectPrefix }
 // Publish implements server.Broker: it returns once JetStream has stored the
 // message; the id is the stream sequence of the acknowledgement.
 func (b *Broker) Publish(ctx context.Context, channel, event string, data []byte) (*server.Message, error) {
-	return b.publish(ctx, channel, event, data, false)
+	m, _, err := b.publish(ctx, channel, event, data, false, "")
+	return m, err
 }
 
 // PublishBinary implements server.BinaryBroker: Publish for raw bytes,
 // stored with the Duet-Encoding header so that replays are binary too.
 func (b *Broker) PublishBinary(ctx context.Context, channel, event string, data []byte) (*server.Message, error) {
-	return b.publish(ctx, channel, event, data, true)
+	m, _, err := b.publish(ctx, channel, event, data, true, "")
+	return m, err
 }
 
-func (b *Broker) publish(ctx context.Context, channel, event string, data []byte, binary bool) (*server.Message, error) {
+// PublishOnce implements server.IdempotentBroker with JetStream's own
+// de-duplication: the message's Nats-Msg-Id is the channel and the key, and
+// the stream remembers it for Config.IdempotencyWindow, for every node. A
+// repeat is acknowledged with the first message's sequence.
+func (b *Broker) PublishOnce(ctx context.Context, key, channel, event string, data []byte, binary bool) (shared.ID, bool, error) {
+	m, dup, err := b.publish(ctx, channel, event, data, binary, key)
+	if err != nil {
+		return shared.ID{}, false, err
+	}
+	return m.ID, dup, nil
+}
+
+// publish stores a message; with a key, under Nats-Msg-Id, and dup reports
+// that JetStream had it already (the message returned then carries the
+// first one's id).
+func (b *Broker) publish(ctx context.Context, channel, event string, data []byte, binary bool, key string) (m *server.Message, dup bool, err error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	b.mu.Lock()
 	closed := b.closed
 	b.mu.Unlock()
 	if closed {
-		return nil, server.ErrBrokerClosed
+		return nil, false, server.ErrBrokerClosed
 	}
 	if st := b.nc.Status(); st != nats.CONNECTED {
 		// Fail now rather than park the message in the client's reconnect
 		// buffer: the caller holds an HTTP request or a WebSocket ack.
-		return nil, unavailable(errors.New("NATS connection is " + st.String()))
+		return nil, false, unavailable(errors.New("NATS connection is " + st.String()))
 	}
 	if event == "" {
 		event = shared.DefaultEvent
@@ -492,20 +521,26 @@ func (b *Broker) publish(ctx context.Context, channel, event string, data []byte
 		msg.Header.Set(hdrEncoding, encodingBinary)
 	}
 	msg.Data = data
+	opts := []jetstream.PublishOpt{jetstream.WithExpectStream(b.cfg.Stream)}
+	if key != "" {
+		// A space separates them: channel names have none, and keys are
+		// printable ASCII without spaces.
+		opts = append(opts, jetstream.WithMsgID(channel+" "+key))
+	}
 	pctx, cancel := context.WithTimeout(ctx, b.cfg.RequestTimeout)
 	defer cancel()
-	ack, err := b.js.PublishMsg(pctx, msg, jetstream.WithExpectStream(b.cfg.Stream))
+	ack, err := b.js.PublishMsg(pctx, msg, opts...)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return nil, false, ctx.Err()
 		}
-		return nil, unavailable(err)
+		return nil, false, unavailable(err)
 	}
 	b.mu.Lock()
 	b.acked = max(b.acked, ack.Sequence)
 	epoch := b.epoch
 	b.mu.Unlock()
-	return newMessage(shared.ID{Epoch: epoch, Seq: ack.Sequence}, channel, event, data, ts, binary), nil
+	return newMessage(shared.ID{Epoch: epoch, Seq: ack.Sequence}, channel, event, data, ts, binary), ack.Duplicate, nil
 }
 
 // newMessage is server.NewBinaryMessage or server.NewMessage.

@@ -94,6 +94,30 @@
 // heartbeat per node, nothing is written to disk, and a dead node is
 // detected once, by its silence, for all its clients together.
 //
+// # History and idempotent publish
+//
+// History (server.HistoryBroker) reads pages of a channel with the same
+// short-lived filtered consumers as a resume, never a long-lived one per
+// request: forward with one bounded read; backward in windows of stream
+// sequences that double until the page is full (JetStream reads only
+// forward). Its Complete flag comes from the gap detection above, so it is
+// conservative in the same way.
+//
+// PublishOnce (server.IdempotentBroker) uses JetStream's de-duplication:
+// the message's Nats-Msg-Id is "<channel> <key>", and the stream's
+// duplicate window (Config.IdempotencyWindow) makes a repeat on any node
+// come back acknowledged with the first message's sequence, stored once.
+// This closes the "stored twice after a lost acknowledgement" hole of a
+// plain publish, for publishers that send a key.
+//
+// # Server-side control
+//
+// The broker is a server.ControlBroker: a disconnect or unsubscribe issued
+// on one node's hub is published on the core NATS subject
+// "duet.control.<stream>" (not stored) and applied by every other node's
+// hub to its own connections as soon as it arrives. A node cut off from
+// NATS at that moment misses it.
+//
 // This package does not run NATS: point it at a NATS server (2.10 or later)
 // with JetStream enabled. All nodes of one deployment must use the same
 // stream settings; the last node to start applies its own.

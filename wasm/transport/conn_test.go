@@ -364,25 +364,39 @@ func TestConnPublishWebSocket(t *testing.T) {
 	w.hello(15000)
 	fr := w.frames()
 	assert.Equal(t, "frames", len(fr), 1) // no channel: no subscribe
-	assert.Equal(t, "publish", fr[0], shared.Frame{Type: "publish", Ref: fr[0].Ref, Channel: "a", Event: "ev", Data: []byte(`[1,2]`)})
+	assert.True(t, "the publish has an idempotency key", fr[0].IdempotencyKey != "")
+	assert.Equal(t, "publish", fr[0], shared.Frame{Type: "publish", Ref: fr[0].Ref, Channel: "a", Event: "ev", Data: []byte(`[1,2]`), IdempotencyKey: fr[0].IdempotencyKey})
 	w.recv(`{"type":"ack","ref":"` + fr[0].Ref + `","id":"1-1"}`)
 	id, err := early.result(t)
 	assert.NoError(t, err)
 	assert.Equal(t, "id", id, "1-1")
 
-	var refused, lost, late published
+	var refused, retried, late published
 	h.c.Publish("a", "", nil, refused.cb)
-	h.c.Publish("a", "", []byte(`"x"`), lost.cb)
+	h.c.Publish("a", "", []byte(`"x"`), retried.cb)
 	fr = w.frames()
 	assert.Equal(t, "null data", string(fr[0].Data), "null")
+	assert.True(t, "each publish has its own key", fr[1].IdempotencyKey != "" && fr[1].IdempotencyKey != fr[0].IdempotencyKey)
 	w.recv(`{"type":"error","ref":"` + fr[0].Ref + `","code":4413,"message":"too large"}`)
 	_, err = refused.result(t)
 	errCode(t, err, shared.CodeTooLarge)
 
+	// The socket drops before the ack: the publish is sent again, with the
+	// same key, on the next connection (the server stores it once).
 	w.drop(shared.CodeAbnormal, "")
-	_, err = lost.result(t)
-	errCode(t, err, shared.CodeAbnormal)
+	assert.True(t, "a publish without its ack waits for the next connection", retried.pending())
+	h.clk.Advance(time.Second)
+	w2 := h.d.last(KindWebSocket)
+	w2.hello(15000)
+	again := w2.frames()
+	assert.Equal(t, "sent again", len(again), 1)
+	assert.Equal(t, "sent again with its key", []any{again[0].Type, string(again[0].Data), again[0].IdempotencyKey}, []any{"publish", `"x"`, fr[1].IdempotencyKey})
+	w2.recv(`{"type":"ack","ref":"` + again[0].Ref + `","id":"1-2"}`)
+	id, err = retried.result(t)
+	assert.NoError(t, err)
+	assert.Equal(t, "retried id", id, "1-2")
 
+	w2.drop(shared.CodeAbnormal, "")
 	h.c.Publish("a", "", nil, late.cb)
 	h.clk.Advance(5 * time.Second) // reconnects, but no hello in time
 	_, err = late.result(t)
@@ -429,6 +443,7 @@ func TestConnPublishSSE(t *testing.T) {
 			h.c.Publish("a", "e", []byte(`1`), p.cb)
 			post := h.d.lastPost()
 			assert.Equal(t, "body", post.body, `{"channel":"a","event":"e","data":1}`)
+			assert.True(t, "an Idempotency-Key", post.key != "")
 			post.done(tt.status, []byte(tt.body), tt.err)
 			id, err := p.result(t)
 			assert.Equal(t, "id", id, tt.id)
@@ -457,6 +472,7 @@ func TestConnPublishRefreshesCredentials(t *testing.T) {
 				t.Fatal("the publish was not sent again after the refresh")
 			}
 			assert.Equal(t, "body", again.body, first.body)
+			assert.Equal(t, "the same Idempotency-Key", again.key, first.key)
 			again.done(second, []byte(`{"id":"5-1"}`), nil)
 			id, err := p.result(t)
 			if second == 200 {
@@ -574,9 +590,10 @@ func TestConnPublishTooLarge(t *testing.T) {
 	h := newHarness(t, Options{Mode: ModeWebSocket})
 	w := h.d.last(KindWebSocket)
 	w.open()
-	w.recv(`{"type":"hello","heartbeatMs":15000,"maxFrameBytes":100}`)
+	// The small one's frame, idempotency key included, is about 100 bytes.
+	w.recv(`{"type":"hello","heartbeatMs":15000,"maxFrameBytes":150}`)
 	var big, small published
-	h.c.Publish("a", "", []byte(`"`+strings.Repeat("x", 100)+`"`), big.cb)
+	h.c.Publish("a", "", []byte(`"`+strings.Repeat("x", 150)+`"`), big.cb)
 	h.c.Publish("a", "", []byte(`"x"`), small.cb)
 	_, err := big.result(t)
 	errCode(t, err, shared.CodeTooLarge)

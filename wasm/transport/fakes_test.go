@@ -94,6 +94,7 @@ type fakeDialer struct {
 	mu         sync.Mutex
 	wires      []*fakeWire
 	posts      []*fakePost
+	gets       []*fakePost // GET requests: url and done
 	refreshes  int
 	refreshErr error
 }
@@ -112,6 +113,7 @@ type fakeWire struct {
 type fakePost struct {
 	url  string
 	body string
+	key  string // the Idempotency-Key header
 	done func(int, []byte, error)
 }
 
@@ -128,10 +130,26 @@ func (d *fakeDialer) DialWebSocket(url string, ev WireEvents) Wire {
 }
 func (d *fakeDialer) DialSSE(url string, ev WireEvents) Wire { return d.dial(KindSSE, url, ev) }
 
-func (d *fakeDialer) Post(url string, body []byte, done func(int, []byte, error)) {
+func (d *fakeDialer) Post(url string, body []byte, key string, done func(int, []byte, error)) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.posts = append(d.posts, &fakePost{url: url, body: string(body), done: done})
+	d.posts = append(d.posts, &fakePost{url: url, body: string(body), key: key, done: done})
+}
+
+func (d *fakeDialer) Get(url string, done func(int, []byte, error)) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.gets = append(d.gets, &fakePost{url: url, done: done})
+}
+
+func (d *fakeDialer) lastGet() *fakePost {
+	d.t.Helper()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.gets) == 0 {
+		d.t.Fatal("no GET sent")
+	}
+	return d.gets[len(d.gets)-1]
 }
 
 func (d *fakeDialer) Refresh(done func(error)) {

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"math/rand/v2"
 	"slices"
 	"strconv"
 
@@ -14,6 +15,9 @@ type publication struct {
 	event   string
 	data    []byte
 	binary  bool // data is bytes, not JSON
+	// key is the publish's idempotency key, the same on every send: the
+	// server stores a resent publish once and acks it with the first id.
+	key     string
 	done    func(id string, err error)
 	timer   Timer
 	settled bool
@@ -59,7 +63,7 @@ func (c *Conn) publish(channel, event string, data []byte, binary bool, done fun
 		c.later(func() { done("", err) })
 		return
 	}
-	c.publishLocked(&publication{channel: channel, event: event, data: data, binary: binary, done: done})
+	c.publishLocked(&publication{channel: channel, event: event, data: data, binary: binary, key: newPublishKey(), done: done})
 }
 
 // checkPublish validates a publish of a Conn or a Client and returns the
@@ -106,7 +110,7 @@ func (c *Conn) routeLocked(p *publication) {
 		if p.binary {
 			f = shared.AppendBinaryPublish(nil, p.ref, p.channel, p.event, p.data)
 		} else {
-			f = shared.AppendFrame(nil, &shared.Frame{Type: shared.TypePublish, Ref: p.ref, Channel: p.channel, Event: p.event, Data: p.data})
+			f = shared.AppendFrame(nil, &shared.Frame{Type: shared.TypePublish, Ref: p.ref, Channel: p.channel, Event: p.event, Data: p.data, IdempotencyKey: p.key})
 		}
 		if c.maxFrame > 0 && len(f) > c.maxFrame {
 			c.settleLocked(p, "", shared.NewError(shared.CodeTooLarge, "duet/transport: the publish frame is "+
@@ -136,7 +140,7 @@ func (c *Conn) postLocked(p *publication) {
 	body := publishBody(p.channel, p.event, p.data, p.binary)
 	url, d := c.ep.Publish, c.d
 	c.later(func() {
-		d.Post(url, body, func(status int, resp []byte, err error) {
+		d.Post(url, body, p.key, func(status int, resp []byte, err error) {
 			c.lock()
 			defer c.unlock()
 			switch {
@@ -162,6 +166,46 @@ func (c *Conn) postLocked(p *publication) {
 		})
 	})
 }
+
+// newPublishKey returns a publish's idempotency key: 128 random bits
+// (math/rand/v2's generator is seeded from the platform's random source).
+func newPublishKey() string {
+	b := strconv.AppendUint(make([]byte, 0, 26), rand.Uint64(), 36)
+	b = append(b, '.')
+	return string(strconv.AppendUint(b, rand.Uint64(), 36))
+}
+
+// lostAcksLocked handles the publishes sent on a WebSocket that dropped
+// before their ack: a JSON publish goes back to the queue, to be sent again
+// with its key on the next connection (the server stores it once, and its
+// PublishTimeout still runs); a binary one, whose frame carries no key,
+// fails with errLostAck, as does everything once the Conn is closed.
+func (c *Conn) lostAcksLocked() {
+	var again []*publication
+	for _, p := range c.pending {
+		if p.binary || p.key == "" || c.state == StateClosed {
+			c.settleLocked(p, "", errLostAck)
+			continue
+		}
+		delete(c.pending, p.ref)
+		again = append(again, p)
+	}
+	// Sent in ref order ("p" and a counter): send them again in that order,
+	// before what was queued after them. (An insertion sort: there are few,
+	// and a generic sort costs the wasm build kilobytes.)
+	for i := 1; i < len(again); i++ {
+		for j := i; j > 0 && refBefore(again[j].ref, again[j-1].ref); j-- {
+			again[j], again[j-1] = again[j-1], again[j]
+		}
+	}
+	for _, p := range again {
+		p.ref = ""
+	}
+	c.queue = append(again, c.queue...)
+}
+
+// refBefore reports whether ref a ("p" and a counter) was issued before b.
+func refBefore(a, b string) bool { return len(a) < len(b) || len(a) == len(b) && a < b }
 
 // republish sends p again once credentials were refreshed.
 func (c *Conn) republish(p *publication) {

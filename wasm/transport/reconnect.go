@@ -13,9 +13,7 @@ func (c *Conn) endLocked(a *attempt, code shared.Code, reason string) {
 		c.dropLocked(c.probe, shared.CodeNormal, "")
 	}
 	stopTimer(&c.probeTimer)
-	for _, p := range c.pending {
-		c.settleLocked(p, "", errLostAck)
-	}
+	c.lostAcksLocked()
 	if c.state == StateClosed {
 		return
 	}
@@ -103,9 +101,7 @@ func (c *Conn) restartLocked(reason string) {
 	if c.probe != nil {
 		c.dropLocked(c.probe, shared.CodeNormal, "")
 	}
-	for _, p := range c.pending {
-		c.settleLocked(p, "", errLostAck)
-	}
+	c.lostAcksLocked()
 	c.refreshing = false
 	c.fallback = false
 	if c.everOpen {

@@ -17,6 +17,7 @@ type Endpoints struct {
 	WS      string // ws(s)://…/rt/ws
 	SSE     string // http(s)://…/rt/sse, without the query
 	Publish string // http(s)://…/rt/publish
+	History string // http(s)://…/rt/history, without the query
 	// info is the presence info the streams carry, query-escaped ("" for
 	// none): WS has it already, SSEURL adds it.
 	info string
@@ -63,6 +64,7 @@ func NewEndpoints(base string) (Endpoints, error) {
 		WS:      wsScheme + rest + "/rt/ws",
 		SSE:     base + "/rt/sse",
 		Publish: base + "/rt/publish",
+		History: base + "/rt/history",
 	}, nil
 }
 

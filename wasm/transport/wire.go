@@ -150,9 +150,13 @@ type Dialer interface {
 	// DialSSE starts GET url (a text/event-stream) and returns at once; the
 	// outcome comes through ev. It may return nil after reporting ev.Closed.
 	DialSSE(url string, ev WireEvents) Wire
-	// Post sends body (JSON) to url and calls done once with the status
-	// and body of the response, or with the network error.
-	Post(url string, body []byte, done func(status int, body []byte, err error))
+	// Post sends body (JSON) to url, with an Idempotency-Key header when
+	// idempotencyKey is not empty, and calls done once with the status and
+	// body of the response, or with the network error.
+	Post(url string, body []byte, idempotencyKey string, done func(status int, body []byte, err error))
+	// Get sends GET url (a JSON answer is expected) and calls done once
+	// with the status and body of the response, or with the network error.
+	Get(url string, done func(status int, body []byte, err error))
 	// Refresh obtains fresh credentials for the next requests (a close code
 	// whose action is refresh asked for them) and calls done once.
 	Refresh(done func(err error))

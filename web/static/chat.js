@@ -132,6 +132,33 @@ form.addEventListener("submit", async (e) => {
   }
 });
 
+// "Load earlier messages": pages of history before the oldest message
+// shown, read with conn.history (GET /rt/history), walking backward.
+const earlier = root.querySelector('[data-action="earlier"]');
+const earlierNote = root.querySelector('[data-testid="earlier-note"]');
+earlier.addEventListener("click", async () => {
+  earlier.disabled = true;
+  try {
+    const oldest = list.firstElementChild?.dataset.id;
+    const page = await conn.history(channel, oldest ? { since: oldest, reverse: true, limit: 20 } : { limit: 20 });
+    const lines = page.messages.filter((m) => m.event === "chat" && m.data && typeof m.data === "object").map(line);
+    const height = list.scrollHeight;
+    list.prepend(...lines);
+    list.scrollTop += list.scrollHeight - height; // keep the view where it was
+    if (page.next) {
+      earlierNote.textContent = `${lines.length} earlier messages loaded.`;
+      earlier.disabled = false;
+    } else {
+      earlierNote.textContent = page.complete
+        ? "This is the beginning of the room."
+        : "This is as far back as the server keeps: older messages expired.";
+    }
+  } catch (err) {
+    earlierNote.textContent = err.message;
+    earlier.disabled = false;
+  }
+});
+
 root.querySelector('[data-action="drop"]').addEventListener("click", async () => {
   try {
     const { ended } = await postJSON("/demo/lab/drop", { page: pageId });

@@ -231,6 +231,29 @@ root.addEventListener("click", async (e) => {
         status.set(block ? "WebSocket refused for this page: auto falls back to SSE" : "WebSocket allowed again: auto returns to it within seconds", "warn");
         break;
       }
+      case "twice": {
+        // Two POSTs of one message with one Idempotency-Key: one id.
+        const key = `lab-${pageId}-${Date.now()}`;
+        const post = async () => {
+          const r = await fetch("/rt/publish", {
+            method: "POST",
+            headers: { "Content-Type": "application/json", "Idempotency-Key": key },
+            body: JSON.stringify({ channel: `lab:twice:${pageId}`, event: "twice", data: { key } }),
+          });
+          const body = await r.json();
+          if (!r.ok) throw new Error(body.message || `HTTP ${r.status}`);
+          return body.id;
+        };
+        const first = await post();
+        const second = await post();
+        const out = root.querySelector('[data-testid="twice-result"]');
+        out.dataset.first = first;
+        out.dataset.second = second;
+        out.textContent = first === second
+          ? `Both publishes answered id ${first}: stored once.`
+          : `Two ids: ${first} and ${second} (stored twice!)`;
+        break;
+      }
       case "native":
         openNatives();
         break;

@@ -3,15 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"sync"
 
 	"github.com/duet-rt/duet/server"
-	"github.com/duet-rt/duet/shared"
 	"github.com/duet-rt/duet/web/demo"
 )
 
-// demoHub gives the demo app what it needs from the hub: publishing, and a
-// channel's retained history read through the broker.
+// demoHub gives the demo app what it needs from the hub: publishing, and
+// a page of a channel's history.
 type demoHub struct{ hub *server.Hub }
 
 func (h demoHub) Publish(ctx context.Context, channel, event string, data []byte) (string, error) {
@@ -19,52 +17,24 @@ func (h demoHub) Publish(ctx context.Context, channel, event string, data []byte
 	return id.String(), err
 }
 
-// History subscribes a collector from the start of the current epoch, takes
-// the replay and unsubscribes. The broker bounds the replay by its history
-// settings.
+// History returns the newest max messages of channel and the id to resume
+// from after them: the last one's, or the head read before the page (so
+// nothing published meanwhile is missed).
 func (h demoHub) History(ctx context.Context, channel string, max int) ([]demo.Message, string, error) {
-	b := h.hub.Broker()
-	head := b.Head()
-	c := &collector{done: make(chan struct{})}
-	if err := b.Subscribe(ctx, c, []string{channel}, shared.ID{Epoch: head.Epoch}); err != nil {
+	head := h.hub.Head()
+	page, err := h.hub.History(ctx, channel, server.HistoryQuery{Limit: max})
+	if err != nil {
 		return nil, "", err
 	}
-	defer b.Unsubscribe(c)
-	select {
-	case <-c.done:
-	case <-ctx.Done():
-		return nil, "", ctx.Err()
-	}
-	msgs := c.resume.Messages
 	after := head.String()
-	if len(msgs) > 0 {
-		after = msgs[len(msgs)-1].Envelope.ID
+	if n := len(page.Messages); n > 0 {
+		after = page.Messages[n-1].Envelope.ID
 	}
-	if len(msgs) > max {
-		msgs = msgs[len(msgs)-max:]
-	}
-	out := make([]demo.Message, len(msgs))
-	for i, m := range msgs {
+	out := make([]demo.Message, len(page.Messages))
+	for i, m := range page.Messages {
 		out[i] = demo.Message{ID: m.Envelope.ID, Event: m.Envelope.Event, Data: m.Envelope.Data, TS: m.Envelope.TS}
 	}
 	return out, after, nil
-}
-
-// collector is a Subscriber that keeps the replay and ignores live messages.
-type collector struct {
-	once   sync.Once
-	resume *server.Resume
-	done   chan struct{}
-}
-
-func (c *collector) Deliver(*server.Message) bool { return true }
-
-func (c *collector) Resumed(r *server.Resume) bool {
-	c.once.Do(func() {
-		c.resume = r
-		close(c.done)
-	})
-	return true
 }
 
 // newDemo returns the demo app over hub.

@@ -59,6 +59,10 @@ func run(args []string) error {
 	lf.register(fs)
 	var prf presenceFlags
 	prf.register(fs)
+	var sf stateFlags
+	sf.register(fs)
+	var admin adminFlags
+	admin.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -79,7 +83,7 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	broker, epoch, err := newBroker(*natsURL, *historySize, *historyTTL, log)
+	broker, epoch, err := newBroker(*natsURL, *historySize, *historyTTL, &sf, log)
 	if err != nil {
 		return err
 	}
@@ -97,6 +101,10 @@ func run(args []string) error {
 	}
 	pf.apply(cfg)
 	prf.apply(cfg)
+	sf.hub(cfg)
+	if err := admin.apply(cfg); err != nil {
+		return err
+	}
 	if err := lf.apply(cfg); err != nil {
 		return err
 	}
@@ -161,20 +169,24 @@ func run(args []string) error {
 
 // newBroker returns the in-memory broker, or with a NATS URL a JetStream
 // broker, and its epoch.
-func newBroker(natsURL string, historySize int, historyTTL time.Duration, log *slog.Logger) (server.Broker, uint64, error) {
+func newBroker(natsURL string, historySize int, historyTTL time.Duration, sf *stateFlags, log *slog.Logger) (server.Broker, uint64, error) {
 	if natsURL == "" {
-		b := server.NewMemoryBroker(&server.MemoryConfig{HistorySize: historySize, HistoryTTL: historyTTL})
+		mc := &server.MemoryConfig{HistorySize: historySize, HistoryTTL: historyTTL}
+		sf.memory(mc)
+		b := server.NewMemoryBroker(mc)
 		return b, b.Epoch(), nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	b, err := natsbroker.New(ctx, &natsbroker.Config{
+	nc := &natsbroker.Config{
 		URL:         natsURL,
 		Options:     []nats.Option{nats.Name("duet " + strconv.Itoa(os.Getpid()))},
 		HistorySize: historySize,
 		HistoryTTL:  historyTTL,
 		Logger:      log,
-	})
+	}
+	sf.nats(nc)
+	b, err := natsbroker.New(ctx, nc)
 	if err != nil {
 		return nil, 0, fmt.Errorf("cannot start the NATS broker: %w", err)
 	}

@@ -367,19 +367,23 @@ func (w sseWire) SendBinary([]byte) error          { return errors.New("duet/tra
 func (w sseWire) Close(code shared.Code, _ string) { w() }
 
 // Post implements transport.Dialer.
-func (d *dialer) Post(url string, body []byte, done func(int, []byte, error)) {
-	d.fetch("POST", url, [][2]string{{"Content-Type", "application/json"}}, string(body), done)
+func (d *dialer) Post(url string, body []byte, idempotencyKey string, done func(int, []byte, error)) {
+	var hs [][2]string
+	if idempotencyKey != "" {
+		hs = [][2]string{{"Idempotency-Key", idempotencyKey}}
+	}
+	d.request("POST", url, hs, string(body), done)
 }
 
-// Get implements transport.Getter: presence over HTTP.
+// Get implements transport.Dialer.
 func (d *dialer) Get(url string, done func(int, []byte, error)) {
-	d.fetch("GET", url, nil, nil, done)
+	d.request("GET", url, nil, nil, done)
 }
 
-// fetch makes a request with the connection's credentials (body: nil for
-// none, or a string) and calls done
-// with the response's status and body, or the network error.
-func (d *dialer) fetch(method, url string, hdrs [][2]string, body any, done func(int, []byte, error)) {
+// request sends an HTTP request with the connection's credentials and
+// extra headers hs, and calls done with the answer.
+// body is nil (GET has none) or a string.
+func (d *dialer) request(method, url string, hs [][2]string, body any, done func(int, []byte, error)) {
 	go func() {
 		headers, params, err := d.creds.get(d.ctx)
 		if err != nil {
@@ -391,9 +395,13 @@ func (d *dialer) fetch(method, url string, hdrs [][2]string, body any, done func
 			done(0, nil, errors.New("options.token failed: "+err.Error()))
 			return
 		}
+		all := append([][2]string{}, hs...)
+		if method == "POST" {
+			all = append(all, [2]string{"Content-Type", "application/json"})
+		}
 		resp, err := jsw.Fetch(d.ctx, withParams(url, params), &jsw.FetchOptions{
 			Method:      method,
-			Headers:     authHeader(append(hdrs, headers...), token),
+			Headers:     authHeader(append(all, headers...), token),
 			Body:        body,
 			Cache:       "no-store",
 			Credentials: d.credentials,

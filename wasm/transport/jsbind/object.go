@@ -41,6 +41,7 @@ func (c *conn) newObject() js.Value {
 	method("publishBinary", c.jsPublishBinary)
 	method("presence", func(args []js.Value) any { return c.jsPresence("presence", args, false) })
 	method("presenceStats", func(args []js.Value) any { return c.jsPresence("presenceStats", args, true) })
+	method("history", c.jsHistory)
 	method("on", c.jsOn)
 	method("off", c.jsOff)
 	method("close", func([]js.Value) any { c.close(); return nil })
@@ -257,12 +258,8 @@ func (o *observer) Message(e *shared.Envelope) {
 	if len(subs) == 0 && len(all) == 0 {
 		return
 	}
-	// One JSON.parse gives the message object, data included; a binary
-	// message's data is a Uint8Array instead.
-	var msg js.Value
-	if e.Binary {
-		msg = binaryMessage(e)
-	} else if err := jsw.Try("JSON.parse", func() { msg = jsonObj.Call("parse", string(shared.AppendEnvelope(nil, e))) }); err != nil {
+	msg, err := messageValue(e)
+	if err != nil {
 		consoleWarn("duet: cannot decode a message: " + err.Error())
 		return
 	}
@@ -274,6 +271,17 @@ func (o *observer) Message(e *shared.Envelope) {
 			call(h, msg)
 		}
 	}
+}
+
+// messageValue is the message object of e: one JSON.parse gives it, data
+// included; a binary message's data is a Uint8Array instead.
+func messageValue(e *shared.Envelope) (js.Value, error) {
+	if e.Binary {
+		return binaryMessage(e), nil
+	}
+	var msg js.Value
+	err := jsw.Try("JSON.parse", func() { msg = jsonObj.Call("parse", string(shared.AppendEnvelope(nil, e))) })
+	return msg, err
 }
 
 // binaryMessage is the message object of a binary message: data is a

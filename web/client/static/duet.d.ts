@@ -280,6 +280,34 @@ export interface DuetGap {
   reason: "expired" | "restarted";
 }
 
+/** Which page of history {@link Connection.history} reads. */
+export interface DuetHistoryOptions {
+  /** A message id: the page starts after it (before it with reverse). Default: the newest messages. */
+  since?: string;
+  /** Most messages in the page: 1 to the server's maximum (1000 by default). Default 50. */
+  limit?: number;
+  /** Walk backward from since: the limit messages just before it. */
+  reverse?: boolean;
+}
+
+/** A page of a channel's history. */
+export interface DuetHistoryPage<T = unknown> {
+  channel: string;
+  /** In id order, oldest first, whichever the direction. */
+  messages: Array<DuetMessage<T> | DuetBinaryMessage>;
+  /**
+   * false when messages of the page's range may be gone (since older than
+   * what the server keeps, or the walk back reached the oldest message kept
+   * while older ones were dropped). Never silently true.
+   */
+  complete: boolean;
+  /**
+   * The since of the next page in the same direction (backward when the
+   * request had no since: pass it with reverse: true); absent at the end.
+   */
+  next?: string;
+}
+
 /** An error of a connection or a publish. */
 export interface DuetError extends Error {
   name: "DuetError";
@@ -319,16 +347,22 @@ export interface Connection {
   /** Removes handler from channel, or every handler of channel without one. */
   unsubscribe(channel: string, handler?: (message: DuetMessage<any>) => void): void;
   /**
-   * Publishes data (JSON-encoded) to channel. At most once: a publish whose
-   * ack was lost with its connection rejects with code 1006 rather than
-   * being sent again.
+   * Publishes data (JSON-encoded) to channel. Each publish carries an
+   * idempotency key of its own (PROTOCOL.md §3.6): a publish whose ack was
+   * lost with its WebSocket is sent again, with the same key, on the next
+   * connection, and the server stores it once and answers the first id.
+   * It rejects with 1013 when no connection acks it within publishTimeout,
+   * and with 1006 when a POST (on SSE) fails on the network: sending it
+   * again is then safe only for the server, not through this method.
    * @returns the id the server gave the message; rejects with a {@link DuetError}.
    */
   publish(channel: string, data: unknown, options?: { event?: string }): Promise<{ id: string }>;
   /**
    * Publishes raw bytes to channel: a binary WebSocket frame, or on SSE a
    * POST with the bytes in base64. The bytes are copied at once; the caller
-   * may reuse its buffer. Subscribers get a {@link DuetBinaryMessage}.
+   * may reuse its buffer. Subscribers get a {@link DuetBinaryMessage}. At
+   * most once on WebSocket (a binary frame carries no idempotency key): an
+   * ack lost with the connection rejects with 1006.
    * @returns the id the server gave the message; rejects with a {@link DuetError},
    * or a TypeError when data is not bytes.
    */
@@ -343,6 +377,17 @@ export interface Connection {
   presence(channel: string): Promise<Presence>;
   /** How many are in channel (constant time on the server); as {@link presence}. */
   presenceStats(channel: string): Promise<PresenceStats>;
+  /**
+   * Reads a page of channel's history (GET /rt/history, PROTOCOL.md §3.7),
+   * whichever wire is up: without since, the newest limit messages; with
+   * since, the limit messages after it (before it with reverse). It does
+   * not subscribe, and its messages do not go to handlers.
+   * Requires the subscribe permission on channel.
+   * @returns the page; rejects with a {@link DuetError} (4400 bad limit,
+   * 4422 bad channel, 4424 bad since, 4403 not allowed), or a TypeError for
+   * bad arguments.
+   */
+  history<T = unknown>(channel: string, options?: DuetHistoryOptions): Promise<DuetHistoryPage<T>>;
   /** @returns a function that removes the handler. */
   on<K extends keyof ConnectionEventMap>(type: K, handler: ConnectionEventMap[K]): () => void;
   off<K extends keyof ConnectionEventMap>(type: K, handler: ConnectionEventMap[K]): void;
