@@ -111,6 +111,20 @@ func MatchChannel(pattern, channel, subject string) bool {
 	return channel == prefix
 }
 
+// sseRequestKey marks, in its context, a request the SSE endpoint asks
+// Config.Authenticate about.
+type sseRequestKey struct{}
+
+// IsSSERequest reports whether Config.Authenticate is being asked about a
+// request to the hub's SSE endpoint: the only requests on which a hook
+// should accept credentials from the URL (a native EventSource can send
+// them no other way). Never a WebSocket handshake or a publish, whatever
+// their headers say.
+func IsSSERequest(r *http.Request) bool {
+	v, _ := r.Context().Value(sseRequestKey{}).(bool)
+	return v
+}
+
 // authenticate finds the identity of r: Config.Authenticate's, or the
 // anonymous one. A failure is a 4401 (or the code the hook chose).
 func (h *Hub) authenticate(r *http.Request) (Identity, *shared.Error) {
