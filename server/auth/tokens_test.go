@@ -23,15 +23,7 @@ import (
 // whatever the request's Accept header says.
 func TestQueryTokenOnlyOnSSE(t *testing.T) {
 	j := mustJWT(t, auth.JWTConfig{HS256Secret: hsSecret, Tokens: auth.TokenSources{QueryParam: "access_token"}})
-	hub, err := server.NewHub(&server.Config{Authenticate: j.Authenticate})
-	assert.NoError(t, err)
-	srv := httptest.NewServer(hub.Handler())
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-		defer cancel()
-		_ = hub.Shutdown(ctx)
-		srv.Close()
-	})
+	_, srv := serveHub(t, &server.Config{Authenticate: j.Authenticate})
 	tok := url.QueryEscape(sign(t, jwt.SigningMethodHS256, hsSecret, "", claims("alice", time.Minute)))
 	eventStream := http.Header{"Accept": {"text/event-stream"}}
 
