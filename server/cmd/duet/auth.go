@@ -11,7 +11,6 @@ import (
 
 	"github.com/duet-rt/duet/server"
 	"github.com/duet-rt/duet/server/auth"
-	"github.com/golang-jwt/jwt/v5"
 )
 
 // authFlags are the command line's authentication and limit options. With
@@ -26,6 +25,7 @@ type authFlags struct {
 	corsOrigins                          string
 	publishRate, identityPublishRate     float64
 	leeway, devTokenTTL                  time.Duration
+	devTokensPublic                      bool
 }
 
 func (f *authFlags) register(fs *flag.FlagSet) {
@@ -44,7 +44,8 @@ func (f *authFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.corsOrigins, "cors-origins", "", "origins (comma-separated, e.g. https://app.example.com) whose pages may use /rt/sse and /rt/publish cross-origin (default: none)")
 	fs.Float64Var(&f.publishRate, "publish-rate", 0, "publishes per second per WebSocket connection (default 200; negative: no limit)")
 	fs.Float64Var(&f.identityPublishRate, "identity-publish-rate", 0, "publishes per second per identity, or per IP when anonymous (default 1000; negative: no limit)")
-	fs.DurationVar(&f.devTokenTTL, "dev-tokens", 0, "FOR TESTS ONLY, with -jwt-hs256-secret-file: serve GET /dev/token?sub=NAME, a token for anyone that lives this long")
+	fs.DurationVar(&f.devTokenTTL, "dev-tokens", 0, "FOR TESTS ONLY, with -jwt-hs256-secret-file: serve GET /dev/token?sub=NAME to loopback clients, a token for anyone that lives this long (refused with a non-loopback -addr unless -dev-tokens-public)")
+	fs.BoolVar(&f.devTokensPublic, "dev-tokens-public", false, "FOR TESTS ONLY: serve -dev-tokens to every client, and allow it with a non-loopback -addr")
 }
 
 func splitList(s string) []string {
@@ -57,9 +58,10 @@ func splitList(s string) []string {
 	return out
 }
 
-// apply sets cfg's authentication and limits, and returns the handler of
-// the test-only token endpoint, if asked for.
-func (f *authFlags) apply(cfg *server.Config, log *slog.Logger) (devTokens http.Handler, err error) {
+// apply sets cfg's authentication and limits for a server listening on
+// addr, and returns the handler of the test-only token endpoint, if asked
+// for.
+func (f *authFlags) apply(cfg *server.Config, addr string, log *slog.Logger) (devTokens http.Handler, err error) {
 	cfg.CORSOrigins = splitList(f.corsOrigins)
 	cfg.PublishRate = f.publishRate
 	cfg.IdentityPublishRate = f.identityPublishRate
@@ -102,6 +104,9 @@ func (f *authFlags) apply(cfg *server.Config, log *slog.Logger) (devTokens http.
 		}
 		return nil, nil // open: anonymous, every channel
 	}
+	if f.devTokenTTL > 0 && jcfg.HS256Secret == nil {
+		return nil, errors.New("-dev-tokens needs -jwt-hs256-secret-file: it signs its tokens with that secret")
+	}
 	j, err := auth.NewJWT(jcfg)
 	if err != nil {
 		return nil, err
@@ -115,30 +120,5 @@ func (f *authFlags) apply(cfg *server.Config, log *slog.Logger) (devTokens http.
 	if f.devTokenTTL <= 0 {
 		return nil, nil
 	}
-	log.Warn("duet: -dev-tokens: anyone can get a token at /dev/token; never use this in production", "ttl", f.devTokenTTL)
-	return devTokenHandler(jcfg.HS256Secret, f.audience, f.issuer, f.devTokenTTL), nil
-}
-
-// devTokenHandler serves GET /dev/token?sub=NAME: an HS256 token for NAME
-// (default "dev") that lives ttl, for tests of token expiry and refresh.
-func devTokenHandler(secret []byte, aud, iss string, ttl time.Duration) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sub := r.URL.Query().Get("sub")
-		if sub == "" {
-			sub = "dev"
-		}
-		now := time.Now()
-		claims := jwt.MapClaims{"sub": sub, "aud": aud, "iat": now.Unix(), "exp": now.Add(ttl).Unix()}
-		if iss != "" {
-			claims["iss"] = iss
-		}
-		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		w.Header().Set("Content-Type", "text/plain")
-		w.Header().Set("Cache-Control", "no-store")
-		_, _ = w.Write([]byte(tok))
-	})
+	return f.devTokens(jcfg.HS256Secret, addr, log)
 }

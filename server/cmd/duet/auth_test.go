@@ -19,7 +19,7 @@ func TestAuthFlagsOneKey(t *testing.T) {
 	if err := fs.Parse([]string{"-jwt-public-key", "key.pem", "-jwt-jwks", "jwks.json", "-jwt-aud", "a"}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := f.apply(&server.Config{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	_, err := f.apply(&server.Config{}, "localhost:8080", slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err == nil || !strings.Contains(err.Error(), "one JWT key") {
 		t.Fatalf("two key flags: err %v, want a refusal", err)
 	}

@@ -86,7 +86,7 @@ func run(args []string) error {
 		MaxConnectionsPerIP: *maxConnsPerIP,
 		TrustedProxies:      proxies,
 	}
-	devTokens, err := af.apply(cfg, log)
+	devTokens, err := af.apply(cfg, *addr, log)
 	if err != nil {
 		return err
 	}
