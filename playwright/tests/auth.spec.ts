@@ -25,6 +25,9 @@ class AuthServer {
     fs.writeFileSync(secret, crypto.randomBytes(48).toString('base64'), { mode: 0o600 });
     const srv = await DuetServer.start(0, [
       '-jwt-hs256-secret-file', secret, '-jwt-aud', 'duet-e2e', '-jwt-leeway', '0', '-dev-tokens', tokenTTL,
+      // The dev tokens carry no permission claims, and bin/duet grants
+      // such tokens no channels unless told to.
+      '-jwt-subscribe', 'user:{sub}', '-jwt-publish', 'user:*',
     ]);
     return new AuthServer(srv, dir);
   }

@@ -37,8 +37,8 @@ func (f *authFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.leeway, "jwt-leeway", 5*time.Second, "clock skew tolerated on exp, nbf and iat (0: none)")
 	fs.StringVar(&f.cookie, "jwt-cookie", "", "also read the token from this cookie")
 	fs.StringVar(&f.queryParam, "jwt-query-param", "", "also read the token from this query parameter of SSE requests, for native EventSource (default off: URLs end up in logs)")
-	fs.StringVar(&f.subscribe, "jwt-subscribe", "*", "channel patterns a token without a \"subscribe\" claim may subscribe to (comma-separated; {sub} is the token's subject)")
-	fs.StringVar(&f.publish, "jwt-publish", "*", "channel patterns a token without a \"publish\" claim may publish on")
+	fs.StringVar(&f.subscribe, "jwt-subscribe", "", "channel patterns a token without a \"subscribe\" claim may subscribe to (comma-separated, e.g. public:*,user:{sub}; {sub} is the token's subject; default: none)")
+	fs.StringVar(&f.publish, "jwt-publish", "", "channel patterns a token without a \"publish\" claim may publish on (default: none)")
 	fs.StringVar(&f.anonSubscribe, "anonymous-subscribe", "", "with a -jwt-* key: channel patterns requests without a token may subscribe to (default: such requests are refused)")
 	fs.StringVar(&f.anonPublish, "anonymous-publish", "", "with a -jwt-* key: channel patterns requests without a token may publish on")
 	fs.StringVar(&f.corsOrigins, "cors-origins", "", "origins (comma-separated, e.g. https://app.example.com) whose pages may use /rt/sse and /rt/publish cross-origin (default: none)")
@@ -107,16 +107,26 @@ func (f *authFlags) apply(cfg *server.Config, addr string, log *slog.Logger) (de
 	if f.devTokenTTL > 0 && jcfg.HS256Secret == nil {
 		return nil, errors.New("-dev-tokens needs -jwt-hs256-secret-file: it signs its tokens with that secret")
 	}
+	for flag, p := range map[string]string{"jwt-subscribe": f.subscribe, "jwt-publish": f.publish, "anonymous-subscribe": f.anonSubscribe, "anonymous-publish": f.anonPublish} {
+		if err := checkPatterns(flag, splitList(p)); err != nil {
+			return nil, err
+		}
+	}
 	j, err := auth.NewJWT(jcfg)
 	if err != nil {
 		return nil, err
 	}
+	cfg.Authorize = (&grants{log: log}).authorize
 	hooks := []func(*http.Request) (server.Identity, error){j.Authenticate}
 	if f.anonSubscribe != "" || f.anonPublish != "" {
 		hooks = append(hooks, auth.AllowAnonymous(splitList(f.anonSubscribe), splitList(f.anonPublish)))
 	}
 	cfg.Authenticate = auth.Any(hooks...)
-	log.Info("duet: JWT authentication required", "aud", f.audience)
+	log.Info("duet: JWT authentication required", "aud", f.audience,
+		"-jwt-subscribe", f.subscribe, "-jwt-publish", f.publish, "-anonymous-subscribe", f.anonSubscribe, "-anonymous-publish", f.anonPublish)
+	if f.subscribe == "" || f.publish == "" {
+		log.Info("duet: tokens without a \"subscribe\" or \"publish\" claim get no channels for it; -jwt-subscribe and -jwt-publish grant them channel patterns")
+	}
 	if f.devTokenTTL <= 0 {
 		return nil, nil
 	}

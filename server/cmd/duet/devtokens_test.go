@@ -19,20 +19,28 @@ import (
 // them for a server listening on addr.
 func applyFlags(t *testing.T, addr string, args ...string) (http.Handler, *server.Config, error) {
 	t.Helper()
+	cfg := &server.Config{}
+	h, err := parseAuthFlags(t, args...).apply(cfg, addr, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return h, cfg, err
+}
+
+// parseAuthFlags parses args as bin/duet's authentication flags.
+func parseAuthFlags(t *testing.T, args ...string) *authFlags {
+	t.Helper()
 	var f authFlags
 	fs := flag.NewFlagSet("duet", flag.ContinueOnError)
 	f.register(fs)
 	assert.NoError(t, fs.Parse(args))
-	cfg := &server.Config{}
-	h, err := f.apply(cfg, addr, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	return h, cfg, err
+	return &f
 }
+
+const testSecret = "0123456789abcdef0123456789abcdef-secret"
 
 // secretFile writes an HS256 secret and returns its path.
 func secretFile(t *testing.T) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "secret")
-	assert.NoError(t, os.WriteFile(p, []byte("0123456789abcdef0123456789abcdef-secret"), 0o600))
+	assert.NoError(t, os.WriteFile(p, []byte(testSecret), 0o600))
 	return p
 }
 
