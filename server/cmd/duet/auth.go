@@ -75,6 +75,7 @@ func (f *authFlags) apply(cfg *server.Config, addr string, log *slog.Logger) (de
 		Tokens:           auth.TokenSources{Cookie: f.cookie, QueryParam: f.queryParam},
 		DefaultSubscribe: splitList(f.subscribe),
 		DefaultPublish:   splitList(f.publish),
+		Logger:           log,
 	}
 	keys := 0
 	for _, k := range []string{f.hs256SecretFile, f.publicKeyFile, f.jwks} {
