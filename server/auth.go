@@ -202,6 +202,23 @@ func (h *Hub) authenticate(r *http.Request) (Identity, *shared.Error) {
 	return id, nil
 }
 
+// Check authenticates r and authorizes perm on every one of channels as
+// the /rt/ endpoints do (Config.Authenticate, then Config.Authorize or the
+// identity's patterns), for an application's own handlers that publish or
+// read history on a client's behalf through Hub.Publish or the broker:
+// they must not be a way around the hub's rules. The error is a
+// *shared.Error (4401, 4403, or the hooks' own code).
+func (h *Hub) Check(r *http.Request, perm Permission, channels ...string) (Identity, error) {
+	id, aerr := h.authenticate(r)
+	if aerr != nil {
+		return Identity{}, aerr
+	}
+	if err := h.authorize(&id, perm, channels...); err != nil {
+		return Identity{}, protocolError(err)
+	}
+	return id, nil
+}
+
 // authorize checks that id has perm on every one of channels.
 func (h *Hub) authorize(id *Identity, perm Permission, channels ...string) error {
 	for _, ch := range channels {

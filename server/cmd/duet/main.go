@@ -23,7 +23,6 @@ import (
 
 	"github.com/duet-rt/duet/server"
 	"github.com/duet-rt/duet/server/natsbroker"
-	"github.com/duet-rt/duet/web"
 	"github.com/nats-io/nats.go"
 )
 
@@ -50,6 +49,7 @@ func run(args []string) error {
 	pprofAddr := fs.String("pprof", os.Getenv("DUET_PPROF"), "serve net/http/pprof on this loopback address, e.g. 127.0.0.1:6060 (default $DUET_PPROF; empty: off)")
 	var af authFlags
 	af.register(fs)
+	withDemo := demoFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -95,18 +95,10 @@ func run(args []string) error {
 		return err
 	}
 
-	app, err := newDemo(hub)
+	mux, app, err := site(hub, cfg.Authenticate != nil, *withDemo, devTokens, log)
 	if err != nil {
 		return err
 	}
-	mux := http.NewServeMux()
-	rt := hub.Handler()
-	mux.Handle("/rt/", app.Wrap(rt))
-	mux.Handle("/metrics", rt)
-	if devTokens != nil {
-		mux.Handle("GET /dev/token", devTokens)
-	}
-	mux.Handle("/", web.Handler(func() string { return broker.Head().String() }, app))
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -120,7 +112,9 @@ func run(args []string) error {
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	go app.Run(ctx) // the generators stop with the signal, before the hub
+	if app != nil {
+		go app.Run(ctx) // the generators stop with the signal, before the hub
+	}
 	log.Info("duet: serving", "url", "http://"+ln.Addr().String()+"/", "epoch", epoch)
 
 	select {
