@@ -44,7 +44,7 @@ func (f *authFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.corsOrigins, "cors-origins", "", "origins (comma-separated, e.g. https://app.example.com) whose pages may use /rt/sse and /rt/publish cross-origin (default: none)")
 	fs.Float64Var(&f.publishRate, "publish-rate", 0, "publishes per second per WebSocket connection (default 200; negative: no limit)")
 	fs.Float64Var(&f.identityPublishRate, "identity-publish-rate", 0, "publishes per second per identity, or per IP when anonymous (default 1000; negative: no limit)")
-	fs.DurationVar(&f.devTokenTTL, "dev-tokens", 0, "FOR TESTS ONLY, with -jwt-hs256-secret-file: serve GET /dev/token?sub=NAME to loopback clients, a token for anyone that lives this long (refused with a non-loopback -addr unless -dev-tokens-public)")
+	fs.DurationVar(&f.devTokenTTL, "dev-tokens", 0, "FOR TESTS ONLY, with -jwt-hs256-secret-file: serve GET /dev/token?sub=NAME (a token) and GET /dev/session?sub=NAME (a session cookie) to loopback clients, for anyone, living this long (refused with a non-loopback -addr unless -dev-tokens-public)")
 	fs.BoolVar(&f.devTokensPublic, "dev-tokens-public", false, "FOR TESTS ONLY: serve -dev-tokens to every client, and allow it with a non-loopback -addr")
 }
 
@@ -119,6 +119,13 @@ func (f *authFlags) apply(cfg *server.Config, addr string, log *slog.Logger) (de
 	}
 	cfg.Authorize = (&grants{log: log}).authorize
 	hooks := []func(*http.Request) (server.Identity, error){j.Authenticate}
+	if f.devTokenTTL > 0 {
+		var sessions func(*http.Request) (server.Identity, error)
+		if devTokens, sessions, err = f.devTokens(jcfg.HS256Secret, addr, log); err != nil {
+			return nil, err
+		}
+		hooks = append(hooks, sessions)
+	}
 	if f.anonSubscribe != "" || f.anonPublish != "" {
 		hooks = append(hooks, auth.AllowAnonymous(splitList(f.anonSubscribe), splitList(f.anonPublish)))
 	}
@@ -128,8 +135,5 @@ func (f *authFlags) apply(cfg *server.Config, addr string, log *slog.Logger) (de
 	if f.subscribe == "" || f.publish == "" {
 		log.Info("duet: tokens without a \"subscribe\" or \"publish\" claim get no channels for it; -jwt-subscribe and -jwt-publish grant them channel patterns")
 	}
-	if f.devTokenTTL <= 0 {
-		return nil, nil
-	}
-	return f.devTokens(jcfg.HS256Secret, addr, log)
+	return devTokens, nil
 }

@@ -103,6 +103,29 @@ func TestDevTokensLoopbackOnly(t *testing.T) {
 			assert.Contains(t, tt.name+" says why", w.Body.String(), "loopback")
 		}
 	})
+	t.Run("a session cookie", func(t *testing.T) {
+		h, cfg, err := applyFlags(t, "127.0.0.1:0", devArgs...)
+		assert.NoError(t, err)
+		r := httptest.NewRequest(http.MethodGet, "/dev/session?sub=alice", nil)
+		r.RemoteAddr = "127.0.0.1:5555"
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		cookies := w.Result().Cookies()
+		assert.Equal(t, "cookies", len(cookies), 1)
+		c := cookies[0]
+		assert.Equal(t, "name", c.Name, "__Host-duet_session")
+		assert.True(t, "Secure, Path=/, no Domain", c.Secure && c.Path == "/" && c.Domain == "")
+		r = httptest.NewRequest(http.MethodGet, "/rt/sse", nil)
+		r.AddCookie(c)
+		id, err := cfg.Authenticate(r)
+		assert.NoError(t, err)
+		assert.Equal(t, "subject", id.Subject, "alice")
+		r = httptest.NewRequest(http.MethodGet, "/dev/session?sub=alice", nil)
+		r.RemoteAddr = "192.0.2.7:5555"
+		w = httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		assert.Equal(t, "from afar", w.Code, http.StatusForbidden)
+	})
 	t.Run("-dev-tokens-public serves everyone", func(t *testing.T) {
 		h, _, err := applyFlags(t, ":0", append(devArgs, "-dev-tokens-public")...)
 		assert.NoError(t, err)

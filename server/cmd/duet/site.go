@@ -16,7 +16,7 @@ func demoFlag(fs *flag.FlagSet) *bool {
 }
 
 // site returns bin/duet's handler — the realtime endpoints under /rt/,
-// /metrics, /dev/token when asked for, the browser client, and the demo —
+// /metrics, /dev/token and /dev/session when asked for, the browser client, and the demo —
 // and the demo's app, which the caller runs (nil when the demo is off).
 //
 // With authentication on, the demo is off unless withDemo: its pages have
@@ -30,7 +30,7 @@ func site(hub *server.Hub, authOn, withDemo bool, devTokens http.Handler, log *s
 	rt := hub.Handler()
 	mux.Handle("/metrics", rt)
 	if devTokens != nil {
-		mux.Handle("GET /dev/token", devTokens)
+		mux.Handle("/dev/", devTokens)
 	}
 	head := func() string { return hub.Broker().Head().String() }
 	if authOn && !withDemo {
