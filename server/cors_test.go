@@ -2,7 +2,9 @@ package server
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
+	"path"
 	"strings"
 	"testing"
 
@@ -78,5 +80,55 @@ func TestWebSocketOriginComparesSchemeHostPort(t *testing.T) {
 	t.Run("a bad pattern is refused at NewHub", func(t *testing.T) {
 		_, err := NewHub(&Config{OriginPatterns: []string{"[a-"}})
 		assert.True(t, "refused", err != nil && strings.Contains(err.Error(), "OriginPatterns"))
+	})
+}
+
+// FuzzWebSocketOrigin: the Origin, Sec-Fetch-Site and X-Forwarded-Proto
+// headers come from the network. None may panic the check, and a handshake
+// it admits is one a rule admits: no Origin, the browser's same-origin,
+// the request's own origin (scheme included), or an allowed one.
+func FuzzWebSocketOrigin(f *testing.F) {
+	f.Add("https://app.example", "", "")
+	f.Add("http://app.example", "cross-site", "")
+	f.Add("https://127.0.0.1:8080", "", "https")
+	f.Add("HTTPS://A.EXAMPLE.COM:443", "same-site", "http")
+	f.Add("null", "", "")
+	f.Add("http://[::1]:80/", "", "https, http")
+	g, err := newOriginPolicy(&Config{
+		CORSOrigins:    []string{"https://app.example"},
+		OriginPatterns: []string{"*.example.com", "http://localhost:*"},
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
+	})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, origin, site, proto string) {
+		for _, peer := range []string{"10.1.2.3:5555", "192.0.2.1:5555"} {
+			r := httptest.NewRequest(http.MethodGet, "http://127.0.0.1:8080/rt/ws", nil)
+			r.RemoteAddr = peer
+			r.Header.Set("Origin", origin)
+			r.Header.Set("Sec-Fetch-Site", site)
+			r.Header.Set("X-Forwarded-Proto", proto)
+			if g.checkWebSocket(r) != nil || origin == "" || site == "same-origin" {
+				continue
+			}
+			canon, ok := canonicalOrigin(origin)
+			if !ok {
+				t.Fatalf("admitted Origin %q, which is not an origin", origin)
+			}
+			if canon == "http://app.example" || canon == "http://a.example.com" {
+				t.Fatalf("admitted %q over plain http (Sec-Fetch-Site %q)", origin, site)
+			}
+			_, listed := g.wsOrigins[canon]
+			matched := false
+			for _, p := range g.wsPatterns {
+				if ok, _ := path.Match(p, canon); ok {
+					matched = true
+				}
+			}
+			if !listed && !matched && (site != "" || canon != g.requestOrigin(r)) {
+				t.Fatalf("admitted %q (Sec-Fetch-Site %q, X-Forwarded-Proto %q, peer %s) by no rule", origin, site, proto, peer)
+			}
+		}
 	})
 }
