@@ -2,7 +2,9 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -84,9 +86,17 @@ func (id *Identity) Allows(perm Permission, channel string) bool {
 //   - "*" matches every channel;
 //   - a pattern ending in "*" matches the channels that start with the rest
 //     ("chat:*" matches "chat:lobby");
-//   - "{sub}" stands for subject, taken literally ("user:{sub}" is the
-//     private channel of each user; "user:{sub}:*" all of them). A pattern
-//     with "{sub}" matches nothing for an anonymous identity;
+//   - "{sub}" stands for subject, taken literally, as one whole segment of
+//     the name ("user:{sub}" is the private channel of each user;
+//     "user:{sub}:*" all of them). It must be followed by the end of the
+//     pattern, a separator (":" or "/"), or the final "*", which then
+//     matches the end of the channel or a separator and what follows
+//     ("user:{sub}*" matches "user:alice" and "user:alice:inbox", not
+//     "user:alicebob"); else the pattern matches nothing. A pattern with
+//     "{sub}" matches nothing for an anonymous identity, nor for a subject
+//     holding a separator or a pattern character (":", "/", "*", "{", "}"):
+//     subject "a" owns "user:a:*", so a subject "a:b" must own nothing
+//     there;
 //   - anything else matches itself only.
 //
 // Only a final "*" is a wildcard, and one that comes from the subject is
@@ -95,24 +105,83 @@ func MatchChannel(pattern, channel, subject string) bool {
 	prefix, wild := strings.CutSuffix(pattern, "*")
 	// Walk the pattern's "{sub}"s, consuming channel as they expand,
 	// rather than build the expanded pattern: this runs on every publish.
-	for {
+	for first := true; ; first = false {
 		i := strings.Index(prefix, "{sub}")
 		if i < 0 {
 			break
 		}
-		if subject == "" || !strings.HasPrefix(channel, prefix[:i]) {
+		if first && !SubjectFitsPattern(subject) {
+			return false
+		}
+		rest := prefix[i+len("{sub}"):]
+		if rest != "" && !isSegmentSeparator(rest[0]) {
+			return false
+		}
+		if !strings.HasPrefix(channel, prefix[:i]) {
 			return false
 		}
 		channel = channel[i:]
 		if !strings.HasPrefix(channel, subject) {
 			return false
 		}
-		channel, prefix = channel[len(subject):], prefix[i+len("{sub}"):]
+		channel, prefix = channel[len(subject):], rest
+		if prefix == "" && channel != "" && !isSegmentSeparator(channel[0]) {
+			return false // "{sub}*": the subject must end a segment
+		}
 	}
 	if wild {
 		return strings.HasPrefix(channel, prefix)
 	}
 	return channel == prefix
+}
+
+// CheckPattern says what is wrong with a channel pattern that could never
+// match as written (see MatchChannel): a "*" that is not the last
+// character, a "{sub}" that does not end a segment, a character outside
+// the channel alphabet. Configuration that takes patterns calls it, so a
+// mistake is refused at startup instead of matching nothing.
+func CheckPattern(pattern string) error {
+	if pattern == "" {
+		return errors.New("duet/server: channel pattern is empty")
+	}
+	prefix, _ := strings.CutSuffix(pattern, "*")
+	parts := strings.Split(prefix, "{sub}")
+	for j, part := range parts {
+		last := j == len(parts)-1
+		if j > 0 && !(last && part == "") && (part == "" || !isSegmentSeparator(part[0])) {
+			return errors.New("duet/server: channel pattern " + quote(pattern) + `: "{sub}" must end a segment (be followed by ":", "/", the final "*" or nothing)`)
+		}
+		if part != "" {
+			if err := shared.ValidateChannel(part); err != nil {
+				return fmt.Errorf("duet/server: channel pattern %s (only a final \"*\" and \"{sub}\" are special): %w", quote(pattern), err)
+			}
+		}
+	}
+	return nil
+}
+
+// SubjectFitsPattern reports whether subject may stand for "{sub}" in a
+// channel pattern: not empty (anonymous), and free of the segment
+// separators ":" and "/" and the pattern characters "*", "{" and "}".
+// A subject that does not fit gets no channel from a "{sub}" pattern.
+func SubjectFitsPattern(subject string) bool {
+	return subject != "" && !strings.ContainsAny(subject, ":/*{}")
+}
+
+func isSegmentSeparator(c byte) bool { return c == ':' || c == '/' }
+
+// sseRequestKey marks, in its context, a request the SSE endpoint asks
+// Config.Authenticate about.
+type sseRequestKey struct{}
+
+// IsSSERequest reports whether Config.Authenticate is being asked about a
+// request to the hub's SSE endpoint: the only requests on which a hook
+// should accept credentials from the URL (a native EventSource can send
+// them no other way). Never a WebSocket handshake or a publish, whatever
+// their headers say.
+func IsSSERequest(r *http.Request) bool {
+	v, _ := r.Context().Value(sseRequestKey{}).(bool)
+	return v
 }
 
 // authenticate finds the identity of r: Config.Authenticate's, or the
@@ -133,6 +202,23 @@ func (h *Hub) authenticate(r *http.Request) (Identity, *shared.Error) {
 	if !id.Expires.IsZero() && !time.Now().Before(id.Expires) {
 		h.metrics.authFailures.Add(1)
 		return Identity{}, shared.NewError(shared.CodeUnauthorized, "credentials expired at "+id.Expires.UTC().Format(time.RFC3339)+": refresh them")
+	}
+	return id, nil
+}
+
+// Check authenticates r and authorizes perm on every one of channels as
+// the /rt/ endpoints do (Config.Authenticate, then Config.Authorize or the
+// identity's patterns), for an application's own handlers that publish or
+// read history on a client's behalf through Hub.Publish or the broker:
+// they must not be a way around the hub's rules. The error is a
+// *shared.Error (4401, 4403, or the hooks' own code).
+func (h *Hub) Check(r *http.Request, perm Permission, channels ...string) (Identity, error) {
+	id, aerr := h.authenticate(r)
+	if aerr != nil {
+		return Identity{}, aerr
+	}
+	if err := h.authorize(&id, perm, channels...); err != nil {
+		return Identity{}, protocolError(err)
 	}
 	return id, nil
 }
@@ -163,7 +249,13 @@ func denied(id *Identity, perm Permission, channel string) string {
 	if id.Subject != "" {
 		who = "identity " + quote(id.Subject)
 	}
-	return who + " may not " + perm.String() + " to channel " + quote(channel)
+	msg := who + " may not " + perm.String() + " to channel " + quote(channel)
+	hasSub := func(p string) bool { return strings.Contains(p, "{sub}") }
+	if id.Subject != "" && !SubjectFitsPattern(id.Subject) &&
+		(slices.ContainsFunc(id.Subscribe, hasSub) || slices.ContainsFunc(id.Publish, hasSub)) {
+		msg += ` (a subject holding ":", "/", "*", "{" or "}" gets no channel from a "{sub}" pattern)`
+	}
+	return msg
 }
 
 // expireAt ends connection c with errCredentialsExpired when id's

@@ -88,9 +88,10 @@ func TestMatchChannel(t *testing.T) {
 		{"user:{sub}", "user:{sub}", "", false},
 		{"user:{sub}:*", "user:alice:inbox", "alice", true},
 		{"user:{sub}:*", "user:alice2:inbox", "alice", false},
-		// A subject with a star is no wildcard.
+		// A subject with a star is no wildcard, nor a subject at all for
+		// "{sub}".
 		{"user:{sub}", "user:anything", "*", false},
-		{"user:{sub}", "user:*", "*", true},
+		{"user:{sub}", "user:*", "*", false},
 		{"{sub}/{sub}", "bob/bob", "bob", true},
 		{"{sub}/{sub}", "bob/bo", "bob", false},
 		{"a:{sub}:b*", "a:bob:bc", "bob", true},
@@ -99,6 +100,77 @@ func TestMatchChannel(t *testing.T) {
 	for _, tt := range tests {
 		got := MatchChannel(tt.pattern, tt.channel, tt.subject)
 		assert.Equal(t, tt.pattern+" ~ "+tt.channel+" for "+strconv.Quote(tt.subject), got, tt.want)
+	}
+}
+
+// A "{sub}" pattern stands for one whole segment of a channel name: a
+// subject cannot reach another subject's private channels, whatever
+// separators or pattern characters it holds.
+func TestSubPatternsStayWithinTheSubject(t *testing.T) {
+	tests := []struct {
+		pattern, channel, subject string
+		want                      bool
+	}{
+		{"user:{sub}:*", "user:a:inbox", "a", true},
+		{"user:{sub}", "user:a", "a", true},
+		{"user:{sub}/*", "user:a/inbox", "a", true},
+		// "a" owns everything under user:a:, so subject "a:b", whose
+		// channels would be there, gets no "{sub}" channel at all.
+		{"user:{sub}:*", "user:a:b:inbox", "a", true},
+		{"user:{sub}:*", "user:a:b:inbox", "a:b", false},
+		{"user:{sub}", "user:a:b", "a:b", false},
+		{"user:{sub}:*", "user:a/b:x", "a/b", false},
+		{"user:{sub}", "user:*", "*", false},
+		{"user:{sub}", "user:{x}", "{x}", false},
+		// The final star right after "{sub}" starts a new segment.
+		{"user:{sub}*", "user:a", "a", true},
+		{"user:{sub}*", "user:a:inbox", "a", true},
+		{"user:{sub}*", "user:a/inbox", "a", true},
+		{"user:{sub}*", "user:ab", "a", false},
+		// "{sub}" must end a segment: user.{sub}.* would let "a" reach
+		// the channels of "a.b".
+		{"user.{sub}.*", "user.a.x", "a", false},
+		{"{sub}-inbox", "a-inbox", "a", false},
+		{"{sub}{sub}*", "aa", "a", false},
+		// Subjects with other characters of the alphabet are fine.
+		{"user:{sub}:*", "user:a.b@example.com:inbox", "a.b@example.com", true},
+	}
+	for _, tt := range tests {
+		got := MatchChannel(tt.pattern, tt.channel, tt.subject)
+		assert.Equal(t, tt.pattern+" ~ "+tt.channel+" for "+strconv.Quote(tt.subject), got, tt.want)
+	}
+
+	// The same through the hub. User "a:b" would write its inbox,
+	// user:a:b:inbox, which user "a" reads as user:{sub}:*: refused.
+	ts, th := authServer(t, Config{})
+	private := []string{"user:{sub}", "user:{sub}:*"}
+	th.set("a", Identity{Subject: "a", Subscribe: private, Publish: private})
+	th.set("a:b", Identity{Subject: "a:b", Subscribe: private, Publish: private})
+	for _, ch := range []string{"user:a:b", "user:a:b:inbox"} {
+		resp, body := ts.do(t, http.MethodPost, "/rt/publish", mergeHeaders(bearer("a:b"), jsonHeader), `{"channel":"`+ch+`","data":1}`)
+		assert.Equal(t, "publish status "+string(body), resp.StatusCode, http.StatusForbidden)
+		assert.Contains(t, "message", string(body), "{sub}")
+		resp, body = ts.do(t, http.MethodGet, "/rt/sse?channel="+ch, bearer("a:b"), "")
+		assert.Equal(t, "SSE status "+string(body), resp.StatusCode, http.StatusForbidden)
+	}
+}
+
+func TestCheckPattern(t *testing.T) {
+	for _, ok := range []string{"*", "chat:*", "chat:lobby", "user:{sub}", "user:{sub}:*", "user:{sub}*", "{sub}/{sub}", "a.b@c=d/e_f-g"} {
+		assert.NoError(t, CheckPattern(ok))
+	}
+	for _, tt := range []struct{ pattern, says string }{
+		{"", "empty"},
+		{"user.{sub}.*", "must end a segment"},
+		{"{sub}{sub}", "must end a segment"},
+		{"{sub}-inbox", "must end a segment"},
+		{"chat:*:x", "forbidden character"},
+		{"user:{subject}", "forbidden character"},
+		{"chat lobby", "forbidden character"},
+	} {
+		err := CheckPattern(tt.pattern)
+		assert.True(t, strconv.Quote(tt.pattern)+" refused", err != nil)
+		assert.Contains(t, "message", err.Error(), tt.says)
 	}
 }
 
@@ -426,18 +498,33 @@ func BenchmarkAdmitPublish(b *testing.B) {
 }
 
 // FuzzMatchChannel checks the matcher against the obvious definition:
-// expand "{sub}", then compare (or compare prefixes for a final "*").
+// expand "{sub}", then compare (or compare prefixes for a final "*"), where
+// a pattern with "{sub}" needs a subject that fits and a "{sub}" that ends
+// a segment.
 func FuzzMatchChannel(f *testing.F) {
 	f.Add("user:{sub}", "user:alice", "alice")
 	f.Add("a:{sub}:b*", "a:bob:bc", "bob")
 	f.Add("*", "x", "")
 	f.Add("{sub}{sub}*", "aaa", "a")
+	f.Add("user:{sub}:*", "user:a:b:inbox", "a:b")
+	f.Add("user:{sub}*", "user:ab", "a")
+	f.Add("user.{sub}.*", "user.a.b", "a")
 	f.Fuzz(func(t *testing.T, pattern, channel, subject string) {
 		prefix, wild := strings.CutSuffix(pattern, "*")
 		want := false
-		if subject != "" || !strings.Contains(prefix, "{sub}") {
+		segments := true
+		parts := strings.Split(prefix, "{sub}")
+		for j, after := range parts[1:] {
+			last := j == len(parts)-2
+			segments = segments && ((last && after == "") || (after != "" && (after[0] == ':' || after[0] == '/')))
+		}
+		if !strings.Contains(prefix, "{sub}") || (SubjectFitsPattern(subject) && segments) {
 			expanded := strings.ReplaceAll(prefix, "{sub}", subject)
 			want = channel == expanded || (wild && strings.HasPrefix(channel, expanded))
+			if want && wild && strings.HasSuffix(prefix, "{sub}") {
+				rest := channel[len(expanded):]
+				want = rest == "" || rest[0] == ':' || rest[0] == '/'
+			}
 		}
 		if got := MatchChannel(pattern, channel, subject); got != want {
 			t.Fatalf("MatchChannel(%q, %q, %q) = %v, want %v", pattern, channel, subject, got, want)

@@ -83,10 +83,15 @@ type Config struct {
 	// SSERetry·3/2) so that clients of a crashed node come back spread out.
 	// Defaults to 1s.
 	SSERetry time.Duration
-	// OriginPatterns lists extra host patterns (path.Match syntax, e.g.
-	// "*.example.com") allowed to open WebSockets cross-origin. Same-origin is
-	// always allowed; anything else is refused, which stops cross-site
-	// WebSocket hijacking.
+	// OriginPatterns lists extra origins allowed to open WebSockets
+	// cross-origin, as path.Match patterns for scheme://host[:port]
+	// ("https://*.example.com", "http://localhost:*"); a pattern without a
+	// scheme ("*.example.com") admits https only. Same-origin (scheme, host
+	// and port) is always allowed; anything else is refused with 403, which
+	// stops cross-site WebSocket hijacking. Same-origin is the browser's
+	// Sec-Fetch-Site; from browsers without it, the Origin is compared with
+	// the request's scheme (TLS, or the X-Forwarded-Proto of a peer in
+	// TrustedProxies), Host and port.
 	OriginPatterns []string
 	// Logger receives connection-level events. Defaults to slog.Default().
 	Logger *slog.Logger

@@ -36,7 +36,7 @@
 //
 // Who may connect and publish, and how much:
 //
-//	auth.go           Identity, Permission, MatchChannel; authenticate, authorize, credential expiry
+//	auth.go           Identity, Permission, MatchChannel, CheckPattern, IsSSERequest, Hub.Check; authenticate, authorize, credential expiry
 //	ratelimit.go      publish and subscribe rate limits per connection and per identity
 //	cors.go           CORS, the cross-origin publish check, WebSocket origins
 //	connlimit.go      connection limits in all and per client address

@@ -23,7 +23,7 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request) {
 	if refuseMethod(w, r, http.MethodGet) {
 		return
 	}
-	id, aerr := h.authenticate(r)
+	id, aerr := h.authenticate(r.WithContext(context.WithValue(r.Context(), sseRequestKey{}, true)))
 	if aerr != nil {
 		writeRefusal(w, aerr)
 		return

@@ -27,6 +27,9 @@ func demoPages(mux *http.ServeMux, head HeadFunc, app *demo.Demo) {
 			return
 		}
 		app.User(w, r)
+		if refused(w, app.Allow(r, demo.ChatChannel(room), false)) {
+			return
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 		defer cancel()
 		cr, err := app.ChatRoom(ctx, room)
@@ -43,6 +46,9 @@ func demoPages(mux *http.ServeMux, head HeadFunc, app *demo.Demo) {
 	})
 	mux.HandleFunc("GET /notifications", func(w http.ResponseWriter, r *http.Request) {
 		user := app.User(w, r)
+		if refused(w, app.Allow(r, demo.NotifyChannel(user), false)) {
+			return
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 		defer cancel()
 		in, err := app.Inbox(ctx, user)
@@ -87,3 +93,13 @@ func demoPages(mux *http.ServeMux, head HeadFunc, app *demo.Demo) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// refused answers a page whose channel the client may not read (err from
+// demo.Allow; nil: it may) and reports whether it did.
+func refused(w http.ResponseWriter, err error) bool {
+	if err == nil {
+		return false
+	}
+	http.Error(w, "duet/web: refused: "+err.Error(), demo.RefusalStatus(err))
+	return true
+}

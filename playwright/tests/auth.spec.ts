@@ -19,12 +19,15 @@ const tokenTTL = '2s';
 class AuthServer {
   constructor(readonly srv: DuetServer, readonly dir: string) {}
 
-  static async start(): Promise<AuthServer> {
+  static async start(ttl = tokenTTL): Promise<AuthServer> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'duet-auth-'));
     const secret = path.join(dir, 'secret');
     fs.writeFileSync(secret, crypto.randomBytes(48).toString('base64'), { mode: 0o600 });
     const srv = await DuetServer.start(0, [
-      '-jwt-hs256-secret-file', secret, '-jwt-aud', 'duet-e2e', '-jwt-leeway', '0', '-dev-tokens', tokenTTL,
+      '-jwt-hs256-secret-file', secret, '-jwt-aud', 'duet-e2e', '-jwt-leeway', '0', '-dev-tokens', ttl,
+      // The dev tokens carry no permission claims, and bin/duet grants
+      // such tokens no channels unless told to.
+      '-jwt-subscribe', 'user:{sub}', '-jwt-publish', 'user:*',
     ]);
     return new AuthServer(srv, dir);
   }
@@ -131,6 +134,43 @@ for (const transport of ['websocket', 'sse']) {
       expect(id).toMatch(/^\d+-\d+$/);
     } finally {
       await page.evaluate(() => (window as any).conn?.close()).catch(() => {});
+      await srv.stop();
+    }
+  });
+}
+
+// Session cookies are named with the __Host- prefix (Secure, Path=/, no
+// Domain). Browsers accept Secure cookies from http://localhost and
+// http://127.0.0.1, so development over plain HTTP on this machine still
+// works: a native EventSource, with no Duet code, is authenticated by it.
+for (const host of ['127.0.0.1', 'localhost']) {
+  test(`a __Host- session cookie works over plain http on ${host}`, async ({ page }) => {
+    const srv = await AuthServer.start('60s');
+    try {
+      const base = srv.base.replace('127.0.0.1', host);
+      await page.route('**/favicon.ico', (route) => route.fulfill({ status: 204 }));
+      await page.goto(`${base}/rt/healthz`);
+      const name = await page.evaluate(async () => (await fetch('/dev/session?sub=alice')).text());
+      expect(name).toBe('__Host-duet_session');
+      const cookies = await page.context().cookies(base);
+      const c = cookies.find((c) => c.name === name);
+      expect(c, `the browser kept the cookie (it has ${cookies.map((c) => c.name).join(', ') || 'none'})`).toBeTruthy();
+      expect(c!.secure).toBe(true);
+      expect(c!.path).toBe('/');
+      expect(c!.httpOnly).toBe(true);
+
+      await page.evaluate(() => {
+        const w = window as any;
+        w.got = [];
+        w.es = new EventSource('/rt/sse?channel=user:alice');
+        w.es.onopen = () => (w.opened = true);
+        w.es.addEventListener('message', (e: MessageEvent) => w.got.push(JSON.parse(e.data).data));
+      });
+      await expect.poll(() => page.evaluate(() => (window as any).opened === true), { timeout: 10_000 }).toBe(true);
+      await srv.publish('user:alice', 'over the cookie');
+      await expect.poll(() => page.evaluate(() => (window as any).got), { timeout: 10_000 }).toEqual(['over the cookie']);
+    } finally {
+      await page.evaluate(() => (window as any).es?.close()).catch(() => {});
       await srv.stop();
     }
   });

@@ -46,7 +46,7 @@ func BenchmarkSessionAuthenticate(b *testing.B) {
 		b.Fatal(err)
 	}
 	r := httptest.NewRequest(http.MethodGet, "/rt/sse?channel=a", nil)
-	r.AddCookie(&http.Cookie{Name: "duet_session", Value: v})
+	r.AddCookie(&http.Cookie{Name: s.CookieName(), Value: v})
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := s.Authenticate(r); err != nil {

@@ -64,12 +64,18 @@ func (m *tokenMint) count() int {
 func authHub(t *testing.T) (*server.Hub, *httptest.Server) {
 	t.Helper()
 	j := mustJWT(t, auth.JWTConfig{HS256Secret: hsSecret, Leeway: -1})
-	hub, err := server.NewHub(&server.Config{
+	return serveHub(t, &server.Config{
 		Authenticate: j.Authenticate,
 		SSERetry:     100 * time.Millisecond,
 		Heartbeat:    time.Second,
 		WriteTimeout: 500 * time.Millisecond,
 	})
+}
+
+// serveHub serves a hub with cfg until the test ends.
+func serveHub(t *testing.T, cfg *server.Config) (*server.Hub, *httptest.Server) {
+	t.Helper()
+	hub, err := server.NewHub(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -10,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/big"
 	"net/http"
 	"os"
@@ -20,25 +22,43 @@ import (
 const (
 	defaultJWKSRefresh     = 10 * time.Minute
 	defaultJWKSMinInterval = 30 * time.Second
+	defaultJWKSTimeout     = 10 * time.Second
+	defaultJWKSMaxAge      = time.Hour
+	maxJWKSBackoff         = 5 * time.Minute
 	maxJWKSBytes           = 1 << 20
 )
 
 // keySet is a JSON Web Key Set loaded from a file or a URL and kept for a
 // while.
+//
+// Loads run one at a time, on their own context and timeout: a request
+// that triggers one and leaves does not make it fail, and waits for it
+// only as long as it stays. A load starts when a token names a key the set
+// lacks, or uses a set older than refresh; at most one per minGap, and
+// after failures only once the backoff has passed, so tokens naming
+// made-up keys cannot hammer the endpoint. Keys are trusted until maxAge
+// after the last successful load: a key removed from the set is dropped
+// at the next load, and trusted no longer than maxAge while loads fail.
 type keySet struct {
 	file, url string
 	client    *http.Client
-	refresh   time.Duration
+	refresh   time.Duration // JWKSRefresh
 	minGap    time.Duration // JWKSMinInterval
+	timeout   time.Duration // JWKSTimeout
+	maxAge    time.Duration // JWKSMaxAge
+	log       *slog.Logger
 
-	load1 sync.Mutex // one load at a time
-
-	mu      sync.Mutex // guards keys, loaded, tried, lastErr
-	keys    []jwk
-	loaded  time.Time // the last successful load
-	tried   time.Time // the last load, successful or not
-	lastErr error
+	mu       sync.Mutex // guards everything below
+	keys     []jwk
+	loaded   time.Time // the last successful load
+	tried    time.Time // the start of the last load, successful or not
+	failures int       // failed loads since the last successful one
+	lastErr  error     // the last load's error, nil after a success
+	loading  *keyLoad  // the load under way, or nil
 }
+
+// keyLoad is one load of the set; done is closed when it ends.
+type keyLoad struct{ done chan struct{} }
 
 type jwk struct {
 	kid string
@@ -47,42 +67,84 @@ type jwk struct {
 }
 
 func newKeySet(cfg *JWTConfig) *keySet {
-	ks := &keySet{file: cfg.JWKSFile, url: cfg.JWKSURL, client: cfg.JWKSClient, refresh: cfg.JWKSRefresh}
+	ks := &keySet{file: cfg.JWKSFile, url: cfg.JWKSURL, client: cfg.JWKSClient,
+		refresh: cfg.JWKSRefresh, minGap: cfg.JWKSMinInterval, timeout: cfg.JWKSTimeout, maxAge: cfg.JWKSMaxAge, log: cfg.Logger}
 	if ks.client == nil {
-		ks.client = &http.Client{Timeout: 10 * time.Second}
+		ks.client = &http.Client{Timeout: defaultJWKSTimeout}
 	}
 	if ks.refresh <= 0 {
 		ks.refresh = defaultJWKSRefresh
 	}
-	ks.minGap = cfg.JWKSMinInterval
 	if ks.minGap <= 0 {
 		ks.minGap = defaultJWKSMinInterval
+	}
+	if ks.timeout <= 0 {
+		ks.timeout = defaultJWKSTimeout
+	}
+	if ks.maxAge <= 0 {
+		ks.maxAge = defaultJWKSMaxAge
+	}
+	ks.maxAge = max(ks.maxAge, ks.refresh)
+	if ks.log == nil {
+		ks.log = slog.Default()
 	}
 	return ks
 }
 
 // key returns the key named kid (any key of alg's type when kid is empty
-// and there is one only) for alg, loading the set again when it is stale
-// or lacks the key.
-func (ks *keySet) key(r *http.Request, kid, alg string) (crypto.PublicKey, error) {
+// and there is one only) for alg. A set that lacks it, or is older than
+// maxAge, is loaded again (if a load may start) and waited for while ctx
+// lasts; a set older than refresh is loaded again in the background.
+func (ks *keySet) key(ctx context.Context, kid, alg string) (crypto.PublicKey, error) {
 	ks.mu.Lock()
-	k, found := find(ks.keys, kid, alg)
-	stale := time.Since(ks.loaded) > ks.refresh
-	ks.mu.Unlock()
-	if found && !stale {
+	now := time.Now()
+	k, found := ks.findLocked(kid, alg, now)
+	if found && now.Sub(ks.loaded) <= ks.refresh {
+		ks.mu.Unlock()
 		return k, nil
 	}
-	err := ks.load(r)
-	ks.mu.Lock()
-	k, found = find(ks.keys, kid, alg)
+	l := ks.startLocked(now)
 	ks.mu.Unlock()
 	if found {
-		return k, nil // a failed refresh keeps the keys it had
+		return k, nil // stale but not too old: the load runs behind it
 	}
-	if err != nil {
-		return nil, fmt.Errorf("no key %s for %s: %w", quoteKid(kid), alg, err)
+	if l != nil {
+		select {
+		case <-l.done:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("no key %s for %s: the request ended while the key set was loading: %w", quoteKid(kid), alg, ctx.Err())
+		}
 	}
-	return nil, errors.New("no key " + quoteKid(kid) + " for " + alg + " in the key set")
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	now = time.Now()
+	if k, found = ks.findLocked(kid, alg, now); found {
+		return k, nil
+	}
+	switch {
+	case ks.lastErr != nil && now.Sub(ks.loaded) > ks.maxAge:
+		return nil, fmt.Errorf("no key %s for %s: the key set has not loaded for %s, over JWKSMaxAge, and keys that old are not trusted: %w",
+			quoteKid(kid), alg, ks.age(now), ks.lastErr)
+	case ks.lastErr != nil:
+		return nil, fmt.Errorf("no key %s for %s: %w", quoteKid(kid), alg, ks.lastErr)
+	}
+	return nil, errors.New("no key " + quoteKid(kid) + " for " + alg + " in the key set (loaded " + ks.age(now) + " ago; loaded again at most every " + ks.minGap.String() + ")")
+}
+
+// age says how long ago the set was last loaded.
+func (ks *keySet) age(now time.Time) string {
+	if ks.loaded.IsZero() {
+		return "never"
+	}
+	return now.Sub(ks.loaded).Round(time.Millisecond).String()
+}
+
+// findLocked finds a key in the set, unless the set is older than maxAge.
+func (ks *keySet) findLocked(kid, alg string, now time.Time) (crypto.PublicKey, bool) {
+	if ks.loaded.IsZero() || now.Sub(ks.loaded) > ks.maxAge {
+		return nil, false
+	}
+	return find(ks.keys, kid, alg)
 }
 
 func quoteKid(kid string) string {
@@ -108,32 +170,69 @@ func find(keys []jwk, kid, alg string) (crypto.PublicKey, bool) {
 	return match, n == 1
 }
 
-// load reads the set again, unless it was read less than minGap
-// ago. r (may be nil) bounds a fetch.
-func (ks *keySet) load(r *http.Request) error {
-	ks.load1.Lock()
-	defer ks.load1.Unlock()
-	ks.mu.Lock()
-	if !ks.tried.IsZero() && time.Since(ks.tried) < ks.minGap {
-		err := ks.lastErr
-		ks.mu.Unlock()
-		return err
+// startLocked returns the load under way, or starts one if it may: minGap
+// after the last one, or after a failure the backoff. Nil means none.
+func (ks *keySet) startLocked(now time.Time) *keyLoad {
+	if ks.loading != nil {
+		return ks.loading
 	}
-	ks.tried = time.Now()
-	ks.mu.Unlock()
-
-	keys, err := ks.read(r)
-	ks.mu.Lock()
-	defer ks.mu.Unlock()
-	ks.lastErr = err
-	if err != nil {
-		return err
+	if !ks.tried.IsZero() && now.Sub(ks.tried) < ks.backoffLocked() {
+		return nil
 	}
-	ks.keys, ks.loaded = keys, time.Now()
-	return nil
+	l := &keyLoad{done: make(chan struct{})}
+	ks.loading, ks.tried = l, now
+	go ks.run(l)
+	return l
 }
 
-func (ks *keySet) read(r *http.Request) ([]jwk, error) {
+// backoffLocked is how long after the start of the last load the next may
+// start: minGap, doubled for each failure since the last success, up to
+// maxJWKSBackoff (but never under minGap).
+func (ks *keySet) backoffLocked() time.Duration {
+	d := ks.minGap
+	for i := 1; i < ks.failures && d < maxJWKSBackoff; i++ {
+		d *= 2
+	}
+	return max(ks.minGap, min(d, maxJWKSBackoff))
+}
+
+// run loads the set on its own context, records the outcome and logs
+// failures and recoveries.
+func (ks *keySet) run(l *keyLoad) {
+	defer close(l.done)
+	ctx, cancel := context.WithTimeout(context.Background(), ks.timeout)
+	keys, err := ks.read(ctx)
+	cancel()
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	ks.loading, ks.lastErr = nil, err
+	now := time.Now()
+	if err != nil {
+		ks.failures++
+		if !ks.loaded.IsZero() { // the first load's failure is NewJWT's error
+			ks.log.Warn("duet/auth: cannot load the JWKS; the keys loaded before stay trusted until JWKSMaxAge after that load",
+				"err", err, "failures", ks.failures, "loaded", ks.age(now)+" ago", "max_age", ks.maxAge, "retry_after", ks.backoffLocked())
+		}
+		return
+	}
+	if ks.failures > 0 && !ks.loaded.IsZero() {
+		ks.log.Info("duet/auth: JWKS loaded again", "after_failures", ks.failures, "keys", len(keys))
+	}
+	ks.keys, ks.loaded, ks.failures = keys, now, 0
+}
+
+// load loads the set now and waits for it: NewJWT's first load.
+func (ks *keySet) load() error {
+	ks.mu.Lock()
+	l := ks.startLocked(time.Now())
+	ks.mu.Unlock()
+	<-l.done
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	return ks.lastErr
+}
+
+func (ks *keySet) read(ctx context.Context) ([]jwk, error) {
 	var data []byte
 	if ks.file != "" {
 		var err error
@@ -141,12 +240,9 @@ func (ks *keySet) read(r *http.Request) ([]jwk, error) {
 			return nil, fmt.Errorf("duet/auth: cannot read the JWKS file: %w", err)
 		}
 	} else {
-		req, err := http.NewRequest(http.MethodGet, ks.url, nil)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, ks.url, nil)
 		if err != nil {
 			return nil, fmt.Errorf("duet/auth: bad JWKS URL: %w", err)
-		}
-		if r != nil {
-			req = req.WithContext(r.Context())
 		}
 		req.Header.Set("Accept", "application/json")
 		resp, err := ks.client.Do(req)

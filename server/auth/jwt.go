@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -9,6 +10,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"slices"
@@ -33,17 +35,34 @@ type JWTConfig struct {
 	// JWKSFile is a JSON Web Key Set file; JWKSURL one fetched over HTTP(S)
 	// (kept for JWKSRefresh, loaded again sooner when a token names a key
 	// it does not hold, but at most once per JWKSMinInterval). RSA and EC
-	// P-256 signature keys are used.
+	// P-256 signature keys are used. Loads run one at a time on their own
+	// context: a request that triggers one and hangs up does not make it
+	// fail.
 	JWKSFile string
 	JWKSURL  string
 	// JWKSClient fetches JWKSURL. Defaults to a client with a 10s timeout.
 	JWKSClient *http.Client
-	// JWKSRefresh is how long a fetched key set is kept. Defaults to 10m.
+	// JWKSRefresh is how long a fetched key set is used before it is
+	// loaded again (in the background: tokens are verified meanwhile with
+	// the keys held). A key removed from the set is dropped at that load.
+	// Defaults to 10m.
 	JWKSRefresh time.Duration
 	// JWKSMinInterval is the least time between two loads of the key set,
 	// so that tokens naming unknown keys cannot make the server hammer the
-	// JWKS endpoint. Defaults to 30s.
+	// JWKS endpoint. After a failed load the interval doubles with each
+	// failure, up to 5 minutes, and each failure is logged. Defaults to 30s.
 	JWKSMinInterval time.Duration
+	// JWKSTimeout bounds one load of JWKSURL. Defaults to 10s.
+	JWKSTimeout time.Duration
+	// JWKSMaxAge is how long after the last successful load its keys are
+	// trusted while the endpoint fails: past it, tokens are refused (4401)
+	// until a load succeeds, so a key removed from the set is not trusted
+	// forever by a server that cannot reach it. Defaults to 1h; never less
+	// than JWKSRefresh.
+	JWKSMaxAge time.Duration
+	// Logger receives the JWKS endpoint's failures and recoveries.
+	// Defaults to slog.Default().
+	Logger *slog.Logger
 
 	// Algorithms are the accepted "alg" values; any other is refused, "none"
 	// always. Defaults to the key's: HS256 for a secret, RS256 for an RSA
@@ -129,7 +148,7 @@ func NewJWT(cfg JWTConfig) (*JWT, error) {
 	default:
 		j.jwks = newKeySet(&cfg)
 		natural = []string{"RS256", "ES256"}
-		if err := j.jwks.load(nil); err != nil {
+		if err := j.jwks.load(); err != nil {
 			return nil, err
 		}
 	}
@@ -269,7 +288,11 @@ func (j *JWT) keyFor(r *http.Request, t *jwt.Token) (any, error) {
 		return j.key, nil
 	}
 	kid, _ := t.Header["kid"].(string)
-	return j.jwks.key(r, kid, alg)
+	ctx := context.Background()
+	if r != nil {
+		ctx = r.Context()
+	}
+	return j.jwks.key(ctx, kid, alg)
 }
 
 // reason words a jwt error for the client, without the library's prefix.

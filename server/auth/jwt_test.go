@@ -222,8 +222,7 @@ func TestTokenSources(t *testing.T) {
 		{"websocket", req(http.Header{"Sec-Websocket-Protocol": {"duet.v1, " + shared.BearerProtocol("a.b.c")}}, "/rt/ws"), "a.b.c", "websocket", ""},
 		{"websocket, bad base64", req(http.Header{"Sec-Websocket-Protocol": {"duet.v1, duet.bearer.***"}}, "/rt/ws"), "", "", "base64url"},
 		{"cookie", req(http.Header{"Cookie": {"tok=abc"}}, "/rt/sse"), "abc", "cookie", ""},
-		{"query, from an EventSource", req(http.Header{"Accept": {"text/event-stream"}}, "/rt/sse?access_token=abc"), "abc", "query", ""},
-		{"query, from anything else", req(nil, "/rt/sse?access_token=abc"), "", "", "no credentials"},
+		{"query, outside the hub's SSE endpoint", req(http.Header{"Accept": {"text/event-stream"}}, "/rt/sse?access_token=abc"), "", "", "no credentials"},
 		{"nothing", req(nil, "/rt/sse"), "", "", "no credentials"},
 	}
 	for _, tt := range tests {
@@ -239,10 +238,5 @@ func TestTokenSources(t *testing.T) {
 				t.Fatalf("Token: %q from %q, %v; want %q from %q", tok, from, err, tt.tok, tt.from)
 			}
 		})
-	}
-	// Off by default: no query parameter.
-	var none auth.TokenSources
-	if _, _, err := none.Token(req(http.Header{"Accept": {"text/event-stream"}}, "/rt/sse?access_token=abc")); err == nil {
-		t.Fatal("the query parameter must be off by default")
 	}
 }

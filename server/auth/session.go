@@ -23,7 +23,13 @@ type SessionConfig struct {
 	// one kept until its cookies have expired. Each at least 32 bytes.
 	// Required.
 	Keys [][]byte
-	// Cookie is the cookie's name. Defaults to "duet_session".
+	// Cookie is the cookie's name. Defaults to "__Host-duet_session": the
+	// __Host- prefix makes browsers accept the cookie only with Secure,
+	// Path=/ and no Domain, so a sibling subdomain cannot plant or shadow
+	// it. With Insecure or another Path, which that prefix forbids, the
+	// default is "duet_session". A name with the __Host- prefix and
+	// Insecure or another Path, or the __Secure- prefix and Insecure, is
+	// refused by NewSessions.
 	Cookie string
 	// TTL is how long a session lasts when the identity given to Issue has
 	// no Expires. Defaults to 12h.
@@ -31,15 +37,22 @@ type SessionConfig struct {
 	// Path is the cookie's path. Defaults to "/".
 	Path string
 	// Insecure leaves out the cookie's Secure attribute, for development
-	// over plain HTTP on a host other than localhost. Default false.
+	// over plain HTTP on a host other than localhost (browsers accept
+	// Secure cookies from http://localhost). Default false.
 	Insecure bool
 }
 
+// Cookie name prefixes browsers enforce (RFC 6265bis §4.1.3).
+const (
+	hostPrefix   = "__Host-"
+	securePrefix = "__Secure-"
+)
+
 // Sessions issues and verifies session cookies: the identity (subject,
 // expiry, channel patterns, extra claims) in JSON, signed with HMAC-SHA256.
-// The cookie is HttpOnly and SameSite=Lax; the hub's Origin check (on
-// WebSocket) and cross-origin check (on publish) keep other sites from
-// riding on it.
+// The cookie is HttpOnly, SameSite=Lax, Secure, host-only and named with
+// the __Host- prefix by default; the hub's Origin check (on WebSocket) and
+// cross-origin check (on publish) keep other sites from riding on it.
 type Sessions struct {
 	cfg SessionConfig
 }
@@ -59,14 +72,21 @@ func NewSessions(cfg SessionConfig) (*Sessions, error) {
 			return nil, errors.New("duet/auth: session key " + strconv.Itoa(i) + " is " + strconv.Itoa(len(k)) + " bytes; it must be at least 32")
 		}
 	}
-	if cfg.Cookie == "" {
-		cfg.Cookie = "duet_session"
-	}
 	if cfg.TTL <= 0 {
 		cfg.TTL = 12 * time.Hour
 	}
 	if cfg.Path == "" {
 		cfg.Path = "/"
+	}
+	switch {
+	case cfg.Cookie == "" && (cfg.Insecure || cfg.Path != "/"):
+		cfg.Cookie = "duet_session"
+	case cfg.Cookie == "":
+		cfg.Cookie = hostPrefix + "duet_session"
+	case strings.HasPrefix(cfg.Cookie, hostPrefix) && (cfg.Insecure || cfg.Path != "/"):
+		return nil, errors.New("duet/auth: session cookie " + strconv.Quote(cfg.Cookie) + ": browsers accept a " + hostPrefix + " cookie only with Secure and Path=/: drop Insecure and Path, or the prefix")
+	case strings.HasPrefix(cfg.Cookie, securePrefix) && cfg.Insecure:
+		return nil, errors.New("duet/auth: session cookie " + strconv.Quote(cfg.Cookie) + ": browsers accept a " + securePrefix + " cookie only with Secure: drop Insecure, or the prefix")
 	}
 	return &Sessions{cfg: cfg}, nil
 }
@@ -170,6 +190,9 @@ func (s *Sessions) cookie(value string, exp time.Time) *http.Cookie {
 		SameSite: http.SameSiteLaxMode,
 	}
 }
+
+// CookieName is the name of the session cookie.
+func (s *Sessions) CookieName() string { return s.cfg.Cookie }
 
 // Authenticate is a server.Config.Authenticate hook: the identity of the
 // request's session cookie, or ErrNoCredentials when it has none.

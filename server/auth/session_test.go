@@ -40,7 +40,7 @@ func TestSessions(t *testing.T) {
 		t.Fatalf("%d cookies", len(cookies))
 	}
 	c := cookies[0]
-	if c.Name != "duet_session" || !c.HttpOnly || !c.Secure || c.SameSite != http.SameSiteLaxMode || c.Path != "/" {
+	if c.Name != "__Host-duet_session" || !c.HttpOnly || !c.Secure || c.SameSite != http.SameSiteLaxMode || c.Path != "/" {
 		t.Fatalf("cookie attributes %+v", c)
 	}
 	r := httptest.NewRequest(http.MethodGet, "/rt/sse", nil)
@@ -63,7 +63,7 @@ func TestSessions(t *testing.T) {
 	refused := func(t *testing.T, s *auth.Sessions, value, want string) {
 		t.Helper()
 		r := httptest.NewRequest(http.MethodGet, "/", nil)
-		r.AddCookie(&http.Cookie{Name: "duet_session", Value: value})
+		r.AddCookie(&http.Cookie{Name: s.CookieName(), Value: value})
 		_, err := s.Authenticate(r)
 		if code, _ := shared.ErrorCode(err); code != shared.CodeUnauthorized || !strings.Contains(err.Error(), want) {
 			t.Fatalf("error %v, want a 4401 saying %q", err, want)
@@ -142,4 +142,47 @@ func FuzzSessionDecode(f *testing.F) {
 			t.Fatalf("forged cookie %q accepted as %+v", v, id)
 		}
 	})
+}
+
+// The session cookie is named with the __Host- prefix by default, so a
+// sibling subdomain cannot plant or shadow it: browsers accept such a
+// cookie only when it is Secure, has Path=/ and no Domain.
+func TestSessionCookieHostPrefix(t *testing.T) {
+	issued := func(t *testing.T, cfg auth.SessionConfig) *http.Cookie {
+		t.Helper()
+		rec := httptest.NewRecorder()
+		if err := mustSessions(t, cfg).Issue(rec, server.Identity{Subject: "alice"}); err != nil {
+			t.Fatal(err)
+		}
+		return rec.Result().Cookies()[0]
+	}
+	c := issued(t, auth.SessionConfig{Keys: [][]byte{sessionKey1}})
+	if c.Name != "__Host-duet_session" || !c.Secure || c.Path != "/" || c.Domain != "" || !c.HttpOnly {
+		t.Fatalf("default cookie %+v: want __Host-duet_session, Secure, Path=/, no Domain, HttpOnly", c)
+	}
+	// Where the prefix cannot hold, the default name has none.
+	if c := issued(t, auth.SessionConfig{Keys: [][]byte{sessionKey1}, Insecure: true}); c.Name != "duet_session" || c.Secure {
+		t.Fatalf("insecure cookie %+v: want duet_session without Secure", c)
+	}
+	if c := issued(t, auth.SessionConfig{Keys: [][]byte{sessionKey1}, Path: "/app"}); c.Name != "duet_session" || !c.Secure {
+		t.Fatalf("cookie with a path %+v: want duet_session, Secure", c)
+	}
+	// A name the browser would refuse with these attributes is refused
+	// here, not silently dropped by every browser.
+	for _, cfg := range []auth.SessionConfig{
+		{Keys: [][]byte{sessionKey1}, Cookie: "__Host-s", Insecure: true},
+		{Keys: [][]byte{sessionKey1}, Cookie: "__Host-s", Path: "/app"},
+		{Keys: [][]byte{sessionKey1}, Cookie: "__Secure-s", Insecure: true},
+	} {
+		if _, err := auth.NewSessions(cfg); err == nil || !strings.Contains(err.Error(), "prefix") {
+			t.Fatalf("%+v: %v, want a refusal naming the prefix", cfg, err)
+		}
+	}
+	// The hook reads the cookie by its name; a cookie of the old name (or
+	// planted by a sibling under it) is not read.
+	r := httptest.NewRequest(http.MethodGet, "/rt/sse", nil)
+	r.AddCookie(&http.Cookie{Name: "duet_session", Value: c.Value})
+	if _, err := mustSessions(t, auth.SessionConfig{Keys: [][]byte{sessionKey1}}).Authenticate(r); err != auth.ErrNoCredentials {
+		t.Fatalf("a duet_session cookie: %v, want ErrNoCredentials", err)
+	}
 }

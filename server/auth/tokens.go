@@ -24,9 +24,9 @@ type TokenSources struct {
 	Cookie string
 	// QueryParam is the name of a query parameter holding the token, for
 	// a native EventSource, which can set neither headers nor subprotocols.
-	// It is read only on requests that accept text/event-stream (as an
-	// EventSource's do), so it cannot authenticate a publish or a
-	// WebSocket. Empty (the default) disables it: URLs end up in logs and
+	// It is read only on the hub's SSE endpoint (server.IsSSERequest), so
+	// it never authenticates a WebSocket or a publish, whatever their
+	// headers. Empty (the default) disables it: URLs end up in logs and
 	// histories, so prefer short-lived tokens there.
 	QueryParam string
 }
@@ -50,8 +50,7 @@ func (s *TokenSources) Token(r *http.Request) (token, from string, err error) {
 			return c.Value, "cookie", nil
 		}
 	}
-	if s != nil && s.QueryParam != "" && r.Method == http.MethodGet &&
-		strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
+	if s != nil && s.QueryParam != "" && server.IsSSERequest(r) {
 		if tok := r.URL.Query().Get(s.QueryParam); tok != "" {
 			return tok, "query", nil
 		}

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -109,7 +108,10 @@ func (d *Demo) serveChatSend(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "a nickname of 1–24 characters and a message of 1–500 characters are required")
 		return
 	}
-	if !d.limits.allow("chat "+clientKey(r), time.Now()) {
+	if !d.allowed(w, r, ChatChannel(req.Room), true) {
+		return
+	}
+	if !d.allowRate("chat", r) {
 		writeError(w, http.StatusTooManyRequests, "slow down: at most 4 messages a second")
 		return
 	}

@@ -44,6 +44,12 @@ type Config struct {
 	// Logger receives the generators' publish errors. Defaults to
 	// slog.Default().
 	Logger *slog.Logger
+	// Authorize decides whether r's client may publish on (publish true)
+	// or read channel, before the demo does so on its behalf: bin/duet
+	// gives it the hub's Check, so the demo is no way around the rules of
+	// /rt/. A *shared.Error refuses with its code's HTTP status, another
+	// error with 403. Nil lets everyone.
+	Authorize func(r *http.Request, channel string, publish bool) error
 }
 
 // Demo is the demo app's server side. Its handlers serve under /demo/;
@@ -56,7 +62,11 @@ type Demo struct {
 	feed   *ticker
 	lab    *labStream
 	pulse  lease
-	limits *limiter
+	limits *limiter // per demo user (and per page)
+	// addrLimits is per client address.
+	addrLimits *limiter
+
+	authorize func(r *http.Request, channel string, publish bool) error
 }
 
 // New returns a Demo.
@@ -76,6 +86,10 @@ func New(cfg Config) (*Demo, error) {
 		feed:   newTicker(),
 		lab:    &labStream{},
 		limits: newLimiter(),
+
+		addrLimits: newAddrLimiter(),
+
+		authorize: cfg.Authorize,
 	}, nil
 }
 

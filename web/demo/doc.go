@@ -21,5 +21,6 @@
 //	pulse.go    the home page's pulse
 //	lab.go      the transport lab's stream and its fault endpoints
 //	tracker.go  Wrap: the lab's middleware that tracks, drops and refuses connections
+//	access.go   who may use the endpoints (Config.Authorize) and how fast (per user and per address)
 //	limit.go    the token-bucket rate limiter per user or page
 package demo

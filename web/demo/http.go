@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"mime"
-	"net"
 	"net/http"
 	"regexp"
 )
@@ -47,19 +46,6 @@ func userOf(r *http.Request) string {
 		return c.Value
 	}
 	return ""
-}
-
-// clientKey names the client for rate limits: its user id, or its address
-// when it has no cookie.
-func clientKey(r *http.Request) string {
-	if u := userOf(r); u != "" {
-		return u
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // newID returns 128 random bits, base64url without padding (22 bytes).

@@ -10,6 +10,9 @@ import (
 // it forgets the buckets that have refilled, and refuses new keys if none
 // has.
 type limiter struct {
+	burst    float64       // limitBurst when zero
+	interval time.Duration // limitInterval when zero
+
 	mu      sync.Mutex // guards buckets
 	buckets map[string]*bucket
 }
@@ -25,10 +28,31 @@ const (
 	limitMaxKeys  = 10000
 )
 
+// Per client address, several users may share one (a NAT, an office): it
+// gets four times a user's rate and burst, and no more however many user
+// cookies its clients make up.
+const addrLimitFactor = 4
+
 func newLimiter() *limiter { return &limiter{buckets: make(map[string]*bucket)} }
+
+func newAddrLimiter() *limiter {
+	return &limiter{burst: addrLimitFactor * limitBurst, interval: limitInterval / addrLimitFactor, buckets: make(map[string]*bucket)}
+}
+
+func (l *limiter) rate() (burst float64, interval time.Duration) {
+	burst, interval = l.burst, l.interval
+	if burst == 0 {
+		burst = limitBurst
+	}
+	if interval == 0 {
+		interval = limitInterval
+	}
+	return burst, interval
+}
 
 // allow reports whether key may make one more request now.
 func (l *limiter) allow(key string, now time.Time) bool {
+	burst, interval := l.rate()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b := l.buckets[key]
@@ -39,10 +63,10 @@ func (l *limiter) allow(key string, now time.Time) bool {
 				return false
 			}
 		}
-		b = &bucket{tokens: limitBurst, last: now}
+		b = &bucket{tokens: burst, last: now}
 		l.buckets[key] = b
 	}
-	b.tokens = min(limitBurst, b.tokens+float64(now.Sub(b.last))/float64(limitInterval))
+	b.tokens = min(burst, b.tokens+float64(now.Sub(b.last))/float64(interval))
 	b.last = now
 	if b.tokens < 1 {
 		return false
@@ -54,8 +78,9 @@ func (l *limiter) allow(key string, now time.Time) bool {
 // sweep drops the buckets that are full again: forgetting them changes
 // nothing.
 func (l *limiter) sweep(now time.Time) {
+	burst, interval := l.rate()
 	for k, b := range l.buckets {
-		if b.tokens+float64(now.Sub(b.last))/float64(limitInterval) >= limitBurst {
+		if b.tokens+float64(now.Sub(b.last))/float64(interval) >= burst {
 			delete(l.buckets, k)
 		}
 	}

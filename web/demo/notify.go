@@ -169,7 +169,10 @@ func (d *Demo) serveNotifyPush(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, "no demo user cookie: load /notifications first")
 		return
 	}
-	if !d.limits.allow("notify "+user, time.Now()) {
+	if !d.allowed(w, r, NotifyChannel(user), true) {
+		return
+	}
+	if !d.allowRate("notify", r) {
 		writeError(w, http.StatusTooManyRequests, "slow down: at most 4 notifications a second")
 		return
 	}
@@ -197,6 +200,13 @@ func (d *Demo) serveNotifyRead(w http.ResponseWriter, r *http.Request) {
 	}
 	if req.ID == "" && !req.All {
 		writeError(w, http.StatusBadRequest, `send {"id":"…"} or {"all":true}`)
+		return
+	}
+	if !d.allowed(w, r, NotifyChannel(user), true) {
+		return
+	}
+	if !d.allowRate("read", r) {
+		writeError(w, http.StatusTooManyRequests, "slow down: at most 4 requests a second")
 		return
 	}
 	if req.All {

@@ -11,7 +11,6 @@ import (
 
 	"github.com/duet-rt/duet/server"
 	"github.com/duet-rt/duet/server/auth"
-	"github.com/golang-jwt/jwt/v5"
 )
 
 // authFlags are the command line's authentication and limit options. With
@@ -26,6 +25,7 @@ type authFlags struct {
 	corsOrigins                          string
 	publishRate, identityPublishRate     float64
 	leeway, devTokenTTL                  time.Duration
+	devTokensPublic                      bool
 }
 
 func (f *authFlags) register(fs *flag.FlagSet) {
@@ -37,14 +37,15 @@ func (f *authFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.leeway, "jwt-leeway", 5*time.Second, "clock skew tolerated on exp, nbf and iat (0: none)")
 	fs.StringVar(&f.cookie, "jwt-cookie", "", "also read the token from this cookie")
 	fs.StringVar(&f.queryParam, "jwt-query-param", "", "also read the token from this query parameter of SSE requests, for native EventSource (default off: URLs end up in logs)")
-	fs.StringVar(&f.subscribe, "jwt-subscribe", "*", "channel patterns a token without a \"subscribe\" claim may subscribe to (comma-separated; {sub} is the token's subject)")
-	fs.StringVar(&f.publish, "jwt-publish", "*", "channel patterns a token without a \"publish\" claim may publish on")
+	fs.StringVar(&f.subscribe, "jwt-subscribe", "", "channel patterns a token without a \"subscribe\" claim may subscribe to (comma-separated, e.g. public:*,user:{sub}; {sub} is the token's subject; default: none)")
+	fs.StringVar(&f.publish, "jwt-publish", "", "channel patterns a token without a \"publish\" claim may publish on (default: none)")
 	fs.StringVar(&f.anonSubscribe, "anonymous-subscribe", "", "with a -jwt-* key: channel patterns requests without a token may subscribe to (default: such requests are refused)")
 	fs.StringVar(&f.anonPublish, "anonymous-publish", "", "with a -jwt-* key: channel patterns requests without a token may publish on")
 	fs.StringVar(&f.corsOrigins, "cors-origins", "", "origins (comma-separated, e.g. https://app.example.com) whose pages may use /rt/sse and /rt/publish cross-origin (default: none)")
 	fs.Float64Var(&f.publishRate, "publish-rate", 0, "publishes per second per WebSocket connection (default 200; negative: no limit)")
 	fs.Float64Var(&f.identityPublishRate, "identity-publish-rate", 0, "publishes per second per identity, or per IP when anonymous (default 1000; negative: no limit)")
-	fs.DurationVar(&f.devTokenTTL, "dev-tokens", 0, "FOR TESTS ONLY, with -jwt-hs256-secret-file: serve GET /dev/token?sub=NAME, a token for anyone that lives this long")
+	fs.DurationVar(&f.devTokenTTL, "dev-tokens", 0, "FOR TESTS ONLY, with -jwt-hs256-secret-file: serve GET /dev/token?sub=NAME (a token) and GET /dev/session?sub=NAME (a session cookie) to loopback clients, for anyone, living this long (refused with a non-loopback -addr unless -dev-tokens-public)")
+	fs.BoolVar(&f.devTokensPublic, "dev-tokens-public", false, "FOR TESTS ONLY: serve -dev-tokens to every client, and allow it with a non-loopback -addr")
 }
 
 func splitList(s string) []string {
@@ -57,9 +58,10 @@ func splitList(s string) []string {
 	return out
 }
 
-// apply sets cfg's authentication and limits, and returns the handler of
-// the test-only token endpoint, if asked for.
-func (f *authFlags) apply(cfg *server.Config, log *slog.Logger) (devTokens http.Handler, err error) {
+// apply sets cfg's authentication and limits for a server listening on
+// addr, and returns the handler of the test-only token endpoint, if asked
+// for.
+func (f *authFlags) apply(cfg *server.Config, addr string, log *slog.Logger) (devTokens http.Handler, err error) {
 	cfg.CORSOrigins = splitList(f.corsOrigins)
 	cfg.PublishRate = f.publishRate
 	cfg.IdentityPublishRate = f.identityPublishRate
@@ -73,6 +75,7 @@ func (f *authFlags) apply(cfg *server.Config, log *slog.Logger) (devTokens http.
 		Tokens:           auth.TokenSources{Cookie: f.cookie, QueryParam: f.queryParam},
 		DefaultSubscribe: splitList(f.subscribe),
 		DefaultPublish:   splitList(f.publish),
+		Logger:           log,
 	}
 	keys := 0
 	for _, k := range []string{f.hs256SecretFile, f.publicKeyFile, f.jwks} {
@@ -102,43 +105,35 @@ func (f *authFlags) apply(cfg *server.Config, log *slog.Logger) (devTokens http.
 		}
 		return nil, nil // open: anonymous, every channel
 	}
+	if f.devTokenTTL > 0 && jcfg.HS256Secret == nil {
+		return nil, errors.New("-dev-tokens needs -jwt-hs256-secret-file: it signs its tokens with that secret")
+	}
+	for flag, p := range map[string]string{"jwt-subscribe": f.subscribe, "jwt-publish": f.publish, "anonymous-subscribe": f.anonSubscribe, "anonymous-publish": f.anonPublish} {
+		if err := checkPatterns(flag, splitList(p)); err != nil {
+			return nil, err
+		}
+	}
 	j, err := auth.NewJWT(jcfg)
 	if err != nil {
 		return nil, err
 	}
+	cfg.Authorize = (&grants{log: log}).authorize
 	hooks := []func(*http.Request) (server.Identity, error){j.Authenticate}
+	if f.devTokenTTL > 0 {
+		var sessions func(*http.Request) (server.Identity, error)
+		if devTokens, sessions, err = f.devTokens(jcfg.HS256Secret, addr, log); err != nil {
+			return nil, err
+		}
+		hooks = append(hooks, sessions)
+	}
 	if f.anonSubscribe != "" || f.anonPublish != "" {
 		hooks = append(hooks, auth.AllowAnonymous(splitList(f.anonSubscribe), splitList(f.anonPublish)))
 	}
 	cfg.Authenticate = auth.Any(hooks...)
-	log.Info("duet: JWT authentication required", "aud", f.audience)
-	if f.devTokenTTL <= 0 {
-		return nil, nil
+	log.Info("duet: JWT authentication required", "aud", f.audience,
+		"-jwt-subscribe", f.subscribe, "-jwt-publish", f.publish, "-anonymous-subscribe", f.anonSubscribe, "-anonymous-publish", f.anonPublish)
+	if f.subscribe == "" || f.publish == "" {
+		log.Info("duet: tokens without a \"subscribe\" or \"publish\" claim get no channels for it; -jwt-subscribe and -jwt-publish grant them channel patterns")
 	}
-	log.Warn("duet: -dev-tokens: anyone can get a token at /dev/token; never use this in production", "ttl", f.devTokenTTL)
-	return devTokenHandler(jcfg.HS256Secret, f.audience, f.issuer, f.devTokenTTL), nil
-}
-
-// devTokenHandler serves GET /dev/token?sub=NAME: an HS256 token for NAME
-// (default "dev") that lives ttl, for tests of token expiry and refresh.
-func devTokenHandler(secret []byte, aud, iss string, ttl time.Duration) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sub := r.URL.Query().Get("sub")
-		if sub == "" {
-			sub = "dev"
-		}
-		now := time.Now()
-		claims := jwt.MapClaims{"sub": sub, "aud": aud, "iat": now.Unix(), "exp": now.Add(ttl).Unix()}
-		if iss != "" {
-			claims["iss"] = iss
-		}
-		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		w.Header().Set("Content-Type", "text/plain")
-		w.Header().Set("Cache-Control", "no-store")
-		_, _ = w.Write([]byte(tok))
-	})
+	return devTokens, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 
 	"github.com/duet-rt/duet/server"
 	"github.com/duet-rt/duet/web/demo"
@@ -44,6 +45,14 @@ func newDemo(hub *server.Hub) (*demo.Demo, error) {
 		ReconnectCause: server.ErrReconnect,
 		Observe: func(ctx context.Context, opened func(end func(error)) func()) context.Context {
 			return server.WithConnObserver(ctx, opened)
+		},
+		Authorize: func(r *http.Request, channel string, publish bool) error {
+			perm := server.PermissionSubscribe
+			if publish {
+				perm = server.PermissionPublish
+			}
+			_, err := hub.Check(r, perm, channel)
+			return err
 		},
 	})
 	if err != nil {

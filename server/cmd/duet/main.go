@@ -24,7 +24,6 @@ import (
 
 	"github.com/duet-rt/duet/server"
 	"github.com/duet-rt/duet/server/natsbroker"
-	"github.com/duet-rt/duet/web"
 	"github.com/nats-io/nats.go"
 )
 
@@ -63,6 +62,7 @@ func run(args []string) error {
 	sf.register(fs)
 	var admin adminFlags
 	admin.register(fs)
+	withDemo := demoFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -108,7 +108,7 @@ func run(args []string) error {
 	if err := lf.apply(cfg); err != nil {
 		return err
 	}
-	devTokens, err := af.apply(cfg, log)
+	devTokens, err := af.apply(cfg, *addr, log)
 	if err != nil {
 		return err
 	}
@@ -117,18 +117,10 @@ func run(args []string) error {
 		return err
 	}
 
-	app, err := newDemo(hub)
+	mux, app, err := site(hub, cfg.Authenticate != nil, *withDemo, devTokens, log)
 	if err != nil {
 		return err
 	}
-	mux := http.NewServeMux()
-	rt := hub.Handler()
-	mux.Handle("/rt/", app.Wrap(rt))
-	mux.Handle("/metrics", metricsHandler(hub))
-	if devTokens != nil {
-		mux.Handle("GET /dev/token", devTokens)
-	}
-	mux.Handle("/", web.Handler(func() string { return broker.Head().String() }, app))
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -147,7 +139,9 @@ func run(args []string) error {
 
 	errc := make(chan error, 1)
 	go func() { errc <- served.serve() }()
-	go app.Run(ctx) // the generators stop with the signal, before the hub
+	if app != nil {
+		go app.Run(ctx) // the generators stop with the signal, before the hub
+	}
 	log.Info("duet: serving", "url", served.scheme+"://"+ln.Addr().String()+"/", "epoch", epoch)
 
 	select {
