@@ -158,6 +158,7 @@ func (c *conn) requestLock(name string) func() {
 			}
 			return
 		}
+		jsw.Mark("duet:lock")
 		c.cl.Lead()
 		<-l.Lost() // held until cancel
 	}()
