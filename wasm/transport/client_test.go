@@ -423,3 +423,46 @@ func TestClientFollowerSubscribes(t *testing.T) {
 	B.messages("msg b 1-1 1")
 	assert.Equal(t, "B channels", B.cl.Channels(), []string{"b"})
 }
+
+// TestLastEventIDLength: the constructors of a Conn and of a Client refuse a
+// lastEventId over 164 bytes alike; a Client that accepted one would panic
+// building its Conn when it starts leading.
+func TestLastEventIDLength(t *testing.T) {
+	longest := strings.Repeat("9", maxLastEventID)
+	tooLong := longest + "9"
+	for _, tt := range []struct {
+		name string
+		make func(id string) error
+	}{
+		{"NewConn", func(id string) error {
+			_, err := NewConn(base, &Options{LastEventID: id}, Env{Dialer: &fakeDialer{t: t}})
+			return err
+		}},
+		{"NewClient", func(id string) error {
+			_, err := NewClient(base, &Options{LastEventID: id}, Env{Dialer: &fakeDialer{t: t}}, ClientOptions{})
+			return err
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.NoError(t, tt.make(longest))
+			err := tt.make(tooLong)
+			if err == nil || !strings.Contains(err.Error(), "duet/transport: lastEventId is too long") {
+				t.Fatalf("%d bytes: err %v, want lastEventId is too long", len(tooLong), err)
+			}
+		})
+	}
+
+	// The longest accepted id survives a tab's taking the lead.
+	b := newBrowser(t)
+	cfg := Options{Mode: ModeWebSocket, Channels: []string{"a"}, LastEventID: longest}
+	tb := &tab{b: b, name: "A", rec: &recorder{}}
+	cl, err := NewClient(base, &cfg, Env{Dialer: b.d, Clock: b.clk, Observer: tb.rec}, ClientOptions{Bus: tb, TabID: "A"})
+	assert.NoError(t, err)
+	tb.cl = cl
+	b.tabs = append(b.tabs, tb)
+	cl.Start()
+	cl.Lead()
+	assert.True(t, "leads", cl.Leading())
+	assert.Equal(t, "resumes from", cl.LastEventID(), longest)
+	cl.Close()
+}

@@ -174,7 +174,7 @@ export interface ConnectOptions {
   transport?: "auto" | "websocket" | "sse";
   /** Channels subscribed from the start, without a handler (see on("message")). */
   channels?: string[];
-  /** Resume after this id. */
+  /** Resume after this id. At most 164 bytes (UTF-8): a longer one makes connect throw a TypeError. */
   lastEventId?: string;
   /**
    * Sent with SSE requests and publish POSTs. A function is called again when
