@@ -44,11 +44,12 @@ type Client struct {
 	opts    ClientOptions
 	id      string
 
-	started bool
-	closed  bool
-	leading bool
-	leader  string // the leading tab's id; "" while none is known
-	conn    *Conn  // while leading
+	started   bool
+	closed    bool
+	suspended bool // between Suspend and Resume: off the bus and the network
+	leading   bool
+	leader    string // the leading tab's id; "" while none is known
+	conn      *Conn  // while leading
 
 	own   []string            // this tab's channels, sorted
 	tabs  map[string]*tabInfo // the other tabs and their channels

@@ -50,6 +50,8 @@
 //   - client.go: Client: one tab's subscriptions and publishes.
 //   - leader.go: the Client's leading and following: the election's
 //     outcome, the relay to and from the other tabs.
+//   - suspend.go: the Client stepping aside while its page is in the
+//     back/forward cache, and resuming when it comes back.
 //   - bus.go: the bus between tabs and its message format.
 //   - cursor.go: Cursor. url.go: Endpoints, and the HTTP bodies and codes.
 //     serial.go: the lock with an outbox. set.go: small sorted sets.

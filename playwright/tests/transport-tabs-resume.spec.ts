@@ -1,0 +1,126 @@
+// Shared-tab mode without holes: a page restored from the back/forward
+// cache resumes; a leading tab that dies without a goodbye is replaced by a
+// follower that resumes from the last id every tab saw. Each test runs a
+// bin/duet of its own.
+import { test, expect } from './fixtures';
+import type { Page } from '@playwright/test';
+import { DuetServer, boot, sleep, rec, connProp, waitOpen, received, type Rec, type Msg, type Gap } from './transport-helpers';
+
+// The pages are /rt/healthz, which has no icon; no request routing here,
+// since routing would keep pages out of the back/forward cache.
+test.use({ allowedConsoleErrors: [[/favicon\.ico/, /Failed to load resource.*404/], { scope: 'test' }] });
+
+/** boot without request routing: loads Duet on base's /rt/healthz and connects. */
+async function open(page: Page, base: string, options: Record<string, unknown>, path = '/rt/healthz') {
+  await page.goto(base + path);
+  await page.evaluate(async (options) => {
+    const w = window as any;
+    const Duet = await (await import('/duet.js' as string)).loadDuet();
+    const rec: Rec = { msgs: [], gaps: [], states: [], errors: [] };
+    const conn = Duet.connect('', options);
+    conn.on('message', (m: Msg) => rec.msgs.push(m));
+    conn.on('gap', (g: Gap) => rec.gaps.push({ ...g, at: rec.msgs.length }));
+    conn.on('state', (s: string, t: string) => rec.states.push(`${s} ${t}`));
+    conn.on('error', (e: any) => rec.errors.push(`${e.code} ${e.message}`));
+    w.conn = conn;
+    w.rec = rec;
+    w.shows = [] as boolean[];
+    addEventListener('pageshow', (e) => w.shows.push(e.persisted));
+  }, options);
+}
+
+for (const transport of ['websocket', 'sse']) {
+  test(`a page restored from the back/forward cache resumes with no gap (${transport})`, async ({ playwright, launchOptions }) => {
+    test.setTimeout(120_000);
+    // Playwright turns the back/forward cache off by default.
+    const browser = await playwright.chromium.launch({ ...launchOptions, ignoreDefaultArgs: ['--disable-back-forward-cache'] });
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    page.on('console', (m) => m.type() === 'error' && !/favicon/.test(m.text()) && errors.push(m.text()));
+    const server = await DuetServer.start();
+    try {
+      // Pages the cache may keep: /rt/healthz is no-store.
+      await open(page, server.base, { transport, channels: ['b'] }, '/static/duet.d.ts');
+      await waitOpen(page, transport);
+      const ids = [await server.publish('b', 1)];
+      await received(page, 1);
+
+      await page.goto(server.base + '/static/duet.css');
+      for (let n = 2; n <= 4; n++) ids.push(await server.publish('b', n));
+      await page.goBack({ waitUntil: 'commit' }); // a page restored from the cache fires no load event
+      // The very page came back (its state is still there), from the cache.
+      await expect.poll(() => page.evaluate(() => (window as any).shows?.length ?? -1)).not.toBe(0);
+      const nav = () => page.evaluate(() => JSON.stringify((performance.getEntriesByType('navigation')[0] as any)?.notRestoredReasons));
+      expect(await page.evaluate(() => (window as any).shows), `not restored from the cache: ${await nav()}`).toEqual([true]);
+      await waitOpen(page, transport);
+      ids.push(await server.publish('b', 5));
+      const msgs = await received(page, 5);
+      expect(msgs.map((m) => m.id)).toEqual(ids);
+      expect((await rec(page)).gaps).toEqual([]);
+      expect(await connProp(page, 'state')).toBe('open');
+      expect(errors).toEqual([]);
+    } finally {
+      await server.stop();
+      await browser.close();
+    }
+  });
+}
+
+async function leaderOf(tabs: Page[]): Promise<Page> {
+  const flags = await Promise.all(tabs.map((t) => connProp(t, 'leader')));
+  expect(flags.filter(Boolean).length, 'one leader').toBe(1);
+  return tabs[flags.indexOf(true)];
+}
+
+for (const how of ['renderer killed', 'closed without unload handlers'] as const) {
+  test(`the leading tab dies without a goodbye (${how}): a follower takes over and nothing is lost`, async ({ page }) => {
+    test.setTimeout(180_000);
+    // The crashed page's renderer logs nothing; the others may log the lost socket.
+    const server = await DuetServer.start();
+    try {
+      const tabs = [page];
+      for (let i = 1; i < 3; i++) tabs.push(await page.context().newPage());
+      for (const tab of tabs) await boot(tab, server.base, { transport: 'auto', channels: ['k'], backoff: { initialMs: 100, maxMs: 400 } });
+      for (const tab of tabs) await waitOpen(tab, 'websocket');
+
+      let stop = false;
+      const ids: string[] = [];
+      const publisher = (async () => {
+        for (let n = 0; !stop; n++) {
+          ids.push(await server.publish('k', { n }));
+          await sleep(25);
+        }
+      })();
+      await sleep(500);
+      const leader = await leaderOf(tabs);
+      const live = tabs.filter((t) => t !== leader);
+      const t0 = Date.now();
+      if (how === 'renderer killed') {
+        const cdp = await leader.context().newCDPSession(leader);
+        void cdp.send('Page.crash').catch(() => {}); // never answered: the renderer is gone
+        await new Promise<void>((resolve) => leader.once('crash', () => resolve()));
+      } else {
+        await leader.close({ runBeforeUnload: false });
+      }
+      await expect.poll(async () => (await Promise.all(live.map((t) => connProp(t, 'leader')))).filter(Boolean).length, {
+        timeout: 15_000,
+      }).toBe(1);
+      for (const tab of live) await waitOpen(tab, 'websocket');
+      const takeoverMs = Date.now() - t0;
+      await sleep(500);
+      stop = true;
+      await publisher;
+
+      for (const tab of live) {
+        const msgs = await received(tab, ids.length);
+        expect(msgs.map((m) => m.id)).toEqual(ids);
+        expect((await rec(tab)).gaps).toEqual([]);
+      }
+      test.info().annotations.push({ type: 'takeover ms', description: String(takeoverMs) });
+      console.log(`${how}: a follower led and was open again ${takeoverMs} ms after the leader died`);
+    } finally {
+      await server.stop();
+    }
+  });
+}
