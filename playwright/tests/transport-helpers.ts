@@ -103,10 +103,12 @@ export type Rec = { msgs: Msg[]; gaps: Gap[]; states: string[]; errors: string[]
  * own), loads Duet from /duet.js and connects with options. The page keeps
  * the connection in window.conn and what it heard in window.rec.
  */
-export async function boot(page: Page, base: string, options: Record<string, unknown>) {
-  // healthz has no icon: answer the browser's request for one, or it logs a 404.
-  await page.route('**/favicon.ico', (route) => route.fulfill({ status: 204 }));
-  await page.goto(`${base}/rt/healthz`);
+export async function boot(page: Page, base: string, options: Record<string, unknown>, path = '/rt/healthz') {
+  // healthz has no icon: answer the browser's request for one, or it logs
+  // a 404. Not on other pages: routing keeps a page out of the
+  // back/forward cache.
+  if (path === '/rt/healthz') await page.route('**/favicon.ico', (route) => route.fulfill({ status: 204 }));
+  await page.goto(`${base}${path}`);
   await page.evaluate(async (options) => {
     const w = window as any;
     const Duet = await (await import('/duet.js' as string)).loadDuet();
@@ -118,6 +120,8 @@ export async function boot(page: Page, base: string, options: Record<string, unk
     conn.on('error', (e: any) => rec.errors.push(`${e.code} ${e.message}`));
     w.conn = conn;
     w.rec = rec;
+    w.shows = [] as boolean[]; // pageshow's persisted, each time
+    addEventListener('pageshow', (e) => w.shows.push(e.persisted));
   }, options);
 }
 

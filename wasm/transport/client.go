@@ -104,6 +104,13 @@ func (cl *Client) Start() {
 		return
 	}
 	cl.started = true
+	cl.joinLocked()
+}
+
+// joinLocked starts this tab's part: without a bus it leads at once; with
+// one it announces itself and its channels, and waits for the leader's
+// answer, or for Lead.
+func (cl *Client) joinLocked() {
 	if cl.opts.Bus == nil {
 		cl.leadLocked()
 		return

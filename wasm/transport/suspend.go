@@ -48,9 +48,5 @@ func (cl *Client) Resume() {
 		return
 	}
 	cl.suspended = false
-	if cl.opts.Bus == nil {
-		cl.leadLocked()
-		return
-	}
-	cl.postLocked(&busMsg{f: shared.Frame{Type: busTabHello, Channels: nonNil(cl.own)}})
+	cl.joinLocked()
 }

@@ -76,7 +76,12 @@ func connect(baseArg, opts js.Value) (*conn, error) {
 		cancel()
 		return nil, err
 	}
-	name := "duet:" + ep.Base
+	group, err := sharingGroup(opts, cfg.Mode, d.credentials)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	name := "duet:" + ep.Base + group
 	c.shared = sharedWanted(opts)
 	var bus *broadcastBus
 	if c.shared {
@@ -215,6 +220,37 @@ func (c *conn) requestLock(name string) func() {
 		<-l.Lost() // held until cancel
 	}()
 	return cancel
+}
+
+// maxSharingGroup bounds options.shared as a group name.
+const maxSharingGroup = 128
+
+// sharingGroup returns what is added to the name of the origin's lock and
+// bus so that only tabs that can ride the same connection share it: those
+// asking for the same wire, the same fetch credentials mode, and the same
+// options.shared group name when it is a string. One connection carries
+// one identity (the leader's token, headers and params: the server
+// authorizes a connection, not a channel), so tabs with different
+// identities must name different groups. "" for the defaults, so that
+// such tabs share with each other as before.
+func sharingGroup(opts js.Value, mode transport.Mode, credentials string) (string, error) {
+	var g string
+	switch mode {
+	case transport.ModeWebSocket:
+		g += "|transport=websocket"
+	case transport.ModeSSE:
+		g += "|transport=sse"
+	}
+	if credentials != "same-origin" {
+		g += "|credentials=" + credentials
+	}
+	if v := jsw.Prop(opts, "shared"); v.Type() == js.TypeString && v.String() != "" {
+		if len(v.String()) > maxSharingGroup {
+			return "", bindError("shared: a group name is at most " + strconv.Itoa(maxSharingGroup) + " bytes")
+		}
+		g += "|group=" + v.String()
+	}
+	return g, nil
 }
 
 func sharedWanted(opts js.Value) bool {

@@ -206,8 +206,23 @@ export interface ConnectOptions {
   publishTimeout?: number;
   /** With transport "auto": ms on SSE before trying WebSocket again (doubles, ×32 at most). Default 60000. */
   wsRetryAfter?: number;
-  /** One connection for all tabs of the origin. Default true where BroadcastChannel and Web Locks exist. */
-  shared?: boolean;
+  /**
+   * One connection for the tabs of the origin. Default true where
+   * BroadcastChannel and Web Locks exist; false: this tab connects alone.
+   *
+   * Tabs share only with tabs asking for the same `transport` and
+   * `withCredentials`. One tab, the leader, holds the connection, and it is
+   * dialed with the leader's `token`, `headers` and `params` (the server
+   * authorizes a connection, not a channel, so one connection carries one
+   * identity): a follower's are not called while it follows, only once it
+   * leads. Tabs of different identities (another user, another token
+   * scope) must not share: give each identity its own group name here
+   * (e.g. `shared: userId`, at most 128 bytes), or `shared: false`. The
+   * timeouts and the backoff are the leader's too. A tab whose page goes
+   * into the back/forward cache hands the connection over, and resumes
+   * from the last id it saw when the page comes back.
+   */
+  shared?: boolean | string;
 }
 
 /** A message: the envelope both wires carry, with data parsed. */

@@ -1,33 +1,15 @@
 // Shared-tab mode without holes: a page restored from the back/forward
 // cache resumes; a leading tab that dies without a goodbye is replaced by a
-// follower that resumes from the last id every tab saw. Each test runs a
-// bin/duet of its own.
+// follower that resumes from the last id every tab saw; tabs share only
+// with tabs whose per-tab options can ride the same connection. Each test
+// runs a bin/duet of its own.
 import { test, expect } from './fixtures';
 import type { Page } from '@playwright/test';
-import { DuetServer, boot, sleep, rec, connProp, waitOpen, received, type Rec, type Msg, type Gap } from './transport-helpers';
+import { DuetServer, boot, sleep, rec, connProp, waitOpen, received } from './transport-helpers';
 
-// The pages are /rt/healthz, which has no icon; no request routing here,
-// since routing would keep pages out of the back/forward cache.
+// The back/forward cache test's pages are not /rt/healthz (no-store keeps
+// a page out of the cache) and have no icon.
 test.use({ allowedConsoleErrors: [[/favicon\.ico/, /Failed to load resource.*404/], { scope: 'test' }] });
-
-/** boot without request routing: loads Duet on base's /rt/healthz and connects. */
-async function open(page: Page, base: string, options: Record<string, unknown>, path = '/rt/healthz') {
-  await page.goto(base + path);
-  await page.evaluate(async (options) => {
-    const w = window as any;
-    const Duet = await (await import('/duet.js' as string)).loadDuet();
-    const rec: Rec = { msgs: [], gaps: [], states: [], errors: [] };
-    const conn = Duet.connect('', options);
-    conn.on('message', (m: Msg) => rec.msgs.push(m));
-    conn.on('gap', (g: Gap) => rec.gaps.push({ ...g, at: rec.msgs.length }));
-    conn.on('state', (s: string, t: string) => rec.states.push(`${s} ${t}`));
-    conn.on('error', (e: any) => rec.errors.push(`${e.code} ${e.message}`));
-    w.conn = conn;
-    w.rec = rec;
-    w.shows = [] as boolean[];
-    addEventListener('pageshow', (e) => w.shows.push(e.persisted));
-  }, options);
-}
 
 for (const transport of ['websocket', 'sse']) {
   test(`a page restored from the back/forward cache resumes with no gap (${transport})`, async ({ playwright, launchOptions }) => {
@@ -41,7 +23,7 @@ for (const transport of ['websocket', 'sse']) {
     const server = await DuetServer.start();
     try {
       // Pages the cache may keep: /rt/healthz is no-store.
-      await open(page, server.base, { transport, channels: ['b'] }, '/static/duet.d.ts');
+      await boot(page, server.base, { transport, channels: ['b'] }, '/static/duet.d.ts');
       await waitOpen(page, transport);
       const ids = [await server.publish('b', 1)];
       await received(page, 1);
@@ -124,3 +106,41 @@ for (const how of ['renderer killed', 'closed without unload handlers'] as const
     }
   });
 }
+
+test('tabs share a connection only with tabs of the same transport and sharing group', async ({ page }) => {
+  test.setTimeout(180_000);
+  const server = await DuetServer.start();
+  try {
+    const tabs = [page];
+    for (let i = 1; i < 4; i++) tabs.push(await page.context().newPage());
+    const options = [
+      { transport: 'websocket', channels: ['g'] },
+      { transport: 'websocket', channels: ['g'] }, // shares with the first
+      { transport: 'sse', channels: ['g'] }, // another wire: its own connection
+      { transport: 'websocket', channels: ['g'], shared: 'another-user' }, // another group: its own
+    ];
+    for (let i = 0; i < tabs.length; i++) await boot(tabs[i], server.base, options[i]);
+    for (let i = 0; i < tabs.length; i++) await waitOpen(tabs[i], options[i].transport);
+    const leaders = await Promise.all(tabs.map((t) => connProp(t, 'leader')));
+    expect(leaders[0] !== leaders[1], 'one of the first two leads').toBe(true);
+    expect(leaders.slice(2)).toEqual([true, true]);
+    expect(await Promise.all(tabs.map((t) => connProp(t, 'shared')))).toEqual([true, true, true, true]);
+    await expect.poll(() => server.metric('duet_connections{wire="ws"}')).toBe(2);
+    expect(await server.metric('duet_connections{wire="sse"}')).toBe(1);
+    const id = await server.publish('g', 'x');
+    for (const tab of tabs) expect((await received(tab, 1)).map((m) => m.id)).toEqual([id]);
+    // A group name is bounded.
+    const err = await page.evaluate(async () => {
+      const Duet = await (await import('/duet.js' as string)).loadDuet();
+      try {
+        Duet.connect('', { shared: 'x'.repeat(129) });
+        return 'accepted';
+      } catch (e) {
+        return `${(e as Error).name}: ${(e as Error).message}`;
+      }
+    });
+    expect(err).toBe('TypeError: duet/transport: shared: a group name is at most 128 bytes');
+  } finally {
+    await server.stop();
+  }
+});
