@@ -138,3 +138,12 @@ export async function received(page: Page, count: number, timeout = 10_000): Pro
   await expect.poll(async () => (await rec(page)).msgs.length, { timeout }).toBeGreaterThanOrEqual(count);
   return (await rec(page)).msgs;
 }
+
+/** Every tab received exactly ids, in order, and no gap notice. */
+export async function expectEvery(tabs: Page[], ids: string[]) {
+  for (const tab of tabs) {
+    const msgs = await received(tab, ids.length);
+    expect(msgs.map((m) => m.id)).toEqual(ids);
+    expect((await rec(tab)).gaps).toEqual([]);
+  }
+}

@@ -5,7 +5,7 @@
 // runs a bin/duet of its own.
 import { test, expect } from './fixtures';
 import type { Page } from '@playwright/test';
-import { DuetServer, boot, sleep, rec, connProp, waitOpen, received } from './transport-helpers';
+import { DuetServer, boot, sleep, rec, connProp, waitOpen, received, expectEvery } from './transport-helpers';
 
 // The back/forward cache test's pages are not /rt/healthz (no-store keeps
 // a page out of the cache) and have no icon.
@@ -94,11 +94,7 @@ for (const how of ['renderer killed', 'closed without unload handlers'] as const
       stop = true;
       await publisher;
 
-      for (const tab of live) {
-        const msgs = await received(tab, ids.length);
-        expect(msgs.map((m) => m.id)).toEqual(ids);
-        expect((await rec(tab)).gaps).toEqual([]);
-      }
+      await expectEvery(live, ids);
       test.info().annotations.push({ type: 'takeover ms', description: String(takeoverMs) });
       console.log(`${how}: a follower led and was open again ${takeoverMs} ms after the leader died`);
     } finally {
