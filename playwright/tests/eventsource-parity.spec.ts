@@ -283,6 +283,55 @@ test('parity: origin of the messages and url after a redirect', async ({ page })
   expect(native.entries[2][4]).toBe(server.origin);
 });
 
+test('parity: after a redirect, reconnects to where the redirect led', async ({ page }) => {
+  const key = test.info().testId;
+  const opts = (which: string): RecordOptions => {
+    const target = server.script(`${key}-${which}-target`, [
+      { chunks: [R + 'id: 1\ndata: one\n\n'] },
+      { chunks: ['data: two\n\n'], then: 'hang' },
+    ]);
+    const redirect = server.script(`${key}-${which}-redirect`, [{ status: 307, contentType: null, headers: { Location: target } }]);
+    return { url: redirect, entries: 6, timeoutMs: 6000 };
+  };
+  const [native, duet] = await Promise.all([record(page, 'native', opts('native')), record(page, 'duet', opts('duet'))]);
+  expect(duet.entries, 'polyfill events vs native').toEqual(native.entries);
+  expect(native.entries.map((e) => e[0])).toEqual(['init', 'open', 'message', 'error', 'open', 'message']);
+  for (const which of ['native', 'duet']) {
+    expect(server.requests(`${key}-${which}-redirect`).length, `${which}: requests through the redirect`).toBe(1);
+    expect(server.requests(`${key}-${which}-target`).map((r) => r.lastEventId), `${which}: Last-Event-ID at the target`).toEqual([null, '1']);
+  }
+});
+
+test('parity: a non-ASCII last event id goes out as its UTF-8 bytes', async ({ page }) => {
+  const key = test.info().testId;
+  const id = 'é€😀';
+  const answers: Answer[] = [{ chunks: [R + `id: ${id}\ndata: one\n\n`] }, { chunks: ['data: two\n\n'], then: 'hang' }];
+  const opts = (which: string): RecordOptions => ({ url: server.script(`${key}-${which}`, answers), entries: 6, timeoutMs: 6000 });
+  const [native, duet] = await Promise.all([record(page, 'native', opts('native')), record(page, 'duet', opts('duet'))]);
+  expect(duet.entries, 'polyfill events vs native').toEqual(native.entries);
+  expect(native.entries[2][3], 'lastEventId of the message').toBe(id);
+  // Node gives header values one character per byte (latin1).
+  const utf8Bytes = Buffer.from(id, 'utf8').toString('latin1');
+  for (const which of ['native', 'duet']) {
+    expect(server.requests(`${key}-${which}`).map((r) => r.lastEventId), `${which}: Last-Event-ID bytes`).toEqual([null, utf8Bytes]);
+  }
+});
+
+// The starting id of the polyfill's extra init.lastEventId (the native
+// EventSource has none) follows the same rule.
+test('polyfill: a non-ASCII init.lastEventId goes out as its UTF-8 bytes', async ({ page }) => {
+  const key = test.info().testId;
+  const url = server.script(key, [{ chunks: ['data: one\n\n'], then: 'hang' }]);
+  const init = { lastEventId: 'ß-ид', headers: { Authorization: 'Bearer é' } };
+  const duet = await record(page, 'duet', { url, init, entries: 3, timeoutMs: 6000 });
+  expect(duet.entries.map((e) => e[0])).toEqual(['init', 'open', 'message']);
+  const [req] = server.requests(key);
+  expect(req.lastEventId).toBe(Buffer.from('ß-ид', 'utf8').toString('latin1'));
+  // A header the page gives is a ByteString already: it goes out as fetch
+  // sends it, one byte per character (é is the byte E9).
+  expect(req.authorization).toBe('Bearer é');
+});
+
 test('parity: the interface', async ({ page }) => {
   const url = server.script(`${test.info().testId}`, [{ chunks: [], then: 'hang' }]);
   const describe = (which: 'native' | 'duet', url: string) =>

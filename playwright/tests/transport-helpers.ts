@@ -108,10 +108,12 @@ export type Rec = { msgs: Msg[]; gaps: Gap[]; states: string[]; errors: string[]
  * own), loads Duet from /duet.js and connects with options. The page keeps
  * the connection in window.conn and what it heard in window.rec.
  */
-export async function boot(page: Page, base: string, options: Record<string, unknown>) {
-  // healthz has no icon: answer the browser's request for one, or it logs a 404.
-  await page.route('**/favicon.ico', (route) => route.fulfill({ status: 204 }));
-  await page.goto(`${base}/rt/healthz`);
+export async function boot(page: Page, base: string, options: Record<string, unknown>, path = '/rt/healthz') {
+  // healthz has no icon: answer the browser's request for one, or it logs
+  // a 404. Not on other pages: routing keeps a page out of the
+  // back/forward cache.
+  if (path === '/rt/healthz') await page.route('**/favicon.ico', (route) => route.fulfill({ status: 204 }));
+  await page.goto(`${base}${path}`);
   if (base.startsWith('https:')) {
     // The https project is about HTTP/2: the origin's requests share one connection.
     expect(await page.evaluate(() => (performance.getEntriesByType('navigation')[0] as any).nextHopProtocol)).toBe('h2');
@@ -127,6 +129,8 @@ export async function boot(page: Page, base: string, options: Record<string, unk
     conn.on('error', (e: any) => rec.errors.push(`${e.code} ${e.message}`));
     w.conn = conn;
     w.rec = rec;
+    w.shows = [] as boolean[]; // pageshow's persisted, each time
+    addEventListener('pageshow', (e) => w.shows.push(e.persisted));
   }, options);
 }
 
@@ -142,4 +146,13 @@ export async function waitOpen(page: Page, transport?: string) {
 export async function received(page: Page, count: number, timeout = 10_000): Promise<Msg[]> {
   await expect.poll(async () => (await rec(page)).msgs.length, { timeout }).toBeGreaterThanOrEqual(count);
   return (await rec(page)).msgs;
+}
+
+/** Every tab received exactly ids, in order, and no gap notice. */
+export async function expectEvery(tabs: Page[], ids: string[]) {
+  for (const tab of tabs) {
+    const msgs = await received(tab, ids.length);
+    expect(msgs.map((m) => m.id)).toEqual(ids);
+    expect((await rec(tab)).gaps).toEqual([]);
+  }
 }

@@ -9,7 +9,7 @@ import type { Page } from '@playwright/test';
 
 // --- helpers: ./transport-helpers.ts -------------------------------------
 
-import { DuetServer, sleep, boot, rec, connProp, waitOpen, received } from './transport-helpers';
+import { DuetServer, sleep, boot, rec, connProp, waitOpen, received, expectEvery } from './transport-helpers';
 import { overHTTPS } from './tls';
 
 // --- tests -----------------------------------------------------------------
@@ -130,11 +130,7 @@ test('the leading tab closes: another takes over and resumes, and no tab misses 
     stop = true;
     await publisher;
 
-    for (const tab of live) {
-      const msgs = await received(tab, ids.length);
-      expect(msgs.map((m) => m.id)).toEqual(ids);
-      expect((await rec(tab)).gaps).toEqual([]);
-    }
+    await expectEvery(live, ids);
     await expect.poll(() => server.metric('duet_connections{wire="ws"}')).toBe(1);
     expect(await server.metric('duet_connections_total{wire="ws"}')).toBe(3);
   } finally {

@@ -306,7 +306,9 @@ func headerPairs(v js.Value) ([][2]string, error) {
 	pairs := make([][2]string, entries.Length())
 	for i := range pairs {
 		e := entries.Index(i)
-		pairs[i] = [2]string{e.Index(0).String(), e.Index(1).String()}
+		// new Headers checked that the value is a ByteString.
+		value, _ := jsw.FromByteString(e.Index(1).String())
+		pairs[i] = [2]string{e.Index(0).String(), value}
 	}
 	return pairs, nil
 }

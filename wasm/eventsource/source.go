@@ -190,13 +190,17 @@ type Source struct {
 	lastID string // a copy of the parser's, for LastEventID
 
 	reconnect time.Duration // the reconnection time; Run's goroutine only
+	// current is the URL of the next attempt: url, or where the last
+	// accepted response was redirected to, as Chromium reconnects there
+	// (Run's goroutine only).
+	current string
 }
 
 // New returns a Source for url in the Connecting state. The url is used as
 // given: the browser binding resolves it first. A nil opts is the zero
 // Options.
 func New(url string, d Dialer, h Handler, opts *Options) (*Source, error) {
-	s := &Source{url: url, d: d, h: h}
+	s := &Source{url: url, d: d, h: h, current: url}
 	if opts != nil {
 		s.opts = *opts
 	}
@@ -380,7 +384,7 @@ func (s *Source) connect(ctx context.Context, p *shared.SSEParser) error {
 	}
 
 	req := &Request{
-		URL:             s.url,
+		URL:             s.current,
 		Method:          s.opts.Method,
 		Headers:         [][2]string{{"Accept", "text/event-stream"}},
 		Body:            s.opts.Body,
@@ -415,11 +419,10 @@ func (s *Source) connect(ctx context.Context, p *shared.SSEParser) error {
 	if s.opts.Backoff != nil {
 		s.backoff.Connected(time.Now())
 	}
-	url := resp.URL
-	if url == "" {
-		url = s.url
+	if resp.URL != "" {
+		s.current = resp.URL
 	}
-	s.h.Opened(url)
+	s.h.Opened(s.current)
 
 	for {
 		chunk, err := resp.Body.Read()

@@ -556,3 +556,44 @@ func TestBackoff(t *testing.T) {
 		}
 	}
 }
+
+// TestReconnectAfterRedirect: a stream reached through a redirect is
+// reconnected to where the redirect led, as Chromium does, not through the
+// redirect again; the url attribute stays the one asked for.
+func TestReconnectAfterRedirect(t *testing.T) {
+	st := &stream{bodies: []string{"retry: 10\nid: a\ndata: 1\n\n", "data: 2\n\n"}}
+	var redirects sync.Map // path → count
+	mux := http.NewServeMux()
+	mux.Handle("/stream", st)
+	mux.HandleFunc("/old", func(w http.ResponseWriter, r *http.Request) {
+		n, _ := redirects.LoadOrStore("/old", new(int))
+		*n.(*int)++
+		http.Redirect(w, r, "/stream", http.StatusTemporaryRedirect)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	rec := newRecorder()
+	s := newSource(t, srv.URL+"/old", rec, nil)
+	stop := run(t, s)
+	got := rec.waitFor(t, 6)
+	assert.Equal(t, "events", got[:6], []string{
+		"open",
+		"message message [1] id=[a]",
+		"error CONNECTING",
+		"open",
+		"message message [2] id=[a]",
+		"error CONNECTING",
+	})
+	for deadline := time.Now().Add(5 * time.Second); len(st.ids()) < 3; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no third request; Last-Event-IDs %q", st.ids())
+		}
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	n, _ := redirects.Load("/old")
+	assert.Equal(t, "requests through the redirect", *n.(*int), 1)
+	assert.Equal(t, "URL", s.URL(), srv.URL+"/old")
+	assert.Equal(t, "Last-Event-ID of the requests to the stream", st.ids(), []string{"", "a", "a"})
+}

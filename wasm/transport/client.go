@@ -44,11 +44,12 @@ type Client struct {
 	opts    ClientOptions
 	id      string
 
-	started bool
-	closed  bool
-	leading bool
-	leader  string // the leading tab's id; "" while none is known
-	conn    *Conn  // while leading
+	started   bool
+	closed    bool
+	suspended bool // between Suspend and Resume: off the bus and the network
+	leading   bool
+	leader    string // the leading tab's id; "" while none is known
+	conn      *Conn  // while leading
 	// clientID is, in a follower, the client id of the leader's
 	// connection, as its leader and state messages say.
 	clientID string
@@ -106,6 +107,13 @@ func (cl *Client) Start() {
 		return
 	}
 	cl.started = true
+	cl.joinLocked()
+}
+
+// joinLocked starts this tab's part: without a bus it leads at once; with
+// one it announces itself and its channels, and waits for the leader's
+// answer, or for Lead.
+func (cl *Client) joinLocked() {
 	if cl.opts.Bus == nil {
 		cl.leadLocked()
 		return

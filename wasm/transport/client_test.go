@@ -423,3 +423,108 @@ func TestClientFollowerSubscribes(t *testing.T) {
 	B.messages("msg b 1-1 1")
 	assert.Equal(t, "B channels", B.cl.Channels(), []string{"b"})
 }
+
+// TestLastEventIDLength: the constructors of a Conn and of a Client refuse a
+// lastEventId over 164 bytes alike; a Client that accepted one would panic
+// building its Conn when it starts leading.
+func TestLastEventIDLength(t *testing.T) {
+	longest := strings.Repeat("9", maxLastEventID)
+	tooLong := longest + "9"
+	for _, tt := range []struct {
+		name string
+		make func(id string) error
+	}{
+		{"NewConn", func(id string) error {
+			_, err := NewConn(base, &Options{LastEventID: id}, Env{Dialer: &fakeDialer{t: t}})
+			return err
+		}},
+		{"NewClient", func(id string) error {
+			_, err := NewClient(base, &Options{LastEventID: id}, Env{Dialer: &fakeDialer{t: t}}, ClientOptions{})
+			return err
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.NoError(t, tt.make(longest))
+			err := tt.make(tooLong)
+			if err == nil || !strings.Contains(err.Error(), "duet/transport: lastEventId is too long") {
+				t.Fatalf("%d bytes: err %v, want lastEventId is too long", len(tooLong), err)
+			}
+		})
+	}
+
+	// The longest accepted id survives a tab's taking the lead.
+	b := newBrowser(t)
+	cfg := Options{Mode: ModeWebSocket, Channels: []string{"a"}, LastEventID: longest}
+	tb := &tab{b: b, name: "A", rec: &recorder{}}
+	cl, err := NewClient(base, &cfg, Env{Dialer: b.d, Clock: b.clk, Observer: tb.rec}, ClientOptions{Bus: tb, TabID: "A"})
+	assert.NoError(t, err)
+	tb.cl = cl
+	b.tabs = append(b.tabs, tb)
+	cl.Start()
+	cl.Lead()
+	assert.True(t, "leads", cl.Leading())
+	assert.Equal(t, "resumes from", cl.LastEventID(), longest)
+	cl.Close()
+}
+
+// TestClientSuspendResume: a leading tab that goes into the back/forward
+// cache steps aside (another tab leads, resuming where it was), and when it
+// comes back follows the new leader and resumes from its cursor, with no
+// gap and no repeat.
+func TestClientSuspendResume(t *testing.T) {
+	b := newBrowser(t)
+	A := b.open("A", "a")
+	A.cl.Lead()
+	B := b.open("B", "a")
+	b.flush()
+	w := b.d.last(KindWebSocket)
+	w.hello(15000)
+	b.flush()
+	w.msg("1-1", "a", "1")
+	b.flush()
+	A.messages("msg a 1-1 1")
+	B.messages("msg a 1-1 1")
+
+	A.cl.Suspend()
+	b.flush()
+	assert.True(t, "A's connection closed", w.isClosed())
+	assert.True(t, "A no longer leads", !A.cl.Leading())
+	A.events("state reconnecting websocket")
+	B.events("state reconnecting websocket")
+	A.cl.Lead() // a lock granted late must not wake a suspended tab
+	assert.True(t, "suspended A does not lead", !A.cl.Leading())
+
+	B.cl.Lead()
+	b.flush()
+	w2 := b.d.last(KindWebSocket)
+	w2.hello(15000)
+	b.flush()
+	sub := w2.frames()[0]
+	assert.Equal(t, "B resumes", []any{sub.Channels, sub.LastEventID}, []any{[]string{"a"}, "1-1"})
+	w2.msg("1-2", "a", "2") // A is in the cache: it hears nothing
+	b.flush()
+	A.messages()
+
+	A.cl.Resume()
+	b.flush()
+	assert.Equal(t, "A follows B", A.cl.State(), StateOpen)
+	w2.msg("1-3", "a", "3")
+	b.flush()
+	A.messages("msg a 1-3 3")
+	B.messages("msg a 1-2 2", "msg a 1-3 3")
+
+	// Without a bus, Resume reconnects at once from the last id.
+	clk, d, rec := newFakeClock(), &fakeDialer{t: t}, &recorder{}
+	solo, err := NewClient(base, &Options{Mode: ModeSSE, Channels: []string{"a"}}, Env{Dialer: d, Clock: clk, Observer: rec}, ClientOptions{})
+	assert.NoError(t, err)
+	solo.Start()
+	sw := d.last(KindSSE)
+	sw.hello(15000)
+	sw.msg("2-1", "a", "1")
+	assert.Equal(t, "solo cursor", solo.LastEventID(), "2-1")
+	solo.Suspend()
+	assert.True(t, "solo closed its wire", sw.isClosed())
+	solo.Resume()
+	assert.Equal(t, "solo resumes", d.last(KindSSE).url, "http://example.test/rt/sse?channel=a&lastEventId=2-1")
+	solo.Close()
+}

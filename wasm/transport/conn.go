@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"errors"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -154,9 +153,6 @@ func newConn(ep Endpoints, cfg *Options, env Env) (*Conn, error) {
 	channels, err := c.init(ep, cfg, env)
 	if err != nil {
 		return nil, err
-	}
-	if len(c.cursor.Last()) > shared.MaxIDLength*4 {
-		return nil, errors.New("duet/transport: lastEventId is too long")
 	}
 	c.channels = channels
 	c.retry.Policy = c.cfg.Backoff

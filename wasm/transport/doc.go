@@ -54,6 +54,8 @@
 //     reads (a frame on a live WebSocket, else GET /rt/presence through a
 //     [Getter]), join and leave events for a [PresenceObserver], relayed
 //     to the other tabs by the leader.
+//   - suspend.go: the Client stepping aside while its page is in the
+//     back/forward cache, and resuming when it comes back.
 //   - bus.go: the bus between tabs and its message format.
 //   - cursor.go: Cursor. url.go: Endpoints, and the HTTP bodies and codes.
 //     serial.go: the lock with an outbox. set.go: small sorted sets.

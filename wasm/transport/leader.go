@@ -19,7 +19,7 @@ var errLeaderLost = shared.NewError(shared.CodeAbnormal, "duet/transport: the le
 func (cl *Client) Lead() {
 	cl.lock()
 	defer cl.unlock()
-	if cl.closed || cl.leading {
+	if cl.closed || cl.leading || cl.suspended {
 		return
 	}
 	cl.leadLocked()
@@ -169,7 +169,7 @@ func (cl *Client) Receive(p []byte) {
 	}
 	cl.lock()
 	defer cl.unlock()
-	if cl.closed || !cl.started || m.from == cl.id || (m.to != "" && m.to != cl.id) {
+	if cl.closed || !cl.started || cl.suspended || m.from == cl.id || (m.to != "" && m.to != cl.id) {
 		return
 	}
 	f := &m.f

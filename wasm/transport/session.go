@@ -48,6 +48,11 @@ func (s *session) init(ep Endpoints, cfg *Options, env Env) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Checked here, for a Client too: a Client that starts leading builds
+	// its Conn from this id, and must not be refused then.
+	if len(cfg.LastEventID) > maxLastEventID {
+		return nil, errors.New("duet/transport: lastEventId is too long (over " + strconv.Itoa(maxLastEventID) + " bytes)")
+	}
 	s.ep = ep.withInfo(cfg.Info)
 	s.cfg = cfg.withDefaults()
 	s.d, s.clk, s.obs = env.Dialer, env.Clock, env.Observer
@@ -61,6 +66,10 @@ func (s *session) init(ep Endpoints, cfg *Options, env Env) ([]string, error) {
 	s.pending = make(map[string]*publication)
 	return channels, nil
 }
+
+// maxLastEventID bounds Options.LastEventID: room for ids of another
+// server's format, four times the longest Duet id.
+const maxLastEventID = shared.MaxIDLength * 4
 
 type nopObserver struct{}
 

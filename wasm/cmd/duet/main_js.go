@@ -28,6 +28,10 @@ var version = "dev"
 // the same way, so a bug surfaces as a JavaScript exception rather than a
 // dead program.
 func main() {
+	// The loader's marks (duet:instantiated) and these two split start-up
+	// into the Go runtime with the package inits, and the API's
+	// registration.
+	jsw.Mark("duet:go-main")
 	api := jsw.NewObject()
 	api.Set("version", version)
 	es := jsw.NewObject()
@@ -38,6 +42,7 @@ func main() {
 
 	global := js.Global()
 	global.Set("__duet", api)
+	jsw.Mark("duet:api")
 	// The loader sets __duetReady before running the program and waits for
 	// the call.
 	if ready := global.Get("__duetReady"); jsw.IsFunction(ready) {

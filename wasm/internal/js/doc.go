@@ -20,7 +20,8 @@
 // (promises as blocking calls, deferreds), event_js.go (listeners that
 // return their remove func), timer_js.go, fetch_js.go, websocket_js.go,
 // broadcast_js.go (BroadcastChannel), locks_js.go (Web Locks), page_js.go
-// (visibility and online state).
+// (visibility and online state), mark_js.go (User Timing marks), bytestring_js.go (header values
+// between Go's bytes and JavaScript's ByteStrings).
 //
 // # Threading rules
 //

@@ -16,7 +16,8 @@ type FetchOptions struct {
 	// Method defaults to "GET".
 	Method string
 	// Headers are name, value pairs, sent in order; a repeated name is
-	// appended, as Headers.append does.
+	// appended, as Headers.append does. Values are the header's bytes
+	// (see ByteString): an id read as UTF-8 goes out as UTF-8.
 	Headers [][2]string
 	// Body is nil (no body), a string, a []byte, or a Value fetch accepts
 	// as a body (Blob, FormData, URLSearchParams, ArrayBuffer...).
@@ -86,7 +87,7 @@ func Fetch(ctx context.Context, url string, opts *FetchOptions) (*Response, erro
 	if len(opts.Headers) > 0 {
 		h := global.Get("Headers").New()
 		for _, kv := range opts.Headers {
-			if _, err := Call(h, "append", kv[0], kv[1]); err != nil {
+			if _, err := Call(h, "append", kv[0], ByteString(kv[1])); err != nil {
 				err.(*Error).Op = "fetch: header " + kv[0]
 				return nil, err
 			}
@@ -145,7 +146,8 @@ func setString(o Value, name, v string) {
 	}
 }
 
-// Header returns the value of the response header name, "" when absent.
+// Header returns the value of the response header name, as bytes (see
+// FromByteString), "" when absent.
 // Values of a repeated header are joined with ", ", as Headers.get does.
 // Cross-origin responses show only the CORS-safelisted headers and those
 // the server exposes.
@@ -154,7 +156,8 @@ func (r *Response) Header(name string) string {
 	if v.IsNull() {
 		return ""
 	}
-	return v.String()
+	raw, _ := FromByteString(v.String()) // a Headers value always is one
+	return raw
 }
 
 // ContentType returns the Content-Type header, as sent.

@@ -96,6 +96,9 @@ func tokenFailed(ev transport.WireEvents, err error) {
 func (cr *credentials) load(ctx context.Context) error {
 	defer cr.once.Do(func() { close(cr.loaded) })
 	h, err1 := pairs(ctx, cr.headersOpt, "headers")
+	if err1 == nil {
+		h, err1 = headerBytes(h)
+	}
 	p, err2 := pairs(ctx, cr.paramsOpt, "params")
 	cr.mu.Lock()
 	defer cr.mu.Unlock()
@@ -121,6 +124,20 @@ func (cr *credentials) get(ctx context.Context) (headers, params [][2]string, er
 	cr.mu.Lock()
 	defer cr.mu.Unlock()
 	return cr.headers, cr.params, nil
+}
+
+// headerBytes turns header values from JavaScript strings into the bytes
+// fetch sends for them (a value is a ByteString: one byte per character),
+// refusing, as fetch does, a character above U+00FF.
+func headerBytes(h [][2]string) ([][2]string, error) {
+	for i, kv := range h {
+		raw, ok := jsw.FromByteString(kv[1])
+		if !ok {
+			return nil, bindError("headers: the value of " + kv[0] + " has a character above U+00FF, which no HTTP header can carry")
+		}
+		h[i][1] = raw
+	}
+	return h, nil
 }
 
 // pairs evaluates an option that is an object of strings, or a function

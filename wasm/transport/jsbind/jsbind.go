@@ -32,13 +32,14 @@ type conn struct {
 	cancel context.CancelFunc
 	creds  *credentials
 
-	mu       sync.Mutex // guards handlers, subs and closed
+	mu       sync.Mutex // guards handlers, subs, closed and lock
 	handlers map[string][]js.Value
 	subs     map[string][]js.Value // channel → handlers; an undefined entry for a bare subscription
 	closed   bool
 
-	removes []func() // browser listeners, removed on close
-	lock    func()   // releases the origin's lock
+	removes  []func() // browser listeners, removed on close
+	lock     func()   // releases the origin's lock; nil while suspended (guarded by mu)
+	lockName string   // the origin's lock, "" when not shared
 }
 
 type bindError string
@@ -75,7 +76,12 @@ func connect(baseArg, opts js.Value) (*conn, error) {
 		cancel()
 		return nil, err
 	}
-	name := "duet:" + ep.Base
+	group, err := sharingGroup(opts, cfg.Mode, d.credentials)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	name := "duet:" + ep.Base + group
 	c.shared = sharedWanted(opts)
 	var bus *broadcastBus
 	if c.shared {
@@ -132,14 +138,65 @@ func connect(baseArg, opts js.Value) (*conn, error) {
 		}),
 	)
 	if win := js.Global(); jsw.IsFunction(win.Get("addEventListener")) && jsw.IsObject(win.Get("document")) {
-		// A closing tab says goodbye, so the others take over at once.
-		c.removes = append(c.removes, jsw.AddEventListener(win, "pagehide", func(js.Value) { c.close() }, nil))
+		// A closing tab says goodbye, so the others take over at once; a
+		// page going into the back/forward cache steps aside the same way,
+		// and comes back where it left off.
+		c.removes = append(c.removes,
+			jsw.AddEventListener(win, "pagehide", func(ev js.Value) {
+				if jsw.Prop(ev, "persisted").Truthy() {
+					c.suspend()
+				} else {
+					c.close()
+				}
+			}, nil),
+			jsw.AddEventListener(win, "pageshow", func(ev js.Value) {
+				if jsw.Prop(ev, "persisted").Truthy() {
+					c.resume()
+				}
+			}, nil))
 	}
 	cl.Start()
 	if bus != nil {
+		c.lockName = name
 		c.lock = c.requestLock(name)
 	}
 	return c, nil
+}
+
+// suspend takes the connection off the network and the bus while the page
+// is in the back/forward cache: the lock goes to another tab, and a page
+// holding none is not kept out of the cache.
+func (c *conn) suspend() {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	release := c.lock
+	c.lock = nil
+	c.mu.Unlock()
+	c.cl.Suspend()
+	if release != nil {
+		release()
+	}
+}
+
+// resume brings a page back from the back/forward cache: it resumes after
+// the last id it saw, leading or following.
+func (c *conn) resume() {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	c.cl.Resume()
+	if c.lockName != "" {
+		lock := c.requestLock(c.lockName)
+		c.mu.Lock()
+		c.lock = lock
+		c.mu.Unlock()
+	}
 }
 
 // requestLock asks for the origin's lock in the background and leads once
@@ -158,10 +215,42 @@ func (c *conn) requestLock(name string) func() {
 			}
 			return
 		}
+		jsw.Mark("duet:lock")
 		c.cl.Lead()
 		<-l.Lost() // held until cancel
 	}()
 	return cancel
+}
+
+// maxSharingGroup bounds options.shared as a group name.
+const maxSharingGroup = 128
+
+// sharingGroup returns what is added to the name of the origin's lock and
+// bus so that only tabs that can ride the same connection share it: those
+// asking for the same wire, the same fetch credentials mode, and the same
+// options.shared group name when it is a string. One connection carries
+// one identity (the leader's token, headers and params: the server
+// authorizes a connection, not a channel), so tabs with different
+// identities must name different groups. "" for the defaults, so that
+// such tabs share with each other as before.
+func sharingGroup(opts js.Value, mode transport.Mode, credentials string) (string, error) {
+	var g string
+	switch mode {
+	case transport.ModeWebSocket:
+		g += "|transport=websocket"
+	case transport.ModeSSE:
+		g += "|transport=sse"
+	}
+	if credentials != "same-origin" {
+		g += "|credentials=" + credentials
+	}
+	if v := jsw.Prop(opts, "shared"); v.Type() == js.TypeString && v.String() != "" {
+		if len(v.String()) > maxSharingGroup {
+			return "", bindError("shared: a group name is at most " + strconv.Itoa(maxSharingGroup) + " bytes")
+		}
+		g += "|group=" + v.String()
+	}
+	return g, nil
 }
 
 func sharedWanted(opts js.Value) bool {
@@ -315,9 +404,13 @@ func (c *conn) close() {
 	removes := c.removes
 	c.removes = nil
 	c.mu.Unlock()
+	c.mu.Lock()
+	release := c.lock
+	c.lock = nil
+	c.mu.Unlock()
 	c.cl.Close() // says goodbye on the bus before it closes
-	if c.lock != nil {
-		c.lock()
+	if release != nil {
+		release()
 	}
 	c.cancel()
 	for _, r := range removes {

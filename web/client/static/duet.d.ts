@@ -174,7 +174,7 @@ export interface ConnectOptions {
   transport?: "auto" | "websocket" | "sse";
   /** Channels subscribed from the start, without a handler (see on("message")). */
   channels?: string[];
-  /** Resume after this id. */
+  /** Resume after this id. At most 164 bytes (UTF-8): a longer one makes connect throw a TypeError. */
   lastEventId?: string;
   /**
    * Sent with SSE requests and publish POSTs. A function is called again when
@@ -206,8 +206,23 @@ export interface ConnectOptions {
   publishTimeout?: number;
   /** With transport "auto": ms on SSE before trying WebSocket again (doubles, ×32 at most). Default 60000. */
   wsRetryAfter?: number;
-  /** One connection for all tabs of the origin. Default true where BroadcastChannel and Web Locks exist. */
-  shared?: boolean;
+  /**
+   * One connection for the tabs of the origin. Default true where
+   * BroadcastChannel and Web Locks exist; false: this tab connects alone.
+   *
+   * Tabs share only with tabs asking for the same `transport` and
+   * `withCredentials`. One tab, the leader, holds the connection, and it is
+   * dialed with the leader's `token`, `headers` and `params` (the server
+   * authorizes a connection, not a channel, so one connection carries one
+   * identity): a follower's are not called while it follows, only once it
+   * leads. Tabs of different identities (another user, another token
+   * scope) must not share: give each identity its own group name here
+   * (e.g. `shared: userId`, at most 128 bytes), or `shared: false`. The
+   * timeouts and the backoff are the leader's too. A tab whose page goes
+   * into the back/forward cache hands the connection over, and resumes
+   * from the last id it saw when the page comes back.
+   */
+  shared?: boolean | string;
   /**
    * Presence info (any JSON value, at most 1 KiB encoded) listed with this
    * connection in the presence of its channels; a server whose

@@ -272,8 +272,21 @@ export function loadDuet(options = {}) {
   return loading;
 }
 
+// mark records a User Timing mark; the start-up benchmark
+// (playwright/tests/startup-bench.spec.ts) reads them: duet:load,
+// duet:compiled, duet:instantiated, duet:ready here, duet:go-main and
+// duet:api from the Go program, duet:lock when a tab takes the lead.
+function mark(name) {
+  try {
+    performance.mark(name);
+  } catch {
+    // no User Timing: nothing to record
+  }
+}
+
 async function load({ wasmURL, wasmExecURL } = {}) {
   const started = performance.now();
+  mark("duet:load");
   const staticBase = new URL("./static/", import.meta.url);
   wasmURL = new URL(wasmURL ?? wasmFile, staticBase).href;
   wasmExecURL = new URL(wasmExecURL ?? "wasm_exec.js", staticBase).href;
@@ -283,14 +296,17 @@ async function load({ wasmURL, wasmExecURL } = {}) {
     throw new Error(`duet: cannot load ${wasmURL}: HTTP ${response.status}; ${buildHint}`);
   }
 
-  const go = new Go();
-  let instance;
+  let module;
   if ((response.headers.get("Content-Type") ?? "").startsWith("application/wasm")) {
-    ({ instance } = await WebAssembly.instantiateStreaming(response, go.importObject));
+    module = await WebAssembly.compileStreaming(response);
   } else {
     // A server that does not know the type: compile from the bytes.
-    ({ instance } = await WebAssembly.instantiate(await response.arrayBuffer(), go.importObject));
+    module = await WebAssembly.compile(await response.arrayBuffer());
   }
+  mark("duet:compiled");
+  const go = new Go();
+  const instance = await WebAssembly.instantiate(module, go.importObject);
+  mark("duet:instantiated");
 
   const ready = new Promise((resolve) => {
     globalThis.__duetReady = resolve;
@@ -300,6 +316,7 @@ async function load({ wasmURL, wasmExecURL } = {}) {
   });
   engine = await Promise.race([ready, exited]);
   exited.catch((err) => console.error(err));
+  mark("duet:ready");
 
   return Object.freeze({
     version: engine.version,
