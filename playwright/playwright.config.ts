@@ -8,11 +8,15 @@
 //   DUET_CHROMIUM     browser executable (default /usr/bin/chromium when present)
 //   DUET_E2E_WORKERS  parallel workers (default 2, 1 under CI)
 //   CI                set by CI: no reuse of a running server, no test.only
+//   DUET_E2E_STRICT   the same without CI (set by .ci/e2e.sh, which `go tool
+//                     task test` runs on a free port)
 import { defineConfig } from '@playwright/test';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 const ci = !!process.env.CI;
+// Strict: test.only fails the run and the server is always Playwright's own.
+const strict = ci || process.env.DUET_E2E_STRICT === '1';
 const port = Number(process.env.DUET_E2E_PORT || 18080);
 const baseURL = `http://127.0.0.1:${port}`;
 const serverBin = path.resolve(__dirname, process.env.DUET_BIN || '../bin/duet');
@@ -34,7 +38,7 @@ export default defineConfig({
   globalTimeout: 30 * 60_000,
 
   fullyParallel: true,
-  forbidOnly: ci,
+  forbidOnly: strict,
   retries: 0,
   // Two cores run the server, the browsers and the runner.
   workers: Number(process.env.DUET_E2E_WORKERS) || (ci ? 1 : 2),
@@ -72,7 +76,7 @@ export default defineConfig({
   webServer: {
     command: `"${serverBin}" -addr 127.0.0.1:${port}`,
     url: `${baseURL}/rt/healthz`,
-    reuseExistingServer: !ci,
+    reuseExistingServer: !strict,
     timeout: 30_000,
     stdout: 'ignore',
     stderr: 'pipe',
