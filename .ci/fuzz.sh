@@ -4,27 +4,62 @@
 # `go test ./...`; this is the extra, coverage-guided exploration.
 #
 # Usage: fuzz.sh [package patterns...]   (default ./...)
-# Env:   FUZZTIME   per target, a `go test -fuzztime` value (default 20s)
-#        FUZZMATCH  a regexp choosing targets by name (default: every Fuzz*)
+# Env:   FUZZTIME     per target, a `go test -fuzztime` value (default 20s)
+#        FUZZMATCH    a regexp choosing targets by name (default: every Fuzz*)
+#        FUZZTARGETS  instead of FUZZMATCH: the exact target names, space
+#                     separated; each must be found exactly once, so a
+#                     renamed or removed target fails the run instead of
+#                     silently dropping out of it.
+#
+# It fails when `go test -list` fails (a package that does not build), when
+# nothing matches, and when a named target is missing.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
 fuzztime=${FUZZTIME:-20s}
-match=${FUZZMATCH:-^Fuzz}
+read -ra wanted <<<"${FUZZTARGETS:-}"
+if ((${#wanted[@]})); then
+	match="^($(IFS='|'; echo "${wanted[*]}"))\$"
+else
+	match=${FUZZMATCH:-^Fuzz}
+fi
 patterns=("$@")
 ((${#patterns[@]})) || patterns=(./...)
 
 # `go test -list` prints each package's matching names, then "ok  <pkg> <time>".
+# Its output is captured first so that its exit status is seen.
+if ! listing=$(go test -run '^$' -list "$match" "${patterns[@]}" 2>&1); then
+	printf '%s\n' "$listing" >&2
+	echo "fuzz: FAILED: go test -list $match ${patterns[*]} failed" >&2
+	exit 1
+fi
 mapfile -t targets < <(
-	go test -run '^$' -list "$match" "${patterns[@]}" |
+	printf '%s\n' "$listing" |
 		awk '/^Fuzz/ { names[n++] = $1; next }
 		     /^ok/   { for (i = 0; i < n; i++) print $2, names[i]; n = 0 }'
 )
 
 if ((${#targets[@]} == 0)); then
-	echo "fuzz: no Fuzz targets matching $match in ${patterns[*]}"
-	exit 0
+	echo "fuzz: FAILED: no Fuzz targets matching $match in ${patterns[*]}" >&2
+	exit 1
+fi
+
+if ((${#wanted[@]})); then
+	missing=()
+	for w in "${wanted[@]}"; do
+		n=0
+		for t in "${targets[@]}"; do
+			[[ ${t#* } == "$w" ]] && n=$((n + 1))
+		done
+		if ((n != 1)); then
+			missing+=("$w (found $n times)")
+		fi
+	done
+	if ((${#missing[@]})); then
+		echo "fuzz: FAILED: FUZZTARGETS names not found exactly once in ${patterns[*]}: ${missing[*]}" >&2
+		exit 1
+	fi
 fi
 
 echo "fuzz: ${#targets[@]} target(s), $fuzztime each"

@@ -10,6 +10,8 @@
 //   DUET_CHROMIUM     browser executable (default /usr/bin/chromium when present)
 //   DUET_E2E_WORKERS  parallel workers (default 2, 1 under CI)
 //   CI                set by CI: no reuse of a running server, no test.only
+//   DUET_E2E_STRICT   the same without CI (set by .ci/e2e.sh, which `go tool
+//                     task test` runs on a free port)
 import { defineConfig } from '@playwright/test';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -17,6 +19,8 @@ import * as path from 'node:path';
 import { certFile, keyFile } from './tests/tls';
 
 const ci = !!process.env.CI;
+// Strict: test.only fails the run and the server is always Playwright's own.
+const strict = ci || process.env.DUET_E2E_STRICT === '1';
 const port = Number(process.env.DUET_E2E_PORT || 18080);
 const baseURL = `http://127.0.0.1:${port}`;
 const tlsPort = Number(process.env.DUET_E2E_TLS_PORT || port + 1000);
@@ -51,7 +55,7 @@ export default defineConfig({
   globalTimeout: 30 * 60_000,
 
   fullyParallel: true,
-  forbidOnly: ci,
+  forbidOnly: strict,
   retries: 0,
   // Two cores run the server, the browsers and the runner.
   workers: Number(process.env.DUET_E2E_WORKERS) || (ci ? 1 : 2),
@@ -101,7 +105,7 @@ export default defineConfig({
     {
       command: `"${serverBin}" -addr 127.0.0.1:${port}`,
       url: `${baseURL}/rt/healthz`,
-      reuseExistingServer: !ci,
+      reuseExistingServer: !strict,
       timeout: 30_000,
       stdout: 'ignore',
       stderr: 'pipe',
@@ -111,7 +115,7 @@ export default defineConfig({
       command: `"${serverBin}" -addr 127.0.0.1:${tlsPort} -tls-cert "${certFile}" -tls-key "${keyFile}"`,
       url: `${tlsBaseURL}/rt/healthz`,
       ignoreHTTPSErrors: true,
-      reuseExistingServer: !ci,
+      reuseExistingServer: !strict,
       timeout: 30_000,
       stdout: 'ignore',
       stderr: 'pipe',

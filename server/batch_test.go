@@ -3,7 +3,10 @@ package server
 import (
 	"bytes"
 	"context"
+	"net"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/coder/websocket"
@@ -79,12 +82,62 @@ func TestBatchedWrites(t *testing.T) {
 		assert.Equal(t, "replayed ids", strings.Join(got, " "), strings.Join(ids[1:], " "))
 	})
 	t.Run("split SSE batch", func(t *testing.T) {
-		ts := newTestServer(t, cfg, MemoryConfig{})
+		var writes writeLog
+		ts := newTestServerOn(t, cfg, MemoryConfig{}, writes.listener)
 		ids := publishN(t, ts, "b", 10)
 		c := ts.openSSE(t, "channel=b&lastEventId="+ids[0], nil)
 		defer c.close()
 		c.expectIDs(ids[1:]...)
+		// The replay went out in several writes, each within MaxBatchBytes
+		// (plus one event: a write ends at the event that passes it).
+		sizes := writes.withMessages()
+		assert.True(t, "the replay took several writes", len(sizes) > 1)
+		for _, n := range sizes {
+			assert.True(t, "a write within MaxBatchBytes", n <= cfg.MaxBatchBytes+200)
+		}
 	})
+}
+
+// writeLog records the size of every server write that carries an SSE
+// message event, on the connections of the listener it wraps.
+type writeLog struct {
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (wl *writeLog) listener(l net.Listener) net.Listener { return loggedListener{l, wl} }
+
+func (wl *writeLog) withMessages() []int {
+	wl.mu.Lock()
+	defer wl.mu.Unlock()
+	return slices.Clone(wl.sizes)
+}
+
+type loggedListener struct {
+	net.Listener
+	log *writeLog
+}
+
+func (l loggedListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return loggedConn{c, l.log}, nil
+}
+
+type loggedConn struct {
+	net.Conn
+	log *writeLog
+}
+
+func (c loggedConn) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte("event: message")) || bytes.Contains(p, []byte("\ndata: ")) && bytes.Contains(p, []byte("\nid: ")) {
+		c.log.mu.Lock()
+		c.log.sizes = append(c.log.sizes, len(p))
+		c.log.mu.Unlock()
+	}
+	return c.Conn.Write(p)
 }
 
 func publishN(t *testing.T, ts *testServer, channel string, n int) []string {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -151,9 +152,42 @@ func TestSlowRequests(t *testing.T) {
 		t.Fatalf("a trickled request (%q…) was still open after %v", prefix, waitTimeout)
 		return 0
 	}
-	t.Logf("slow headers closed after %v", closedWithin("GET /rt/healthz HTTP/1.1\r\nHost: x\r\nX-Slow: "))
-	t.Logf("slow body closed after %v", closedWithin("POST /rt/publish HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{\"channel\":\"a\",\"data\":\""))
+	// Each is cut by its timeout (300 ms): not before it, and not long
+	// after (3 s: ten times over, for a loaded machine under -race).
+	within := func(what string, took time.Duration) {
+		t.Logf("%s closed after %v", what, took)
+		if took < 250*time.Millisecond || took > 3*time.Second {
+			t.Errorf("%s closed after %v, want the 300 ms timeout (asserted within [250ms, 3s])", what, took)
+		}
+	}
+	within("slow headers", closedWithin("GET /rt/healthz HTTP/1.1\r\nHost: x\r\nX-Slow: "))
+	within("slow body", closedWithin("POST /rt/publish HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{\"channel\":\"a\",\"data\":\""))
 
 	id := ts.publish(t, "a", "", "1")
 	stream.expectIDs(id)
+}
+
+// TestHeaderLimit: NewHTTPServer refuses request headers past
+// DefaultMaxHeaderBytes (64 KiB; net/http allows 4 KiB of slack) with
+// 431, and serves headers just under it.
+func TestHeaderLimit(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	srv.Config = NewHTTPServer(srv.Config.Handler, quietLogger())
+	srv.Start()
+	t.Cleanup(srv.Close)
+	for _, tt := range []struct {
+		size int
+		want int
+	}{{60 << 10, http.StatusOK}, {DefaultMaxHeaderBytes + 8<<10, http.StatusRequestHeaderFieldsTooLarge}} {
+		req, err := http.NewRequest("GET", srv.URL, nil)
+		assert.NoError(t, err)
+		req.Header.Set("X-Big", strings.Repeat("a", tt.size))
+		resp, err := srv.Client().Do(req)
+		assert.NoError(t, err)
+		resp.Body.Close()
+		if resp.StatusCode != tt.want {
+			t.Errorf("a %d KiB header: status %d, want %d", tt.size>>10, resp.StatusCode, tt.want)
+		}
+	}
 }

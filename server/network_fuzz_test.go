@@ -8,9 +8,12 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/duet-rt/duet/shared"
 )
@@ -101,46 +104,169 @@ func FuzzPublishBody(f *testing.F) {
 	})
 }
 
+// FuzzSSERequest: the query (channels, lastEventId) and Last-Event-ID of
+// an SSE request. A refusal carries a documented code; an accepted request
+// streams: the hello first, then (history holds 7-1..7-4 on "a" and "b")
+// the replay after the id asked for, every message on a requested channel,
+// no id twice. The request ends once the stream has sent a message, or
+// shortly after its hello when there is nothing to replay.
 func FuzzSSERequest(f *testing.F) {
 	f.Add("channel=a", "")
 	f.Add("channel=a&channel=b&lastEventId=7-1", "")
 	f.Add("channel=a", "7-999999")
 	f.Add("channel=a&channel=a", "1-1")
+	f.Add("channel=b", "7-2")
 	f.Add("channel="+strings.Repeat("c", 200), "")
 	f.Add("channel=%zz", "x")
 	f.Add(strings.Repeat("channel=a&", 40), "")
 	f.Add("", "")
 	h := fuzzHub(f)
+	for i := range 4 {
+		ch := []string{"a", "b"}[i%2]
+		if _, err := h.Publish(context.Background(), ch, "", []byte(strconv.Itoa(i))); err != nil {
+			f.Fatal(err)
+		}
+	}
 	handler := h.SSEHandler()
 	f.Fuzz(func(t *testing.T, query, lastEventID string) {
-		// A cancelled request: everything a client controls is checked
-		// before the subscription, which then fails without streaming.
-		ctx, cancel := context.WithCancel(context.Background())
-		cancel()
-		req := httptest.NewRequestWithContext(ctx, http.MethodGet, "/rt/sse", nil)
-		req.URL.RawQuery = query
 		if strings.ContainsAny(lastEventID, "\r\n\x00") {
 			return // not a header value an HTTP server would deliver
 		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		req := httptest.NewRequestWithContext(ctx, http.MethodGet, "/rt/sse", nil)
+		req.URL.RawQuery = query
 		req.Header.Set("Last-Event-ID", lastEventID)
-		rec := httptest.NewRecorder()
-		handler.ServeHTTP(rec, req)
-		switch rec.Code {
-		case http.StatusBadRequest:
-			documentedCode(t, rec.Body.Bytes(), shared.CodeBadChannel, shared.CodeTooManyChannels, shared.CodeBadID)
-		case http.StatusServiceUnavailable:
-			documentedCode(t, rec.Body.Bytes(), shared.CodeTryAgainLater)
-			// It got as far as subscribing: every channel was valid.
-			q, _ := url.ParseQuery(query)
-			for _, c := range q["channel"] {
-				if err := shared.ValidateChannel(c); err != nil {
-					t.Fatalf("query %q passed with channel %q: %v", query, c, err)
-				}
+		w := newStreamRecorder()
+		served := make(chan struct{})
+		go func() {
+			defer close(served)
+			handler.ServeHTTP(w, req)
+		}()
+		// End the stream once it sent a message, or 2 ms after its hello.
+		select {
+		case <-served:
+		case <-w.wrote("event: duet.hello\n"):
+			select {
+			case <-served:
+			case <-w.wrote("\nid: "):
+			case <-time.After(2 * time.Millisecond):
 			}
+		case <-time.After(waitTimeout):
+			t.Fatalf("query %q, Last-Event-ID %q: neither an answer nor a hello within %v", query, lastEventID, waitTimeout)
+		}
+		cancel()
+		<-served
+		code, body := w.result()
+		q, _ := url.ParseQuery(query)
+		switch code {
+		case http.StatusBadRequest:
+			documentedCode(t, body, shared.CodeBadChannel, shared.CodeTooManyChannels, shared.CodeBadID)
+		case http.StatusOK:
+			checkStream(t, query, lastEventID, q["channel"], body)
 		default:
-			t.Fatalf("status %d for query %q, Last-Event-ID %q: %s", rec.Code, query, lastEventID, rec.Body)
+			t.Fatalf("status %d for query %q, Last-Event-ID %q: %s", code, query, lastEventID, body)
 		}
 	})
+}
+
+// checkStream checks an accepted SSE stream: the hello first, each message
+// on a requested (valid) channel, no id twice.
+func checkStream(t *testing.T, query, lastEventID string, channels []string, body []byte) {
+	t.Helper()
+	for _, c := range channels {
+		if err := shared.ValidateChannel(c); err != nil {
+			t.Fatalf("query %q streamed with channel %q: %v", query, c, err)
+		}
+	}
+	events := strings.Split(string(body), "\n\n")
+	if !strings.Contains(events[0], "event: duet.hello") {
+		t.Fatalf("query %q, Last-Event-ID %q: the stream does not start with the hello: %q", query, lastEventID, body)
+	}
+	seen := map[string]bool{}
+	for _, ev := range events[1:] {
+		var id, data string
+		for line := range strings.SplitSeq(ev, "\n") {
+			if v, ok := strings.CutPrefix(line, "id: "); ok {
+				id = v
+			} else if v, ok := strings.CutPrefix(line, "data: "); ok {
+				data = v
+			}
+		}
+		if id == "" || strings.Contains(ev, "event: duet.") {
+			continue // a comment, or a gap or close notice
+		}
+		if seen[id] {
+			t.Fatalf("query %q, Last-Event-ID %q: id %s twice", query, lastEventID, id)
+		}
+		seen[id] = true
+		var e struct{ Channel string }
+		if err := json.Unmarshal([]byte(data), &e); err != nil || !slices.Contains(channels, e.Channel) {
+			t.Fatalf("query %q, Last-Event-ID %q: message %s on channel %q, not one requested (%v)", query, lastEventID, id, e.Channel, err)
+		}
+	}
+}
+
+// streamRecorder is a ResponseWriter that may be read while the handler
+// writes (httptest.ResponseRecorder may not), and says when its body first
+// contains a string.
+type streamRecorder struct {
+	mu     sync.Mutex
+	header http.Header
+	code   int
+	body   bytes.Buffer
+	waits  map[string]chan struct{}
+}
+
+func newStreamRecorder() *streamRecorder {
+	return &streamRecorder{header: http.Header{}, waits: map[string]chan struct{}{}}
+}
+
+func (r *streamRecorder) Header() http.Header { return r.header }
+
+func (r *streamRecorder) WriteHeader(code int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.code == 0 {
+		r.code = code
+	}
+}
+
+func (r *streamRecorder) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.code == 0 {
+		r.code = http.StatusOK
+	}
+	r.body.Write(p)
+	for s, ch := range r.waits {
+		if bytes.Contains(r.body.Bytes(), []byte(s)) {
+			close(ch)
+			delete(r.waits, s)
+		}
+	}
+	return len(p), nil
+}
+
+func (r *streamRecorder) Flush() {}
+
+// wrote returns a channel closed once the body contains s.
+func (r *streamRecorder) wrote(s string) <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ch := make(chan struct{})
+	if bytes.Contains(r.body.Bytes(), []byte(s)) {
+		close(ch)
+		return ch
+	}
+	r.waits[s] = ch
+	return ch
+}
+
+func (r *streamRecorder) result() (int, []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.code, bytes.Clone(r.body.Bytes())
 }
 
 func FuzzWSFrames(f *testing.F) {

@@ -32,7 +32,9 @@ func TestShutdown(t *testing.T) {
 	assert.NoError(t, ts.hub.Shutdown(ctx))
 	took := time.Since(start)
 	t.Logf("Shutdown took %v", took)
-	assert.True(t, "Shutdown returned before its deadline", took < deadline)
+	// Well before: it returns once the connections are closed, not at the
+	// deadline (half of it allows for a loaded machine under -race).
+	assert.True(t, "Shutdown returned well before its deadline", took < deadline/2)
 
 	for _, c := range []*sseClient{sse1, sse2} {
 		rest := c.end(waitTimeout)

@@ -2,8 +2,10 @@ package server
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 
 	"github.com/duet-rt/duet/shared"
@@ -27,11 +29,12 @@ func (p plainWriter) Flush()                      { http.NewResponseController(p
 func TestSSEBothPaths(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
-		name string
-		wrap func(http.ResponseWriter) http.ResponseWriter
+		name   string
+		wrap   func(http.ResponseWriter) http.ResponseWriter
+		hijack bool // whether the server must see the connection hijacked
 	}{
-		{"hijacked", func(w http.ResponseWriter) http.ResponseWriter { return w }},
-		{"in handler", func(w http.ResponseWriter) http.ResponseWriter { return plainWriter{w} }},
+		{"hijacked", func(w http.ResponseWriter) http.ResponseWriter { return w }, true},
+		{"in handler", func(w http.ResponseWriter) http.ResponseWriter { return plainWriter{w} }, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -41,10 +44,17 @@ func TestSSEBothPaths(t *testing.T) {
 			cfg.Broker = b
 			h, err := NewHub(&cfg)
 			assert.NoError(t, err)
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set("Access-Control-Allow-Origin", "*")
 				h.SSEHandler().ServeHTTP(tt.wrap(w), r)
 			}))
+			var hijacked atomic.Int32 // connections net/http saw hijacked
+			srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+				if s == http.StateHijacked {
+					hijacked.Add(1)
+				}
+			}
+			srv.Start()
 			t.Cleanup(srv.Close)
 			ts := &testServer{hub: h, broker: b, srv: srv, url: srv.URL}
 			shutdown := func() {
@@ -62,6 +72,7 @@ func TestSSEBothPaths(t *testing.T) {
 			c.expectIDs(second)
 			ts.publish(t, "c", "", `3`)
 			c.expectIDs(idOf(3))
+			assert.Equal(t, "stream hijacked from net/http", hijacked.Load() > 0, tt.hijack)
 
 			shutdown()
 			rest := c.end(waitTimeout)

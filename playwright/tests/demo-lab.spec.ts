@@ -22,6 +22,9 @@ async function expectNoLoss(page: Page) {
   for (const key of ['auto', 'sse']) {
     expect(await metric(page, key, 'lost'), `${key}: lost`).toBe(0);
     expect(await metric(page, key, 'doubled'), `${key}: doubled`).toBe(0);
+    // The page's lost counter restarts at a gap notice: a resume must be
+    // exact, with no gap at all.
+    expect(await pane(page, key).getAttribute('data-gaps'), `${key}: gap notices`).toBeNull();
   }
 }
 

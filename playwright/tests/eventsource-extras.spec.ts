@@ -147,10 +147,10 @@ test('backoff: growing, capped, jittered delays between failed attempts', async 
       new Promise<void>((resolve) => {
         let errors = 0;
         const es = new (window as any).Duet.EventSource(url, {
-          backoff: { initialMs: 40, maxMs: 160, multiplier: 2, resetAfterMs: 60000 },
+          backoff: { initialMs: 100, maxMs: 200, multiplier: 4, resetAfterMs: 60000 },
         });
         es.onerror = () => {
-          if (++errors === 7) {
+          if (++errors === 8) {
             es.close();
             resolve();
           }
@@ -161,11 +161,18 @@ test('backoff: growing, capped, jittered delays between failed attempts', async 
   const at = server.requests(key).map((r) => r.at);
   const gaps = at.slice(1).map((t, i) => t - at[i]);
   test.info().annotations.push({ type: 'backoff gaps ms', description: gaps.join(', ') });
-  expect(gaps.length).toBeGreaterThanOrEqual(6);
-  // Ceilings 40, 80, 160, 160...: every wait is far below the 3 s the
-  // reconnection time would give, with slack for a loaded machine. (The
-  // exact growth is tested in Go, with a deterministic random source.)
-  gaps.slice(0, 6).forEach((g, i) => expect(g, `gap ${i}`).toBeLessThan(160 + 1500));
+  expect(gaps.length).toBeGreaterThanOrEqual(7);
+  // Ceilings 100, 200, 200, ... (x4 growth, capped at 200). A gap is the
+  // wait plus the attempt's own time, so it is never below its wait.
+  const ceilings = [100, 200, 200, 200, 200, 200, 200];
+  const waits = gaps.slice(0, 7);
+  // Capped: the seven sum to at most 1.3 s (+2 s for a loaded machine);
+  // uncapped, the ceilings would be 100, 400, 1600, 6400... (tens of s).
+  expect(waits.reduce((a, b) => a + b, 0), `sum of ${waits.join(', ')} ms`).toBeLessThan(1300 + 2000);
+  // Jittered: full jitter draws each wait from [0, ceiling), so some gap is
+  // well under its ceiling (all seven at 90% or more: about 1 in 10^6);
+  // without jitter every gap would be at least its ceiling.
+  expect(waits.some((g, i) => g < 0.9 * ceilings[i]), `gaps ${waits.join(', ')} ms all at their ceilings`).toBe(true);
 });
 
 test('bad options throw at construction', async ({ page }) => {

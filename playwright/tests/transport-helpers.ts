@@ -6,6 +6,7 @@ import { test, expect } from './fixtures';
 import { certFile, keyFile, overHTTPS } from './tls';
 import type { Page } from '@playwright/test';
 import { spawn, type ChildProcess } from 'node:child_process';
+import * as net from 'node:net';
 import * as path from 'node:path';
 
 export const serverBin = path.resolve(__dirname, '..', process.env.DUET_BIN || '../bin/duet');
@@ -154,5 +155,77 @@ export async function expectEvery(tabs: Page[], ids: string[]) {
     const msgs = await received(tab, ids.length);
     expect(msgs.map((m) => m.id)).toEqual(ids);
     expect((await rec(tab)).gaps).toEqual([]);
+  }
+}
+
+/**
+ * A TCP proxy on a free loopback port in front of a server, whose network
+ * can drop: cut() stops forwarding on every open connection without
+ * closing it (as a lost network does: no FIN, no RST, so neither end
+ * notices until its heartbeat does) and refuses new ones; restore() lets
+ * new connections through again. Playwright's setOffline does not cut open
+ * WebSockets, so a dropped network is played here.
+ */
+export class DroppingProxy {
+  private server: net.Server;
+  private pairs: { client: net.Socket; upstream: net.Socket }[] = [];
+  private down = false;
+  port = 0;
+
+  private constructor(targetPort: number, private tls: boolean) {
+    this.server = net.createServer((client) => {
+      if (this.down) {
+        client.destroy();
+        return;
+      }
+      const upstream = net.connect(targetPort, '127.0.0.1');
+      client.pipe(upstream);
+      upstream.pipe(client);
+      const end = () => {
+        client.destroy();
+        upstream.destroy();
+      };
+      client.on('error', end);
+      upstream.on('error', end);
+      client.on('close', end);
+      upstream.on('close', end);
+      this.pairs.push({ client, upstream });
+    });
+  }
+
+  /** tls: the server speaks TLS (the proxy only forwards bytes). */
+  static async start(targetPort: number, tls = false): Promise<DroppingProxy> {
+    const p = new DroppingProxy(targetPort, tls);
+    await new Promise<void>((resolve) => p.server.listen(0, '127.0.0.1', resolve));
+    p.port = (p.server.address() as net.AddressInfo).port;
+    return p;
+  }
+
+  get base() {
+    return `${this.tls ? 'https' : 'http'}://127.0.0.1:${this.port}`;
+  }
+
+  /** The network drops: open connections go silent, new ones fail. */
+  cut() {
+    this.down = true;
+    for (const { client, upstream } of this.pairs) {
+      client.unpipe(upstream);
+      upstream.unpipe(client);
+      client.pause();
+      upstream.pause();
+    }
+  }
+
+  /** The network is back for new connections (the silent ones stay dead). */
+  restore() {
+    this.down = false;
+  }
+
+  async stop() {
+    for (const { client, upstream } of this.pairs) {
+      client.destroy();
+      upstream.destroy();
+    }
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 }

@@ -9,7 +9,7 @@ import * as net from 'node:net';
 
 // --- helpers: ./transport-helpers.ts -------------------------------------
 
-import { DuetServer, sleep, boot, rec, connProp, waitOpen, received, type Msg } from './transport-helpers';
+import { DuetServer, DroppingProxy, sleep, boot, rec, connProp, waitOpen, received, type Msg } from './transport-helpers';
 import { overHTTPS } from './tls';
 
 /** Fails on a duplicate id, or on ids out of order within one epoch. */
@@ -178,8 +178,9 @@ for (const wire of ['websocket', 'sse'] as const) {
 
     test(`${wire}: a dropped network resumes from the last id, losing nothing`, async ({ page }) => {
       const server = await DuetServer.start();
+      const proxy = await DroppingProxy.start(server.port, server.tls);
       try {
-        await boot(page, server.base, {
+        await boot(page, proxy.base, {
           transport: wire,
           channels: ['n'],
           shared: false,
@@ -189,20 +190,30 @@ for (const wire of ['websocket', 'sse'] as const) {
         const ids: string[] = [];
         for (let n = 0; n < 5; n++) ids.push(await server.publish('n', { n }));
         await received(page, 5);
+        const statesBefore = (await rec(page)).states.length;
 
-        await page.context().setOffline(true);
-        // Published while the browser is offline: kept by the server.
+        // The network drops: the open connection goes silent (nothing it
+        // carries arrives), new ones fail.
+        proxy.cut();
+        // Published meanwhile: kept by the server, unreachable by the page.
         for (let n = 5; n < 15; n++) ids.push(await server.publish('n', { n }));
-        await sleep(300);
-        await page.context().setOffline(false);
+        // The heartbeat watchdog (2.5 heartbeats of 1 s) notices.
+        await expect
+          .poll(async () => (await rec(page)).states.slice(statesBefore), { timeout: 10_000 })
+          .toContain(`reconnecting ${wire}`);
+        expect((await rec(page)).msgs.length, 'nothing arrives over the dead connection').toBe(5);
+        proxy.restore();
         for (let n = 15; n < 20; n++) ids.push(await server.publish('n', { n }));
 
+        // Only a new connection resuming after the 5th id can bring 6..20.
         const msgs = await received(page, 20, 15_000);
         expect(msgs.map((m) => m.id)).toEqual(ids);
         expectOrderedUnique(msgs);
         expect((await rec(page)).gaps).toEqual([]);
+        expect((await rec(page)).states.slice(statesBefore)).toContain(`open ${wire}`);
       } finally {
         await page.close();
+        await proxy.stop();
         await server.stop();
       }
     });

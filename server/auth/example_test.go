@@ -1,8 +1,11 @@
 package auth_test
 
 import (
+	"context"
+	"fmt"
 	"log"
 	"net/http"
+	"net/http/httptest"
 	"time"
 
 	"github.com/duet-rt/duet/server"
@@ -14,8 +17,10 @@ import (
 // who may only read public channels.
 func Example() {
 	jwtAuth, err := auth.NewJWT(auth.JWTConfig{
-		JWKSFile: "/etc/duet/jwks.json", // or JWKSURL, PublicKeyFile, HS256Secret
-		Audience: "chat",
+		// Or JWKSURL, JWKSFile, PublicKeyFile; the secret from a file in
+		// a real deployment.
+		HS256Secret: []byte("an HS256 secret of at least thirty-two bytes"),
+		Audience:    "chat",
 		// Tokens without "subscribe" and "publish" claims get these.
 		DefaultSubscribe: []string{"public:*", "user:{sub}"},
 		DefaultPublish:   []string{"user:{sub}"},
@@ -37,6 +42,7 @@ func Example() {
 		log.Print(err)
 		return
 	}
+	defer hub.Shutdown(context.Background())
 	mux := http.NewServeMux()
 	mux.Handle("/rt/", hub.Handler())
 	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
@@ -51,4 +57,20 @@ func Example() {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 		}
 	})
+
+	// Alice signs in; her next request carries the session cookie.
+	login := httptest.NewRecorder()
+	mux.ServeHTTP(login, httptest.NewRequest("POST", "/login", nil))
+	req := httptest.NewRequest("GET", "/rt/sse?channel=user:alice", nil)
+	for _, c := range login.Result().Cookies() {
+		req.AddCookie(c)
+	}
+	id, err := sessions.Authenticate(req)
+	fmt.Println(id.Subject, err)
+	fmt.Println("publish on user:alice:", id.Allows(server.PermissionPublish, "user:alice"))
+	fmt.Println("publish on user:bob:", id.Allows(server.PermissionPublish, "user:bob"))
+	// Output:
+	// alice <nil>
+	// publish on user:alice: true
+	// publish on user:bob: false
 }

@@ -172,7 +172,9 @@ func TestJWKSRotation(t *testing.T) {
 		_, _ = w.Write(current.Load().([]byte))
 	}))
 	defer srv.Close()
-	const minGap = 200 * time.Millisecond
+	// Long enough that the check inside it runs on a loaded machine; one
+	// that gets there too late fails, rather than checking nothing.
+	const minGap = 2 * time.Second
 	loaded := time.Now() // NewJWT loads the set
 	j := mustJWT(t, auth.JWTConfig{JWKSURL: srv.URL, JWKSMinInterval: minGap})
 	for range 5 {
@@ -186,11 +188,18 @@ func TestJWKSRotation(t *testing.T) {
 	// made-up kids cannot hammer the JWKS endpoint)…
 	current.Store(jwks(t, map[string]any{"k2": &rsaKey2.PublicKey}))
 	tok2 := sign(t, jwt.SigningMethodRS256, rsaKey2, "k2", claims("a", time.Minute))
-	if _, err := j.Verify(nil, tok2); err == nil && time.Since(loaded) < minGap {
+	_, err := j.Verify(nil, tok2)
+	if since := time.Since(loaded); since >= minGap {
+		t.Fatalf("the machine took %v to get here, past JWKSMinInterval (%v): the check inside it cannot run", since, minGap)
+	}
+	if err == nil {
 		t.Fatal("k2 accepted before the key set could be loaded again")
 	}
+	if n := fetches.Load(); n != 1 {
+		t.Fatalf("%d fetches inside JWKSMinInterval, want 1", n)
+	}
 	// …after it, the unknown kid loads the set again, once.
-	time.Sleep(minGap)
+	time.Sleep(minGap - time.Since(loaded) + 10*time.Millisecond)
 	for range 3 {
 		verify(t, j, tok2, "")
 	}

@@ -126,20 +126,35 @@ func TestAny(t *testing.T) {
 }
 
 // FuzzSessionDecode: cookie values come from the network. None may panic
-// the decoder, and none but those signed with the key may pass.
+// the decoder, and none but those signed with the key may pass: an
+// accepted cookie must carry exactly the payload the key signed, so a
+// forged subject, expiry or permission list is refused.
 func FuzzSessionDecode(f *testing.F) {
 	s := mustSessions(f, auth.SessionConfig{Keys: [][]byte{sessionKey1}})
-	good, err := s.Encode(server.Identity{Subject: "alice", Subscribe: []string{"*"}})
+	good, err := s.Encode(server.Identity{Subject: "alice", Subscribe: []string{"public:*"}})
 	if err != nil {
 		f.Fatal(err)
 	}
+	signed, sig, _ := strings.Cut(good, ".")
+	// alice's signature on a payload that widens her permissions.
+	wider, err := mustSessions(f, auth.SessionConfig{Keys: [][]byte{sessionKey2}}).Encode(
+		server.Identity{Subject: "alice", Subscribe: []string{"*"}, Publish: []string{"*"}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	widerPayload, _, _ := strings.Cut(wider, ".")
 	f.Add(good)
+	f.Add(widerPayload + "." + sig)
+	f.Add(wider) // signed with a key s does not hold
 	f.Add("e30.AAAA")
 	f.Add(".")
 	f.Fuzz(func(t *testing.T, v string) {
 		id, err := s.Decode(v)
-		if err == nil && v != good && id.Subject != "alice" {
-			t.Fatalf("forged cookie %q accepted as %+v", v, id)
+		if err != nil {
+			return
+		}
+		if payload, _, _ := strings.Cut(v, "."); payload != signed {
+			t.Fatalf("forged cookie %q accepted as %+v: only the payload signed with the key may pass", v, id)
 		}
 	})
 }

@@ -235,6 +235,7 @@ type tally struct {
 	received    int
 	lost        int // acknowledged, missing, and no gap notice where it would be
 	lostNoticed int // acknowledged, missing, a gap notice in its place
+	high        int // the highest number received
 	duplicated  int
 	reordered   int
 	gaps        int
@@ -245,10 +246,15 @@ type tally struct {
 }
 
 // analyze checks h's log against the acknowledged numbers up to last.
-func (h *honest) analyze(acked func(n int) bool, last int) tally {
+// A missing number counts as announced (lostNoticed) only when a gap
+// notice stands in its place and announceable(n) says a gap may cover it
+// (with the in-memory broker: published before the crash, whose history
+// is gone); any other missing number is lost. A nil announceable lets no
+// gap excuse anything.
+func (h *honest) analyze(acked func(n int) bool, last int, announceable func(n int) bool) tally {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	tl := tally{reconnects: h.reconnects, refused: h.refused}
+	tl := tally{reconnects: h.reconnects, refused: h.refused, high: h.last}
 	seen := make(map[int]bool, len(h.log))
 	var lats []time.Duration
 	high, noticed := 0, false
@@ -270,7 +276,7 @@ func (h *honest) analyze(acked func(n int) bool, last int) tally {
 				if !acked(k) {
 					continue
 				}
-				if noticed {
+				if noticed && announceable != nil && announceable(k) {
 					tl.lostNoticed++
 				} else {
 					tl.lost++

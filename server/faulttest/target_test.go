@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -40,6 +41,21 @@ func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 func startTarget(t *testing.T, cfg server.Config, mcfg server.MemoryConfig, readHeaderTimeout time.Duration) *target {
 	t.Helper()
 	b := server.NewMemoryBroker(&mcfg)
+	t.Cleanup(func() { _ = b.Close() }) // after the hub's cleanup: cleanups run last first
+	return serveHub(t, cfg, b, readHeaderTimeout)
+}
+
+// alongside starts a second hub over tg's broker, configured by cfg and
+// served by server.NewHTTPServer's defaults: for load that measures the
+// broker's bounds and must not be cut by the adversaries' tight deadlines.
+func (tg *target) alongside(t *testing.T, cfg server.Config) *target {
+	t.Helper()
+	return serveHub(t, cfg, tg.broker, server.DefaultReadHeaderTimeout)
+}
+
+// serveHub serves a Hub over b on a loopback port until t's cleanup.
+func serveHub(t *testing.T, cfg server.Config, b *server.MemoryBroker, readHeaderTimeout time.Duration) *target {
+	t.Helper()
 	cfg.Broker = b
 	cfg.Logger = quiet()
 	hub, err := server.NewHub(&cfg)
@@ -65,7 +81,6 @@ func startTarget(t *testing.T, cfg server.Config, mcfg server.MemoryConfig, read
 		}
 		_ = srv.Close()
 		<-served
-		_ = b.Close()
 	})
 	return &target{hub: hub, broker: b, srv: srv, addr: ln.Addr().String(), url: "http://" + ln.Addr().String()}
 }
@@ -251,6 +266,94 @@ func (r *rawWS) readUntil(within time.Duration, want string) bool {
 		return !found && op != 0x8
 	})
 	return found
+}
+
+// readAll reads frames until each of wants has been in one, in any
+// order, and returns those that never came within the time limit.
+func (r *rawWS) readAll(within time.Duration, wants ...string) (missing []string) {
+	missing = slices.Clone(wants)
+	r.readFrames(within, func(op byte, p []byte) bool {
+		missing = slices.DeleteFunc(missing, func(w string) bool { return bytes.Contains(p, []byte(w)) })
+		return len(missing) > 0 && op != 0x8
+	})
+	return missing
+}
+
+// errorCode reads frames until an error frame and returns its code; -1
+// when within passes or the connection ends first.
+func (r *rawWS) errorCode(within time.Duration) int {
+	code := -1
+	r.readFrames(within, func(op byte, p []byte) bool {
+		for line := range bytes.SplitSeq(p, []byte("\n")) {
+			if f, err := shared.DecodeFrame(line); err == nil && f.Type == shared.TypeError {
+				code = int(f.Code)
+				return false
+			}
+		}
+		return op != 0x8
+	})
+	return code
+}
+
+// replies reads frames until one contains end, answering the server's
+// pings as a live client does and counting the acks and the error frames
+// among them (a WebSocket message may batch several frames,
+// one per line); end is "" when one containing end arrived, else why the
+// reading stopped (a close frame's code and reason, or the time limit).
+func (r *rawWS) replies(within time.Duration, end string) (acks, errs int, ended string) {
+	ended = "no close frame, or no frame within " + within.String()
+	r.readFrames(within, func(op byte, p []byte) bool {
+		if bytes.Contains(p, []byte(`{"type":"ping"}`)) {
+			// The heartbeat's protocol-level ping, which a live client
+			// answers (unlike the idle adversaries, which must stay silent).
+			_ = r.writeFrame(opText, []byte(`{"type":"pong"}`))
+		}
+		acks += bytes.Count(p, []byte(`"type":"ack"`))
+		errs += bytes.Count(p, []byte(`"type":"error"`))
+		switch {
+		case bytes.Contains(p, []byte(end)):
+			ended = ""
+			return false
+		case op == 0x8:
+			ended = "closed: " + closeText(p)
+			return false
+		}
+		return true
+	})
+	return acks, errs, ended
+}
+
+// closeText words a close frame's payload: its code and reason.
+func closeText(p []byte) string {
+	if len(p) < 2 {
+		return "1005"
+	}
+	return strconv.Itoa(int(binary.BigEndian.Uint16(p))) + " " + string(p[2:])
+}
+
+// sseUntil opens an SSE stream at url with Last-Event-ID lastID and reads
+// it until a line equals want; false when within passes first.
+func sseUntil(ctx context.Context, url, lastID string, within time.Duration, want string) bool {
+	ctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return false
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Last-Event-ID", lastID)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if sc.Text() == want {
+			return true
+		}
+	}
+	return false
 }
 
 // dial opens a TCP connection, with a small receive buffer when rcvbuf > 0

@@ -527,7 +527,49 @@ func TestNewValidates(t *testing.T) {
 	}
 }
 
+// TestBackoff: the Source waits as its Backoff says between attempts:
+// growing from the server's retry, capped at Max, and jittered. Each check
+// fails an implementation that lacks that part: with Rand near 1 the waits
+// reach their ceilings (no growth fails the floors) and stop at Max (no cap
+// would wait 400, 800, 1600 ms at the end); with Rand 0 they are far below
+// the ceilings (no jitter would wait them all).
 func TestBackoff(t *testing.T) {
+	ceilings := []time.Duration{100, 200, 400, 400, 400} // ms: retry 100, Max 400
+	var sum time.Duration
+	for _, c := range ceilings {
+		sum += c * time.Millisecond
+	}
+	t.Run("ceilings and cap", func(t *testing.T) {
+		waits := backoffWaits(t, func() float64 { return 0.999 })
+		total := time.Duration(0)
+		for i, c := range ceilings {
+			if waits[i] < c*time.Millisecond*9/10 {
+				t.Errorf("wait %d = %v, want at least ~%dms", i, waits[i], c)
+			}
+			total += waits[i]
+		}
+		// The capped waits sum to 1.5 s; uncapped ones to 3.1 s.
+		if limit := sum + 600*time.Millisecond; total > limit {
+			t.Errorf("waits %v sum to %v, over the capped %v (+600ms for a loaded machine)", waits, total, sum)
+		}
+	})
+	t.Run("jitter", func(t *testing.T) {
+		waits := backoffWaits(t, func() float64 { return 0 })
+		total := time.Duration(0)
+		for _, w := range waits {
+			total += w
+		}
+		if total > sum/2 {
+			t.Errorf("waits %v sum to %v with Rand 0, want well under the ceilings' %v (full jitter)", waits, total, sum)
+		}
+	})
+}
+
+// backoffWaits runs a Source against a server that ends every stream at
+// once (after "retry: 100") and returns the first five waits between
+// attempts, with Backoff{Max: 400ms, Rand: rnd}.
+func backoffWaits(t *testing.T, rnd func() float64) []time.Duration {
+	t.Helper()
 	var mu sync.Mutex
 	var times []time.Time
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -535,26 +577,23 @@ func TestBackoff(t *testing.T) {
 		times = append(times, time.Now())
 		mu.Unlock()
 		w.Header().Set("Content-Type", "text/event-stream")
-		io.WriteString(w, "retry: 20\n\n") // sets Initial, as Backoff.Initial is zero
+		io.WriteString(w, "retry: 100\n\n") // sets Initial, as Backoff.Initial is zero
 	}))
 	defer srv.Close()
 	rec := newRecorder()
 	s := newSource(t, srv.URL, rec, &eventsource.Options{
-		Backoff: &shared.Backoff{Max: 80 * time.Millisecond, Rand: func() float64 { return 0.999 }},
+		Backoff: &shared.Backoff{Max: 400 * time.Millisecond, Rand: rnd},
 	})
 	stop := run(t, s)
 	rec.waitFor(t, 12) // six attempts
 	stop()
 	mu.Lock()
 	defer mu.Unlock()
-	// Waits are about 20, 40, 80, 80, 80ms (ceilings, as Rand is ~1).
-	want := []time.Duration{20, 40, 80, 80, 80}
-	for i, w := range want {
-		got := times[i+1].Sub(times[i])
-		if got < w*time.Millisecond*9/10 {
-			t.Errorf("wait %d = %v, want at least ~%dms", i, got, w)
-		}
+	waits := make([]time.Duration, 5)
+	for i := range waits {
+		waits[i] = times[i+1].Sub(times[i])
 	}
+	return waits
 }
 
 // TestReconnectAfterRedirect: a stream reached through a redirect is

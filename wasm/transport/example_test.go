@@ -18,7 +18,8 @@ func (logger) Error(e *shared.Error, fatal bool)                { fmt.Println("e
 // A Client of one tab, not shared with other tabs (no Bus), so it leads at
 // once. In the browser, package jsbind supplies the Dialer (WebSocket and
 // fetch), the Bus (a BroadcastChannel), and calls Lead when the tab gets the
-// origin's Web Lock.
+// origin's Web Lock. (Compiled, not run: the Dialer is the browser's;
+// the package's tests run a Client over fake wires.)
 func ExampleNewClient() {
 	var dialer transport.Dialer = browserDialer()
 	cl, err := transport.NewClient("https://example.com", &transport.Options{

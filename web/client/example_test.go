@@ -1,7 +1,9 @@
 package client_test
 
 import (
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"testing/fstest"
 
 	"github.com/duet-rt/duet/web/client"
@@ -13,7 +15,12 @@ func ExampleAssets() {
 	mux := http.NewServeMux()
 	mux.Handle("/duet.js", assets)
 	mux.Handle("/static/", assets)
-	_ = http.ListenAndServe // serve mux with your http.Server
+	// Serve mux with your http.Server; here, one request.
+	w := httptest.NewRecorder()
+	mux.ServeHTTP(w, httptest.NewRequest("GET", "/duet.js", nil))
+	fmt.Println(w.Code, w.Header().Get("Content-Type"))
+	// Output:
+	// 200 text/javascript; charset=utf-8
 }
 
 // Serve a site's own static files beside the client, under the same
@@ -24,5 +31,9 @@ func ExampleAssetsWith() {
 	mux := http.NewServeMux()
 	mux.Handle("/duet.js", assets)
 	mux.Handle("/static/", assets) // /static/app.css, /static/duet.d.ts...
-	_ = http.ListenAndServe        // serve mux with your http.Server
+	w := httptest.NewRecorder()
+	mux.ServeHTTP(w, httptest.NewRequest("GET", "/static/app.css", nil))
+	fmt.Println(w.Code, w.Body)
+	// Output:
+	// 200 body { margin: 0 }
 }

@@ -57,8 +57,10 @@ function pane(key, transport) {
     p.second.push(Math.max(0, Date.now() - msg.ts));
   });
   conn.on("gap", () => {
-    // Resume could not be exact: numbers restart from what arrives next.
+    // Resume could not be exact: numbers restart from what arrives next
+    // (counted, so that a test can tell a gap from an exact resume).
     p.lastN = 0;
+    el.dataset.gaps = String(Number(el.dataset.gaps || 0) + 1);
   });
   p.conn = conn;
   p.tick = () => {
