@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"math"
 	"net"
 	"runtime"
 	"slices"
@@ -116,9 +117,19 @@ func TestReplayAttack(t *testing.T) {
 	wg.Wait()
 	<-peakDone
 	// What the server keeps for the attackers, whose connections are still
-	// open (their write deadline has not passed): live heap after a GC.
-	runtime.GC()
-	retained := int64(heap()) - int64(heapBefore)
+	// open (their write deadline has not passed): live heap after a GC,
+	// once the frames already read are handled (on a loaded machine the
+	// read loops lag behind the attackers): the least of a few readings
+	// over up to 2 s. What is kept for good (queued replays) stays in all.
+	retained := int64(math.MaxInt64)
+	for range 20 {
+		runtime.GC()
+		retained = min(retained, int64(heap())-int64(heapBefore))
+		if retained < 16<<20 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 
 	pairs := 0
 	for _, n := range sent {

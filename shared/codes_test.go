@@ -109,7 +109,7 @@ func TestUnknownCodes(t *testing.T) {
 		want Action
 	}{
 		// Unknown Duet codes: the hundreds decide.
-		{4006, ActionReconnect},
+		{4007, ActionReconnect},
 		{4100, ActionReconnect},
 		{4399, ActionReconnect},
 		{4402, ActionStop},

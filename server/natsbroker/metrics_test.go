@@ -2,8 +2,10 @@ package natsbroker_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,13 +71,17 @@ func TestHubMetricsDuringOutage(t *testing.T) {
 	if _, err := hub.Publish(t.Context(), "c", "", []byte(`2`)); err == nil {
 		t.Fatal("a publish succeeded during the outage")
 	}
+	// A resume during the outage is refused for now (PROTOCOL.md §3.5): a
+	// 200 whose stream only says to come back (duet.close 4003), so that a
+	// native EventSource retries instead of giving up.
 	resp, err := http.Get(srv.URL + "/rt/sse?channel=c&lastEventId=" + id.String())
 	if err != nil {
 		t.Fatal(err)
 	}
+	body, _ := io.ReadAll(resp.Body)
 	_ = resp.Body.Close()
-	if resp.StatusCode == http.StatusOK {
-		t.Fatal("a resume succeeded during the outage")
+	if !strings.Contains(string(body), "event: duet.close") || !strings.Contains(string(body), `"code":4003`) || strings.Contains(string(body), "duet.hello") {
+		t.Fatalf("a resume during the outage: status %d, body %q; want only a duet.close 4003", resp.StatusCode, body)
 	}
 	if got := sample("duet_broker_errors_total", "op", "publish"); got != 1 {
 		t.Fatalf("publish errors %v, want 1", got)

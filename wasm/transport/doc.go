@@ -51,8 +51,8 @@
 //   - leader.go: the Client's leading and following: the election's
 //     outcome, the relay to and from the other tabs.
 //   - presence.go: presence (PROTOCOL.md §9): the client id, presence
-//     reads (a frame on a live WebSocket, else GET /rt/presence through a
-//     [Getter]), join and leave events for a [PresenceObserver], relayed
+//     reads (a frame on a live WebSocket, else GET /rt/presence through the
+//     [Dialer]), join and leave events for a [PresenceObserver], relayed
 //     to the other tabs by the leader.
 //   - suspend.go: the Client stepping aside while its page is in the
 //     back/forward cache, and resuming when it comes back.

@@ -19,19 +19,11 @@ type PresenceObserver interface {
 	JoinLeave(f *shared.Frame)
 }
 
-// A Getter is a [Dialer] that can also GET url, for presence read over
-// HTTP. Without it, presence is read only over a live WebSocket.
-type Getter interface {
-	Get(url string, done func(status int, body []byte, err error))
-}
-
 // query is a presence request sent on a WebSocket, awaiting its answer.
 type query struct {
 	done  func(body []byte, err error)
 	timer Timer
 }
-
-var errNoGet = shared.NewError(shared.CodeTryAgainLater, "duet/transport: presence: no WebSocket is live and this platform cannot GET /rt/presence")
 
 // PresenceURL returns the URL of GET /rt/presence for channel.
 func (e *Endpoints) PresenceURL(channel string, stats bool) string {
@@ -91,14 +83,9 @@ func (c *Conn) Presence(channel string, stats bool, done func(body []byte, err e
 // getPresence reads presence with GET /rt/presence, from the caller's
 // lock's outbox.
 func getPresence(s *session, channel string, stats bool, done func(body []byte, err error)) {
-	g, ok := s.d.(Getter)
-	if !ok {
-		s.later(func() { done(nil, errNoGet) })
-		return
-	}
 	url := s.ep.PresenceURL(channel, stats)
 	s.later(func() {
-		g.Get(url, func(status int, body []byte, err error) {
+		s.d.Get(url, func(status int, body []byte, err error) {
 			switch {
 			case err != nil:
 				done(nil, shared.NewError(shared.CodeTryAgainLater, "duet/transport: presence: "+err.Error()))

@@ -99,12 +99,6 @@ func TestConnPresenceSSE(t *testing.T) {
 	d.status, d.body = 400, `{"code":4422,"message":"channel \"plain\" has no presence"}`
 	c.Presence("plain", false, refused.cb)
 	errCode(t, refused.err, shared.CodeBadChannel)
-
-	// Without a Getter, presence needs a live WebSocket.
-	h := newHarness(t, Options{Mode: ModeSSE, Channels: []string{"room"}})
-	var none answer
-	h.c.Presence("room", false, none.cb)
-	errCode(t, none.err, shared.CodeTryAgainLater)
 }
 
 // TestClientInfo: a Client's leading connection carries the info once.
