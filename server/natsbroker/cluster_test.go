@@ -65,8 +65,11 @@ func testCluster(t *testing.T, nginxConf string, tlsOn bool) {
 	defer cancel()
 	cfg := cluster.Config{
 		NginxConf: filepath.Join(moduleRoot(t), "server", "cmd", "duet", nginxConf),
-		// Short heartbeats so that they cross nginx during the test.
-		NodeArgs: []string{"-heartbeat", "2s", "-write-timeout", "2s"},
+		// Short heartbeats so that they cross nginx during the test. The
+		// nodes trust nginx's X-Forwarded-Proto, as DEPLOYMENT.md says
+		// they must: with TLS at nginx the WebSocket origin check needs
+		// the scheme the client used.
+		NodeArgs: []string{"-heartbeat", "2s", "-write-timeout", "2s", "-trusted-proxies", "127.0.0.1/32"},
 	}
 	// Clients: HTTP/2 where the server offers it (SSE, publishes), HTTP/1.1
 	// for WebSocket upgrades.
