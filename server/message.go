@@ -29,15 +29,12 @@ var envelopeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1<<10); retu
 // the frame is the envelope with its type in front.
 const wsMessagePrefix = `{"type":"message",`
 
-// NewMessage builds a Message and its encodings. data must be valid JSON
-// (brokers receive it from the hub, which validates it). Both encodings share
-// one allocation of exactly their size: a message costs three allocations
-// (the Message, its id string, the encodings) whatever its size.
-func NewMessage(id shared.ID, channel, event string, data []byte, ts int64) *Message {
+// newMessage is a Message without its encodings; event "" is "message".
+func newMessage(id shared.ID, channel, event string, data []byte, ts int64, binary bool) *Message {
 	if event == "" {
 		event = shared.DefaultEvent
 	}
-	m := &Message{
+	return &Message{
 		ID: id,
 		Envelope: shared.Envelope{
 			ID:      id.String(),
@@ -45,8 +42,18 @@ func NewMessage(id shared.ID, channel, event string, data []byte, ts int64) *Mes
 			Event:   event,
 			Data:    data,
 			TS:      ts,
+			Binary:  binary,
 		},
 	}
+}
+
+// NewMessage builds a Message and its encodings. data must be valid JSON
+// (brokers receive it from the hub, which validates it). Both encodings share
+// one allocation of exactly their size: a message costs three allocations
+// (the Message, its id string, the encodings) whatever its size.
+func NewMessage(id shared.ID, channel, event string, data []byte, ts int64) *Message {
+	m := newMessage(id, channel, event, data, ts, false)
+	event = m.Envelope.Event
 	bp := envelopeBufs.Get().(*[]byte)
 	env := shared.AppendEnvelope((*bp)[:0], &m.Envelope)
 
@@ -91,20 +98,8 @@ func NewMessage(id shared.ID, channel, event string, data []byte, ts int64) *Mes
 // WebSocket encoding is a binary frame and the SSE encoding carries the
 // bytes in base64.
 func NewBinaryMessage(id shared.ID, channel, event string, data []byte, ts int64) *Message {
-	if event == "" {
-		event = shared.DefaultEvent
-	}
-	m := &Message{
-		ID: id,
-		Envelope: shared.Envelope{
-			ID:      id.String(),
-			Channel: channel,
-			Event:   event,
-			Data:    data,
-			TS:      ts,
-			Binary:  true,
-		},
-	}
+	m := newMessage(id, channel, event, data, ts, true)
+	event = m.Envelope.Event
 	env := shared.AppendEnvelope(make([]byte, 0, 96+len(channel)+len(event)+len(data)*4/3), &m.Envelope)
 	m.sse = encodeSSE(m.Envelope.ID, event, env)
 	m.ws = shared.AppendBinaryMessage(make([]byte, 0, shared.BinaryFrameSize(&m.Envelope)), &m.Envelope)
