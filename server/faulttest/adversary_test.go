@@ -46,16 +46,19 @@ func TestAdversaries(t *testing.T) {
 	tg := startTarget(t, cfg, server.MemoryConfig{HistorySize: 500, MaxChannels: 500, MaxHistoryBytes: 8 << 20}, headerTimeout)
 	// The storms measure the broker's bounds, so every storm publish must
 	// reach the broker: they run on a second hub over the same broker, with
-	// publish rate limits off (they have their own tests; the defaults
-	// refused most storm publishes with 4429) and the default heartbeat,
+	// publish and subscribe rate limits off (they have their own tests; the
+	// defaults refused most storm publishes, and some storm subscribes,
+	// with 4429) and the default heartbeat,
 	// write and idle timeouts (the tight ones above are for the
 	// adversaries, and cut storm connections on a loaded machine).
 	storm := tg.alongside(t, server.Config{
-		QueueSize:           4096,
-		MaxChannels:         16,
-		MaxFrameBytes:       16 << 10,
-		PublishRate:         -1,
-		IdentityPublishRate: -1,
+		QueueSize:             4096,
+		MaxChannels:           16,
+		MaxFrameBytes:         16 << 10,
+		PublishRate:           -1,
+		IdentityPublishRate:   -1,
+		SubscribeRate:         -1,
+		IdentitySubscribeRate: -1,
 	})
 
 	honestOnes, stopHonest := honestClients(t, "honest", tg.url)
