@@ -170,8 +170,11 @@ func (c *Conn) frameLocked(a *attempt, f *shared.Frame) {
 }
 
 func (c *Conn) messageLocked(e shared.Envelope) {
-	if !c.cursor.Accept(e.ID) || !c.hasChannel(e.Channel) {
-		return // a duplicate, or a message of a channel just unsubscribed
+	// The channel first: a message this connection does not hold (one of a
+	// channel just unsubscribed, or no channel at all) must not move the
+	// resume position.
+	if !c.hasChannel(e.Channel) || !c.cursor.Accept(e.ID) {
+		return // a message of a channel not held, or a duplicate
 	}
 	if e.Event == "" {
 		e.Event = shared.DefaultEvent
