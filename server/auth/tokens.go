@@ -69,7 +69,9 @@ func WebSocketToken(r *http.Request) (string, bool, error) {
 			if !ok {
 				continue
 			}
-			tok, err := base64.RawURLEncoding.DecodeString(enc)
+			// Strict: one token has one encoding (no stray trailing bits),
+			// the one the client's BearerProtocol writes.
+			tok, err := base64.RawURLEncoding.Strict().DecodeString(enc)
 			if err != nil || len(tok) == 0 {
 				return "", true, errors.New("duet/auth: the " + shared.BearerProtocolPrefix + "* subprotocol must carry the token in unpadded base64url")
 			}
