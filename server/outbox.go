@@ -33,9 +33,11 @@ type outbox struct {
 	ping     bool   // a heartbeat is due
 	overflow bool
 	closed   bool
-	// startWriter, when set, starts a writer goroutine; writing says one
-	// runs (it clears writing when it finds nothing left to do).
+	// startWriter, when set, is a writer to run in its own goroutine,
+	// counted by running; writing says one runs (it clears writing when it
+	// finds nothing left to do).
 	startWriter func()
+	running     *sync.WaitGroup
 	writing     bool
 	// cutAt is set once a replay cut short (Resume.Continue) is queued:
 	// nothing is queued after it, and the connection ends once it is
@@ -120,11 +122,17 @@ func (o *outbox) kickLocked() {
 	if o.startWriter != nil {
 		// An on-demand writer takes until the queue is empty: one that
 		// runs will see this push; none waits on wake.
-		start := !o.writing && !o.closed
-		o.writing = o.writing || start
+		start, writer := !o.writing && !o.closed, o.startWriter
+		if start {
+			// Counted under mu: close takes mu, so a Wait that follows
+			// close sees this writer (a heartbeat may kick the outbox
+			// while the connection is torn down).
+			o.writing = true
+			o.running.Add(1)
+		}
 		o.mu.Unlock()
 		if start {
-			o.startWriter()
+			go writer()
 		}
 		return
 	}
@@ -159,10 +167,7 @@ func (o *outbox) onDemand(running *sync.WaitGroup, loop func()) {
 		loop()
 	}
 	o.mu.Lock()
-	o.startWriter = func() {
-		running.Add(1)
-		go writer()
-	}
+	o.startWriter, o.running = writer, running
 	if len(o.items) > 0 || o.ping || o.overflow {
 		o.kickLocked()
 		return
