@@ -127,14 +127,14 @@ func Game(d GameData) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 7, "\"><canvas id=\"arena\" width=\"1000\" height=\"600\" tabindex=\"0\" role=\"img\" aria-label=\"The arena: your dot and the other players' dots. Focus it and use the arrow keys or WASD to move.\" aria-describedby=\"players-caption\" data-testid=\"arena\"></canvas><div class=\"game-side\"><p role=\"status\" data-testid=\"game-status\">Loading the WebAssembly client…</p><p>You are <strong data-testid=\"me\">…</strong></p><dl class=\"stats\"><dt>sent</dt><dd><output data-testid=\"sent-rate\">0</output> updates/s</dd><dt>received</dt><dd><output data-testid=\"recv-rate\">0</output> updates/s</dd><dt>bytes per update</dt><dd><output data-testid=\"update-bytes\">–</output></dd><dt>wire</dt><dd><output data-testid=\"game-wire\">–</output></dd></dl><table class=\"players\"><caption id=\"players-caption\">Players (at most ")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 7, "\"><canvas id=\"arena\" width=\"1000\" height=\"600\" tabindex=\"0\" role=\"img\" aria-label=\"The arena: your dot and the other players' dots. Focus it and use the arrow keys or WASD to move.\" aria-describedby=\"players-caption\" data-testid=\"arena\"></canvas><div class=\"game-side\"><p role=\"status\" data-testid=\"game-status\">Loading the WebAssembly client…</p><p>You are <strong data-testid=\"me\">…</strong></p><dl class=\"stats\"><dt>sent</dt><dd><output data-testid=\"sent-rate\">0</output> updates/s</dd><dt>received</dt><dd><output data-testid=\"recv-rate\">0</output> updates/s</dd><dt>bytes per update</dt><dd><output data-testid=\"update-bytes\">–</output></dd><dt>wire</dt><dd><output data-testid=\"game-wire\">–</output></dd><dt>connection</dt><dd><output data-testid=\"game-role\">–</output></dd></dl><table class=\"players\"><caption id=\"players-caption\">Players (at most ")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var8 string
 			templ_7745c5c3_Var8, templ_7745c5c3_Err = templ.JoinStringErrs(strconv.Itoa(d.MaxPlayers))
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/game.templ`, Line: 66, Col: 80}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/game.templ`, Line: 67, Col: 80}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var8))
 			if templ_7745c5c3_Err != nil {
@@ -147,7 +147,7 @@ func Game(d GameData) templ.Component {
 			var templ_7745c5c3_Var9 string
 			templ_7745c5c3_Var9, templ_7745c5c3_Err = templ.JoinStringErrs(d.Channel)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/game.templ`, Line: 75, Col: 71}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/game.templ`, Line: 76, Col: 71}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var9))
 			if templ_7745c5c3_Err != nil {
@@ -160,7 +160,7 @@ func Game(d GameData) templ.Component {
 			var templ_7745c5c3_Var10 string
 			templ_7745c5c3_Var10, templ_7745c5c3_Err = templ.JoinStringErrs(`{event: "move"}`)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/game.templ`, Line: 75, Col: 101}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/game.templ`, Line: 76, Col: 101}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var10))
 			if templ_7745c5c3_Err != nil {

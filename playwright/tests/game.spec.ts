@@ -88,6 +88,18 @@ test('two tabs sharing one connection see each other move (the follower publishe
   const b = await play(pageB);
   await expect(row(page, b)).toBeVisible();
   await expect(row(pageB, a)).toBeVisible();
+  // One connection: one tab leads, the other follows, both under the
+  // connection's client id.
+  const role = (p: Page) => p.getByTestId('game-role');
+  const roles = async () => {
+    const [ra, rb] = [role(page), role(pageB)];
+    return {
+      roles: [await ra.getAttribute('data-role'), await rb.getAttribute('data-role')].sort().join(','),
+      same: (await ra.getAttribute('data-client')) === (await rb.getAttribute('data-client')),
+    };
+  };
+  await expect.poll(roles, { timeout: 10_000 }).toEqual({ roles: 'follower,leader', same: true });
+  expect(await role(page).getAttribute('data-client')).toMatch(/^[A-Za-z0-9_-]{16}$/);
   for (const [mover, watcher, id] of [[page, pageB, a], [pageB, page, b]] as const) {
     const start = await pos(mover, id);
     await mover.getByTestId('arena').focus();
@@ -99,6 +111,13 @@ test('two tabs sharing one connection see each other move (the follower publishe
       .toBe(true);
   }
   expect(errorsB, 'console errors on the second tab').toEqual([]);
+
+  // The leader goes away: the follower takes the connection over.
+  const leaderIsA = (await role(page).getAttribute('data-role')) === 'leader';
+  const [gone, stays] = leaderIsA ? [page, pageB] : [pageB, page];
+  await gone.close();
+  await expect(role(stays)).toHaveAttribute('data-role', 'leader', { timeout: 15_000 });
+  await expect(stays.getByTestId('game-status')).toHaveText('Connected over websocket: move!', { timeout: 15_000 });
 });
 
 test('a player on SSE and one on WebSocket see each other move (base64 one way, binary frames the other)', async ({

@@ -166,6 +166,12 @@ async function main() {
     $("game-status").textContent = state === "open" ? `Connected over ${wire}: move!` : `Connection ${state}…`;
     $("game-wire").textContent = wire || "–";
     root.dataset.state = state;
+    // Tabs of this origin share one connection: one tab leads (holds it),
+    // the others ride on it; the roles move when the leader goes away.
+    const role = $("game-role");
+    role.textContent = !conn.shared ? "this tab's own" : conn.leader ? "leading (shared with other tabs)" : "following another tab";
+    role.dataset.role = !conn.shared ? "own" : conn.leader ? "leader" : "follower";
+    role.dataset.client = conn.clientId;
   });
   conn.on("error", (err) => { $("game-status").textContent = `Error ${err.code}: ${err.message}`; });
   showConnection(conn, status, "Arena connection");
