@@ -75,6 +75,18 @@ type channelState struct {
 	subs      []*subscriber
 	published atomic.Int64 // the last sequence number published
 	minSeen   int64        // the publisher's cached minimum of subs' last
+	// inDoubt holds the sequence numbers whose publish failed without an
+	// answer (a timeout, a cut connection): the server may have stored
+	// the message, and the retry then delivers it twice. Those second
+	// copies are the instrument's, not the server's: counted apart.
+	inDoubt sync.Map
+}
+
+// doubted tells whether seq's publish was retried without knowing whether
+// the first try was stored.
+func (c *channelState) doubted(seq int64) bool {
+	_, ok := c.inDoubt.Load(seq)
+	return ok
 }
 
 // run is the state of one scenario against one target.
@@ -360,6 +372,9 @@ func (r *loadRun) publisher(ctx context.Context, chans []*channelState, rate flo
 				return
 			}
 			r.publishErrors.Add(1)
+			if !errors.Is(err, errPublish) { // no answer: it may be stored
+				c.inDoubt.Store(seq, struct{}{})
+			}
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}

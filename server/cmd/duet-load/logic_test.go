@@ -101,6 +101,20 @@ func TestSeqChecker(t *testing.T) {
 	}
 }
 
+// A second copy of a message whose publish was retried after a try with no
+// answer is the publisher's doing: counted apart, not as a duplicate.
+func TestSeqCheckerRetried(t *testing.T) {
+	c := &channelState{name: "c"}
+	c.inDoubt.Store(int64(2), struct{}{})
+	s := seqChecker{doubted: c.doubted}
+	for _, q := range []int64{1, 2, 2, 3, 3} {
+		s.Observe(q)
+	}
+	if s.retried != 1 || s.duplicated != 1 || s.Lost(3) != 0 {
+		t.Errorf("retried %d duplicated %d lost %d, want 1 1 0", s.retried, s.duplicated, s.Lost(3))
+	}
+}
+
 func TestSSEReader(t *testing.T) {
 	long := strings.Repeat("y", 70_000)
 	stream := "event: duet.hello\nretry: 900\ndata: {\"type\":\"hello\"}\n\n" +

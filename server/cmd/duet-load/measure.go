@@ -25,19 +25,23 @@ type result struct {
 	StillConnected int     `json:"stillConnectedAtEnd"`
 	FirstError     string  `json:"firstError,omitempty"`
 
-	PublishedMsgs     int64   `json:"publishedMessages"`
-	PublishErrors     int64   `json:"publishErrors"`
-	PublishPerSec     float64 `json:"publishedPerSec"`
-	Deliveries        int64   `json:"deliveries"`
-	DeliveriesPerSec  float64 `json:"deliveriesPerSec"`
-	LatencySamples    uint64  `json:"latencySamples"`
-	P50ms             float64 `json:"p50ms"`
-	P90ms             float64 `json:"p90ms"`
-	P99ms             float64 `json:"p99ms"`
-	P999ms            float64 `json:"p999ms"`
-	MaxMs             float64 `json:"maxMs"`
-	Lost              int64   `json:"lost"`
-	Duplicated        int64   `json:"duplicated"`
+	PublishedMsgs    int64   `json:"publishedMessages"`
+	PublishErrors    int64   `json:"publishErrors"`
+	PublishPerSec    float64 `json:"publishedPerSec"`
+	Deliveries       int64   `json:"deliveries"`
+	DeliveriesPerSec float64 `json:"deliveriesPerSec"`
+	LatencySamples   uint64  `json:"latencySamples"`
+	P50ms            float64 `json:"p50ms"`
+	P90ms            float64 `json:"p90ms"`
+	P99ms            float64 `json:"p99ms"`
+	P999ms           float64 `json:"p999ms"`
+	MaxMs            float64 `json:"maxMs"`
+	Lost             int64   `json:"lost"`
+	Duplicated       int64   `json:"duplicated"`
+	// RetriedTwice counts second copies of messages the generator
+	// published again after a try that got no answer (not counted in
+	// Duplicated: the server was asked twice).
+	RetriedTwice      int64   `json:"retriedTwice"`
 	Reordered         int64   `json:"reordered"`
 	Gaps              int64   `json:"gapNotices"`
 	Reconnects        int64   `json:"reconnects"`
@@ -152,6 +156,7 @@ func measure(ctx context.Context, sc scenario, t *target, o options) (res *resul
 		c := r.chans[i%len(r.chans)]
 		// Alternate the wires so every channel has both in a mix.
 		s := &subscriber{idx: i, sse: sseAt(i, nSSE, sc.Subs), channel: c}
+		s.seq.doubted = c.doubted
 		c.subs = append(c.subs, s)
 		r.subs = append(r.subs, s)
 	}
@@ -327,6 +332,7 @@ func measure(ctx context.Context, sc scenario, t *target, o options) (res *resul
 		}
 		res.Lost += s.seq.Lost(s.channel.published.Load())
 		res.Duplicated += s.seq.duplicated
+		res.RetriedTwice += s.seq.retried
 		res.Reordered += s.seq.reordered
 		res.Gaps += s.gaps
 		res.Reconnects += s.reconnects.Load()

@@ -184,10 +184,14 @@ func oneLine(x *result) string {
 }
 
 func errText(x *result) string {
-	if x.FirstError == "" {
-		return ""
+	var parts []string
+	if x.RetriedTwice > 0 {
+		parts = append(parts, fmt.Sprintf("(%d second copies of publishes retried after no answer)", x.RetriedTwice))
 	}
-	return "ERROR: " + x.FirstError
+	if x.FirstError != "" {
+		parts = append(parts, "ERROR: "+x.FirstError)
+	}
+	return strings.Join(parts, " ")
 }
 
 // writeTable prints the results, the ratios and the checks for people.

@@ -9,6 +9,11 @@ type seqChecker struct {
 	missing    map[int64]struct{} // skipped numbers not seen yet
 	duplicated int64
 	reordered  int64
+	// retried counts the second copies of messages whose publish was
+	// retried after a try without an answer (doubted says which): the
+	// publisher's doing, not a duplicate of the server's.
+	retried int64
+	doubted func(seq int64) bool
 }
 
 // Observe records the arrival of seq.
@@ -32,6 +37,8 @@ func (c *seqChecker) Observe(seq int64) {
 		if _, ok := c.missing[seq]; ok {
 			delete(c.missing, seq)
 			c.reordered++
+		} else if c.doubted != nil && c.doubted(seq) {
+			c.retried++
 		} else {
 			c.duplicated++
 		}
