@@ -90,6 +90,7 @@ func demoPages(mux *http.ServeMux, head HeadFunc, app *demo.Demo) {
 		}
 		render(w, r, LabTab(LabTabData{N: n}))
 	})
+	mux.HandleFunc("GET /lab/startup", func(w http.ResponseWriter, r *http.Request) { render(w, r, LabStartup()) })
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

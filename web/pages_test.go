@@ -70,6 +70,7 @@ func TestPages(t *testing.T) {
 		{"/lab", 200, []string{`data-testid="pane-auto"`, `data-testid="pane-sse"`, `data-resume-after="1-7"`}},
 		{"/lab/tab?n=3", 200, []string{`data-n="3"`}},
 		{"/lab/tab?n=9", 400, nil},
+		{"/lab/startup", 200, []string{`/static/lab-startup.js`, `data-testid="startup"`}},
 		// The demo's static files and the client's, under one /static/.
 		{"/static/duet.css", 200, []string{"body"}},
 		{"/static/demo.js", 200, []string{"export"}},

@@ -134,3 +134,25 @@ test('publish twice with one key: one id, stored once', async ({ page }) => {
   expect(body.messages.map((m: { id: string }) => m.id)).toEqual([first]);
   expect(body.complete).toBe(true);
 });
+
+test('the start-up page measures every stage of a load and a reload', async ({ page }) => {
+  await page.goto('/lab');
+  await page.getByTestId('lab-startup-link').click();
+  await expect(page).toHaveURL(/\/lab\/startup$/);
+  await expect(page.getByTestId('startup-status')).toHaveText('done: 1 load', { timeout: 20_000 });
+  await page.goto('/lab/startup?runs=2');
+  await expect(page.getByTestId('startup-status')).toHaveText('done: 2 loads', { timeout: 30_000 });
+  const rows = page.getByTestId('startup').locator('tr');
+  await expect(rows).toHaveCount(12); // the header and 11 stages
+  // Every figure of both loads is a number of ms, the lock's included (a
+  // tab alone leads), and the first message comes after loadDuet.
+  const cells = await page.getByTestId('startup').locator('td').allTextContents();
+  expect(cells).toHaveLength(22);
+  for (const c of cells) expect(c).toMatch(/^\d+$/);
+  const col = async (label: string) =>
+    (await rows.filter({ hasText: label }).locator('td').allTextContents()).map(Number);
+  const [load1, load2] = await col('loadDuet() total');
+  const [first1, first2] = await col('first message from script start');
+  expect(first1).toBeGreaterThan(load1);
+  expect(first2).toBeGreaterThan(load2);
+});
