@@ -59,7 +59,7 @@ func NewHub(cfg *Config) (*Hub, error) {
 		h.broker = NewMemoryBroker(nil)
 		h.ownBroker = true
 	}
-	h.presence = newHubPresence(&c, h.broker)
+	h.presence = newHubPresence(&c, h.broker, &h.metrics)
 	h.stopControl = h.listenControl()
 	return h, nil
 }

@@ -40,6 +40,12 @@ type metrics struct {
 	// queueDepth is how many items a connection's writer found queued, one
 	// observation per pass of the writer.
 	queueDepth *histogram
+	// presenceEntries counts the presence entries of this node's
+	// connections (a client listed in n channels counts n times).
+	presenceEntries atomic.Int64
+	// presenceSize is a channel's presence clients, one observation per
+	// join, the joining client included.
+	presenceSize *histogram
 }
 
 // Histogram buckets, in the observations' units.
@@ -47,6 +53,7 @@ var (
 	latencyBucketsMs = []int64{1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000}
 	replayBuckets    = []int64{0, 1, 10, 100, 1000, 10000, 100000}
 	queueBuckets     = []int64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384}
+	presenceBuckets  = []int64{1, 2, 5, 10, 100, 1000, 10000, 100000}
 )
 
 func (m *metrics) init() {
@@ -54,6 +61,7 @@ func (m *metrics) init() {
 	m.wsLatency = newTallied(latencyBucketsMs...)
 	m.replayed = newHistogram(replayBuckets...)
 	m.queueDepth = newHistogram(queueBuckets...)
+	m.presenceSize = newHistogram(presenceBuckets...)
 }
 
 func (m *metrics) connect(wire string) {

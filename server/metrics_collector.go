@@ -78,13 +78,16 @@ var (
 	latencyDesc      = desc("duet_delivery_latency_seconds", "Time from publish (the message's timestamp) to its write to a client, per message, by wire; millisecond resolution.", "wire")
 	replayDesc       = desc("duet_replay_messages", "Messages replayed per resume.")
 	queueDepthDesc   = desc("duet_queue_depth", "Items a connection's writer found queued, per pass of the writer.")
+
+	presenceEntriesDesc = desc("duet_presence_entries", "Presence entries of this node's connections: a client listed in n channels counts n times.")
+	presenceSizeDesc    = desc("duet_presence_size", "A channel's presence clients when one joins (the joining one included), one observation per join.")
 )
 
 var allDescs = []*prometheus.Desc{
 	connectionsDesc, connectionsTotalDesc, publishedDesc, duplicatesDesc, deliveredDesc, slowConsumersDesc,
 	heartbeatTimeoutsDesc, writeErrorsDesc, badRequestsDesc, authFailuresDesc, forbiddenDesc,
 	rateLimitedDesc, expiriesDesc, resumesDesc, brokerErrorsDesc, brokerUpDesc, queueLimitDesc,
-	latencyDesc, replayDesc, queueDepthDesc,
+	latencyDesc, replayDesc, queueDepthDesc, presenceEntriesDesc, presenceSizeDesc,
 }
 
 // Describe implements prometheus.Collector.
@@ -134,4 +137,6 @@ func (c hubCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- m.wsLatency.metric(latencyDesc, 1000, "ws")
 	ch <- m.replayed.metric(replayDesc, 1)
 	ch <- m.queueDepth.metric(queueDepthDesc, 1)
+	gauge(presenceEntriesDesc, m.presenceEntries.Load())
+	ch <- m.presenceSize.metric(presenceSizeDesc, 1)
 }

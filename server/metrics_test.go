@@ -222,3 +222,32 @@ func TestMetricsScrapeDoesNotStopTheWorld(t *testing.T) {
 	t.Logf("%d stop-the-world pauses (not GC) during %d scrapes", stopped, scrapes)
 	assert.True(t, "scrapes stop the world (ReadMemStats?)", stopped < scrapes/5)
 }
+
+// Presence metrics: the entries of this node's connections (one per client
+// and channel) and each channel's size when a client joins it.
+func TestCollectorPresence(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, presenceConfig(), MemoryConfig{})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(ts.hub.Collector())
+
+	a, _ := ts.openWSAs(t, "ann", "")
+	b, _ := ts.openWSAs(t, "bob", "")
+	a.subscribe("1", "", "quiet:x")
+	b.subscribe("1", "", "quiet:x", "quiet:y", "plain") // plain has no presence
+	m := waitGathered(t, reg, "three entries", func(m gathered) bool { return m[`duet_presence_entries`] == 3 })
+	for key, want := range map[string]float64{
+		// Joins saw quiet:x with 1 then 2 clients, quiet:y with 1.
+		`duet_presence_size`:                3,
+		`duet_presence_size_sum`:            4,
+		`duet_presence_size_bucket{le="1"}`: 2,
+		`duet_presence_size_bucket{le="2"}`: 3,
+	} {
+		assert.Equal(t, key, m[key], want)
+	}
+	b.sendFrame(shared.Frame{Type: shared.TypeUnsubscribe, Ref: "2", Channels: []string{"quiet:y"}})
+	waitGathered(t, reg, "quiet:y left", func(m gathered) bool { return m[`duet_presence_entries`] == 2 })
+	a.close()
+	b.close()
+	waitGathered(t, reg, "every connection gone", func(m gathered) bool { return m[`duet_presence_entries`] == 0 })
+}

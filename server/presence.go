@@ -80,6 +80,7 @@ const (
 // hubPresence is the hub's side of presence: which channels have it, and
 // the local subscribers of channels with join/leave events.
 type hubPresence struct {
+	metrics   *metrics
 	store     PresenceStore
 	channels  []string // patterns: presence on
 	joinLeave []string // patterns: join/leave events (and presence) on
@@ -102,8 +103,9 @@ type connPresence struct {
 	joined map[string]struct{}
 }
 
-func newHubPresence(c *Config, b Broker) *hubPresence {
+func newHubPresence(c *Config, b Broker, m *metrics) *hubPresence {
 	p := &hubPresence{
+		metrics:   m,
 		store:     c.Presence,
 		channels:  c.PresenceChannels,
 		joinLeave: c.JoinLeaveChannels,
@@ -190,6 +192,10 @@ func (p *hubPresence) join(ctx context.Context, c *conn, channels []string) erro
 		}
 		c.presence.joined[ch] = struct{}{}
 		added = append(added, ch)
+		p.metrics.presenceEntries.Add(1)
+		if st, err := p.store.PresenceStats(ctx, ch); err == nil {
+			p.metrics.presenceSize.observe(int64(st.Clients))
+		}
 	}
 	return nil
 }
@@ -214,6 +220,7 @@ func (p *hubPresence) leave(c *conn, ob *outbox, channels []string) {
 			continue
 		}
 		delete(c.presence.joined, ch)
+		p.metrics.presenceEntries.Add(-1)
 		p.unwatchChannel(ch, ob)
 		// A store that cannot be reached forgets the entry on its own (a
 		// cluster store's peers time this node out); nothing to retry.
