@@ -160,12 +160,13 @@ func (h *Hub) sseRetry() time.Duration {
 }
 
 // refuseSSE answers an SSE request that failed with err: as refuseSSEForNow
-// when the broker is unavailable, else as an HTTP error (a server that
-// shuts down answers 503: the client should go to another node).
+// when the broker is unavailable or the server shuts down (a native
+// EventSource then reconnects, in a rolling deploy to the node that
+// replaces this one), else as an HTTP error.
 func (h *Hub) refuseSSE(w http.ResponseWriter, err error) {
 	e := protocolError(err)
 	switch e.Code {
-	case shared.CodeBrokerUnavailable:
+	case shared.CodeBrokerUnavailable, shared.CodeShutdown:
 		h.refuseSSEForNow(w, e, 0)
 	default:
 		writeError(w, e)

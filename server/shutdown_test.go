@@ -13,8 +13,8 @@ import (
 )
 
 // TestShutdown: every client is told to reconnect elsewhere (4002), new
-// connections are refused with 503, and Shutdown returns well before its
-// deadline.
+// connections are refused (503; SSE with a 200 saying to retry later), and
+// Shutdown returns well before its deadline.
 func TestShutdown(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t, testConfig(), MemoryConfig{})
@@ -54,10 +54,14 @@ func TestShutdown(t *testing.T) {
 	assert.Equal(t, "SSE connections", m[sseConnsMetric], int64(0))
 	assert.Equal(t, "WS connections", m[wsConnsMetric], int64(0))
 
-	t.Run("new connections get 503", func(t *testing.T) {
+	t.Run("new connections are refused", func(t *testing.T) {
+		// SSE: a 200 that says to retry later (PROTOCOL §3.5), so that a
+		// native EventSource comes back, to the node replacing this one;
+		// a 503 would end it for good.
 		resp, body := ts.do(t, http.MethodGet, "/rt/sse?channel=a", nil, "")
-		assert.Equal(t, "SSE status", resp.StatusCode, http.StatusServiceUnavailable)
-		assert.Equal(t, "SSE code", errorBody(t, body), shared.CodeShutdown)
+		assert.Equal(t, "SSE status", resp.StatusCode, http.StatusOK)
+		assert.Equal(t, "SSE content type", resp.Header.Get("Content-Type"), "text/event-stream")
+		assertRetryLater(t, string(body), shared.CodeShutdown)
 
 		conn, resp, err := ts.dialWS(t, nil)
 		if err == nil {
