@@ -131,14 +131,18 @@ func TestAny(t *testing.T) {
 // forged subject, expiry or permission list is refused.
 func FuzzSessionDecode(f *testing.F) {
 	s := mustSessions(f, auth.SessionConfig{Keys: [][]byte{sessionKey1}})
-	good, err := s.Encode(server.Identity{Subject: "alice", Subscribe: []string{"public:*"}})
+	// A fixed expiry: the fuzzing workers run this setup again, each at its
+	// own time, and must sign the very payload the coordinator's seeds carry
+	// (with "now + TTL" a second's difference made the good seed "forged").
+	exp := time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
+	good, err := s.Encode(server.Identity{Subject: "alice", Subscribe: []string{"public:*"}, Expires: exp})
 	if err != nil {
 		f.Fatal(err)
 	}
 	signed, sig, _ := strings.Cut(good, ".")
 	// alice's signature on a payload that widens her permissions.
 	wider, err := mustSessions(f, auth.SessionConfig{Keys: [][]byte{sessionKey2}}).Encode(
-		server.Identity{Subject: "alice", Subscribe: []string{"*"}, Publish: []string{"*"}})
+		server.Identity{Subject: "alice", Subscribe: []string{"*"}, Publish: []string{"*"}, Expires: exp})
 	if err != nil {
 		f.Fatal(err)
 	}
