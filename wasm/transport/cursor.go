@@ -27,15 +27,16 @@ func NewCursor(last string) Cursor {
 func (c *Cursor) Last() string { return c.last }
 
 // Accept reports whether a message with id is new and, if it is, moves the
-// cursor to it. A message without a parsable id cannot be checked: it is
-// accepted, and moves the cursor only if it has an id at all.
+// cursor to it. A message without an id, or with one that does not parse,
+// cannot be checked: it is accepted and leaves the cursor where it was, so
+// the messages after it are still checked against the last good id (and a
+// reconnection resumes from an id the server can read).
 func (c *Cursor) Accept(id string) bool {
 	if id == "" {
 		return true
 	}
 	p, err := shared.ParseID(id)
 	if err != nil {
-		c.last, c.ok = id, false
 		return true
 	}
 	if c.ok && p.Epoch == c.id.Epoch && p.Seq <= c.id.Seq {
