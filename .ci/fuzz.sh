@@ -4,7 +4,15 @@
 # `go test ./...`; this is the extra, coverage-guided exploration.
 #
 # Usage: fuzz.sh [package patterns...]   (default ./...)
-# Env:   FUZZTIME     per target, a `go test -fuzztime` value (default 20s)
+# Env:   FUZZTIME     per target, a `go test -fuzztime` value (default 20s);
+#                     prefer a count (e.g. 20000x) where a run must not
+#                     flake: with a duration, Go 1.26's fuzz coordinator can
+#                     end a clean run with a bare "context deadline
+#                     exceeded" (go.dev/issue/75804, fixed in Go 1.27)
+#        FUZZMINIMIZETIME  -fuzzminimizetime: how long each new input is
+#                     minimized (default 1000x; Go's 60s default stalls a
+#                     short run while it shrinks inputs that only add
+#                     coverage)
 #        FUZZMATCH    a regexp choosing targets by name (default: every Fuzz*)
 #        FUZZTARGETS  instead of FUZZMATCH: the exact target names, space
 #                     separated; each must be found exactly once, so a
@@ -18,6 +26,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 fuzztime=${FUZZTIME:-20s}
+minimizetime=${FUZZMINIMIZETIME:-1000x}
 read -ra wanted <<<"${FUZZTARGETS:-}"
 if ((${#wanted[@]})); then
 	match="^($(IFS='|'; echo "${wanted[*]}"))\$"
@@ -68,7 +77,7 @@ for t in "${targets[@]}"; do
 	pkg=${t% *}
 	name=${t#* }
 	echo "fuzz: $pkg $name"
-	if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$pkg"; then
+	if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" -fuzzminimizetime "$minimizetime" "$pkg"; then
 		failed+=("$pkg $name")
 	fi
 done
