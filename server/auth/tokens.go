@@ -69,10 +69,11 @@ func WebSocketToken(r *http.Request) (string, bool, error) {
 			if !ok {
 				continue
 			}
-			// Strict: one token has one encoding (no stray trailing bits),
-			// the one the client's BearerProtocol writes.
+			// Strict: one token has one encoding (no stray trailing bits,
+			// no line breaks, which Go's decoder skips), the one the
+			// client's BearerProtocol writes.
 			tok, err := base64.RawURLEncoding.Strict().DecodeString(enc)
-			if err != nil || len(tok) == 0 {
+			if err != nil || len(tok) == 0 || strings.ContainsAny(enc, "\r\n") {
 				return "", true, errors.New("duet/auth: the " + shared.BearerProtocolPrefix + "* subprotocol must carry the token in unpadded base64url")
 			}
 			return string(tok), true, nil
