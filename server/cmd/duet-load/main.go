@@ -36,6 +36,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"syscall"
@@ -94,10 +95,18 @@ func run(args []string) error {
 	connectPar := fs.Int("connect-concurrency", 200, "connections being opened at once")
 	sseH2 := fs.Int("sse-h2", 0, "SSE subscribers over HTTP/2 (h2c: Duet started with -h2c), this many streams per connection as a browser multiplexes its EventSources; 0: HTTP/1.1, a connection each. Duet only")
 	srcIPs := fs.Int("source-ips", 64, "loopback source addresses (127.0.0.2 on) to spread connections over, 1-250; each has about 28k ephemeral ports")
+	cpuProfile := fs.String("cpuprofile", "", "write the generator's own CPU profile to this file (the server's: -duet-flags '-pprof 127.0.0.1:PORT')")
 	pin := fs.Bool("pin", false, "pinned mode: each server under test on its own CPUs (-server-cpus) with GOMAXPROCS to match, this generator on the others")
 	serverCPUs := fs.String("server-cpus", "", "pinned mode: the server's CPUs, e.g. 1 or 2-3 (default: the last CPU)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	if *list {
 		for _, sc := range allScenarios() {
@@ -431,4 +440,20 @@ func pickScenarios(spec string) ([]scenario, error) {
 		out = append(out, all[i])
 	}
 	return out, nil
+}
+
+// startCPUProfile profiles this process into path until stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("-cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("-cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
