@@ -137,6 +137,6 @@ test('the home page counts the pages connected', async ({ page, browser }) => {
     console.log(`home: count back ${Date.now() - closed} ms after the page closed`);
   } finally {
     await other.close();
-    await server.stop();
+    await server.stopAfter(page);
   }
 });

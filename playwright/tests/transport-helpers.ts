@@ -73,6 +73,17 @@ export class DuetServer {
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
   }
 
+  /**
+   * Ends a test's use of the server: pages leave it first (for about:blank),
+   * then it stops. A server stopped under a connected page makes the page's
+   * reconnections log refused connections, and the test's page console is
+   * checked for errors.
+   */
+  async stopAfter(...pages: Page[]) {
+    for (const p of pages) await p.goto('about:blank').catch(() => {}); // a closed or crashed page has nothing to leave
+    await this.stop();
+  }
+
   /** Starts the server again on the same port (a new epoch, no history). */
   async restart() {
     await this.spawn(this.port);

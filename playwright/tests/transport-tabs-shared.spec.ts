@@ -98,7 +98,7 @@ for (const how of ['renderer killed', 'closed without unload handlers'] as const
       test.info().annotations.push({ type: 'takeover ms', description: String(takeoverMs) });
       console.log(`${how}: a follower led and was open again ${takeoverMs} ms after the leader died`);
     } finally {
-      await server.stop();
+      await server.stopAfter(page);
     }
   });
 }
@@ -106,8 +106,8 @@ for (const how of ['renderer killed', 'closed without unload handlers'] as const
 test('tabs share a connection only with tabs of the same transport and sharing group', async ({ page }) => {
   test.setTimeout(180_000);
   const server = await DuetServer.start();
+  const tabs = [page];
   try {
-    const tabs = [page];
     for (let i = 1; i < 4; i++) tabs.push(await page.context().newPage());
     const options = [
       { transport: 'websocket', channels: ['g'] },
@@ -137,6 +137,6 @@ test('tabs share a connection only with tabs of the same transport and sharing g
     });
     expect(err).toBe('TypeError: duet/transport: shared: a group name is at most 128 bytes');
   } finally {
-    await server.stop();
+    await server.stopAfter(...tabs);
   }
 });

@@ -86,7 +86,7 @@ test('10 tabs on HTTP/1.1 get every message over one connection, where 10 native
       await native.close();
     }
   } finally {
-    await server.stop();
+    await server.stopAfter(page);
   }
 });
 
@@ -134,7 +134,7 @@ test('the leading tab closes: another takes over and resumes, and no tab misses 
     await expect.poll(() => server.metric('duet_connections{wire="ws"}')).toBe(1);
     expect(await server.metric('duet_connections_total{wire="ws"}')).toBe(3);
   } finally {
-    await server.stop();
+    await server.stopAfter(page);
   }
 });
 
