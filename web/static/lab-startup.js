@@ -44,7 +44,7 @@ async function publish(channel, data) {
   return body.id;
 }
 
-/** Resolves with the data of the first message m gets, or rejects after 10 s. */
+/** Resolves with the data subscribe hands its callback first, or rejects (naming what) after 10 s. */
 function first(subscribe, what) {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no message through ${what} in 10 s`)), 10_000);
