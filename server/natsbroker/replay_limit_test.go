@@ -6,6 +6,7 @@ import (
 	"github.com/duet-rt/duet/server"
 	"github.com/duet-rt/duet/server/brokertest"
 	"github.com/duet-rt/duet/server/natsbroker"
+	"github.com/duet-rt/duet/shared"
 )
 
 // TestReplayLimit: a resume replays at most MaxReplay messages and says
@@ -15,11 +16,17 @@ func TestReplayLimit(t *testing.T) {
 	t.Parallel()
 	n := startNATS(t)
 	b := newBroker(t, n.URL(), natsbroker.Config{MaxReplay: 5})
+	// A resume replays what this node's live feed has seen and delivers the
+	// rest live; the watcher makes sure the feed has seen every message, so
+	// that the whole history is replay and the limit is what is tested.
+	watcher := brokertest.NewRecorder()
+	mustSubscribe(t, b, watcher, shared.ID{}, "a", "b")
 	var all []*server.Message
 	first := mustPublish(t, b, "a", 0)
 	for i := 1; i <= 12; i++ {
 		all = append(all, mustPublish(t, b, []string{"a", "b"}[i%2], i))
 	}
+	watcher.WaitForID(t, all[len(all)-1].Envelope.ID)
 	var got []*server.Message
 	from := first.ID
 	for round := 0; ; round++ {
