@@ -68,37 +68,45 @@ func TestMeasureEndToEnd(t *testing.T) {
 		{"duet SSE over HTTP/2, 8 streams per connection", duet, scenario{Subs: 20, SSEFraction: 1, Channels: 2}, false, 8},
 		{"duet SSE over HTTP/2 at a fixed rate, reconnecting with resume", duet, scenario{Subs: 20, SSEFraction: 1, Channels: 2, Rate: 2000, Reconnect: 0.25, Interval: 150 * time.Millisecond}, false, 8},
 	} {
-		t.Run(c.name, func(t *testing.T) {
-			sc := c.sc
-			sc.Name, sc.Payload, sc.Window, sc.Publishers = "test", 110, 64, 2
-			sc.Warmup, sc.Duration = 100*time.Millisecond, 400*time.Millisecond
-			if sc.Reconnect > 0 {
-				// Connections are dropped between intervals, never after
-				// the last: leave room for several even when a busy
-				// machine makes an interval slow.
-				sc.Duration = 1500 * time.Millisecond
-			}
-			o := options{connectPar: 8, srcIPs: 4, settle: 50 * time.Millisecond, coderWS: c.coder, h2Streams: c.h2, logf: t.Logf}
-			res, err := measure(t.Context(), sc, c.t, o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Log(oneLine(res))
-			if res.FirstError != "" || res.Connected != sc.Subs || res.StillConnected != sc.Subs {
-				t.Fatalf("connected %d, still %d of %d; error %q", res.Connected, res.StillConnected, sc.Subs, res.FirstError)
-			}
-			if res.Lost != 0 || res.Duplicated != 0 || res.Reordered != 0 || res.Gaps != 0 {
-				t.Fatalf("lost %d, duplicated %d, reordered %d, gaps %d", res.Lost, res.Duplicated, res.Reordered, res.Gaps)
-			}
-			if sc.Idle {
-				return
-			}
-			if res.Deliveries == 0 || res.LatencySamples == 0 || res.PublishedMsgs == 0 || res.PublishErrors != 0 {
-				t.Fatalf("deliveries %d, latency samples %d, published %d, publish errors %d", res.Deliveries, res.LatencySamples, res.PublishedMsgs, res.PublishErrors)
-			}
-			if sc.Reconnect > 0 && res.Reconnects == 0 {
-				t.Fatal("no subscriber reconnected")
-			}
-		})
+		// Both readers; -ws-client coder and HTTP/2 streams are read by
+		// goroutines whatever -reader says.
+		readers := []string{"netpoll", "epoll"}
+		if c.coder || c.h2 > 0 {
+			readers = readers[:1]
+		}
+		for _, reader := range readers {
+			t.Run(c.name+"/"+reader, func(t *testing.T) {
+				sc := c.sc
+				sc.Name, sc.Payload, sc.Window, sc.Publishers = "test", 110, 64, 2
+				sc.Warmup, sc.Duration = 100*time.Millisecond, 400*time.Millisecond
+				if sc.Reconnect > 0 {
+					// Connections are dropped between intervals, never after
+					// the last: leave room for several even when a busy
+					// machine makes an interval slow.
+					sc.Duration = 1500 * time.Millisecond
+				}
+				o := options{connectPar: 8, srcIPs: 4, settle: 50 * time.Millisecond, coderWS: c.coder, h2Streams: c.h2, epoll: reader == "epoll", logf: t.Logf}
+				res, err := measure(t.Context(), sc, c.t, o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Log(oneLine(res))
+				if res.FirstError != "" || res.Connected != sc.Subs || res.StillConnected != sc.Subs {
+					t.Fatalf("connected %d, still %d of %d; error %q", res.Connected, res.StillConnected, sc.Subs, res.FirstError)
+				}
+				if res.Lost != 0 || res.Duplicated != 0 || res.Reordered != 0 || res.Gaps != 0 {
+					t.Fatalf("lost %d, duplicated %d, reordered %d, gaps %d", res.Lost, res.Duplicated, res.Reordered, res.Gaps)
+				}
+				if sc.Idle {
+					return
+				}
+				if res.Deliveries == 0 || res.LatencySamples == 0 || res.PublishedMsgs == 0 || res.PublishErrors != 0 {
+					t.Fatalf("deliveries %d, latency samples %d, published %d, publish errors %d", res.Deliveries, res.LatencySamples, res.PublishedMsgs, res.PublishErrors)
+				}
+				if sc.Reconnect > 0 && res.Reconnects == 0 {
+					t.Fatal("no subscriber reconnected")
+				}
+			})
+		}
 	}
 }

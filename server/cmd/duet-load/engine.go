@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -61,7 +62,7 @@ type subscriber struct {
 	missing    atomic.Int64 // skipped sequence numbers not seen yet
 	connMu     sync.Mutex   // guards conn and stream
 	conn       net.Conn
-	stream     func() // ends an HTTP/2 stream (-sse-h2)
+	stream     func() // ends a stream not read through conn: HTTP/2 (-sse-h2), or epoll (-reader)
 
 	// owned
 	seq    seqChecker
@@ -103,6 +104,7 @@ type loadRun struct {
 	srcIPs  int
 	coderWS bool     // read WebSocket with coder/websocket instead of wsConn
 	h2      *h2Conns // SSE over HTTP/2 (-sse-h2); nil: HTTP/1.1, a connection each
+	pollers *pollers // the epoll reader (-reader epoll); nil: a goroutine per connection
 
 	publishErrors atomic.Int64
 	publishedMsgs atomic.Int64
@@ -124,6 +126,9 @@ func (r *loadRun) dialer(i int) *net.Dialer {
 
 const readBuf = 16 << 10
 
+// handshakeTimeout bounds a connection's handshake and subscription.
+const handshakeTimeout = 15 * time.Second
+
 // connect opens s's connection and waits until its subscription is live.
 // It returns the function that reads the stream.
 func (r *loadRun) connect(ctx context.Context, s *subscriber) (func() error, error) {
@@ -141,7 +146,7 @@ func (r *loadRun) connect(ctx context.Context, s *subscriber) (func() error, err
 	s.connMu.Lock()
 	s.conn = conn
 	s.connMu.Unlock()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(handshakeTimeout)
 	_ = conn.SetDeadline(deadline)
 	ok := false
 	defer func() {
@@ -163,6 +168,10 @@ func (r *loadRun) connect(ctx context.Context, s *subscriber) (func() error, err
 		if resp.StatusCode != http.StatusOK {
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 			return nil, fmt.Errorf("SSE: %s: %s", resp.Status, bytes.TrimSpace(body))
+		}
+		if r.pollers != nil {
+			ok = true // the poller owns conn from here
+			return r.pollers.readSSE(r, s, conn, br, slices.Contains(resp.TransferEncoding, "chunked"))
 		}
 		sr := newSSEReader(bufio.NewReaderSize(resp.Body, readBuf))
 		first, err := sr.Next()
@@ -203,6 +212,10 @@ func (r *loadRun) connect(ctx context.Context, s *subscriber) (func() error, err
 	}
 	_ = conn.SetDeadline(time.Time{})
 	ok = true
+	if wc, own := ws.(*wsConn); own && r.pollers != nil {
+		ahead, _ := wc.br.Peek(wc.br.Buffered())
+		return r.pollers.readWS(r, s, conn, ahead)
+	}
 	return func() error { return r.readWS(s, ws) }, nil
 }
 

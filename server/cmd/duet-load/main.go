@@ -91,6 +91,7 @@ func run(args []string) error {
 	duetFlags := fs.String("duet-flags", "", "more flags for bin/duet, e.g. '-write-delay 2ms'")
 	duetURL := fs.String("duet-url", "", "measure an already running Duet at host:port instead of starting bin/duet (no /proc figures)")
 	centrifugoBin := fs.String("centrifugo-bin", "", "the Centrifugo binary (default: installed "+centrifugoVersion+" in the user cache dir, installed with go install when missing)")
+	reader := fs.String("reader", "epoll", "how the subscribers' streams are read: epoll (a few goroutines with epoll and one read system call per readable stream) or netpoll (a goroutine per connection through Go's netpoller: about twice the system calls). SSE over HTTP/2 and -ws-client coder are always read with netpoll")
 	wsClient := fs.String("ws-client", "raw", "WebSocket client of the subscribers: raw (a minimal RFC 6455 reader) or coder (coder/websocket), to compare their cost")
 	connectPar := fs.Int("connect-concurrency", 200, "connections being opened at once")
 	sseH2 := fs.Int("sse-h2", 0, "SSE subscribers over HTTP/2 (h2c: Duet started with -h2c), this many streams per connection as a browser multiplexes its EventSources; 0: HTTP/1.1, a connection each. Duet only")
@@ -254,6 +255,9 @@ func run(args []string) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
+	if *reader != "epoll" && *reader != "netpoll" {
+		return fmt.Errorf("-reader %q: want epoll or netpoll", *reader)
+	}
 	if *wsClient != "raw" && *wsClient != "coder" {
 		return fmt.Errorf("-ws-client %q: want raw or coder", *wsClient)
 	}
@@ -265,13 +269,14 @@ func run(args []string) error {
 			scs[i].Name += "-h2"
 		}
 	}
-	o := options{dir: dir, connectPar: *connectPar, srcIPs: *srcIPs, coderWS: *wsClient == "coder", h2Streams: *sseH2, pin: pn,
+	o := options{dir: dir, connectPar: *connectPar, srcIPs: *srcIPs, coderWS: *wsClient == "coder", h2Streams: *sseH2, epoll: *reader == "epoll", pin: pn,
 		logf: func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }}
 
 	rep := &report{
 		Machine: machineInfo(),
 		Command: "duet-load " + strings.Join(args, " "),
 		Started: time.Now().UTC().Format(time.RFC3339),
+		Reader:  *reader,
 	}
 	if pn != nil {
 		rep.Pinned, rep.GeneratorCPUs = pn.text, pn.genN

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -63,8 +64,15 @@ type result struct {
 	// per pass over the measured time (Duet's duet_queue_depth): messages
 	// per write, the lever of -write-delay. 0 for other servers.
 	ItemsPerWrite float64 `json:"itemsPerWriterPass,omitempty"`
-	Round         int     `json:"round,omitempty"`
-	LoadAvg       string  `json:"loadavg"` // the machine's, after the measured time: how noisy it was
+	// DeliveriesPerWrite is deliveries per write system call of the server
+	// process (any server; its writes to publishers count too), and
+	// DeliveriesPerRead the same per read system call of this generator:
+	// what each side pays in system calls, which is most of the CPU on
+	// loopback. 0 where /proc/<pid>/io cannot be read.
+	DeliveriesPerWrite float64 `json:"deliveriesPerServerWrite,omitempty"`
+	DeliveriesPerRead  float64 `json:"deliveriesPerGeneratorRead,omitempty"`
+	Round              int     `json:"round,omitempty"`
+	LoadAvg            string  `json:"loadavg"` // the machine's, after the measured time: how noisy it was
 
 	Intervals []interval `json:"intervals,omitempty"`
 }
@@ -88,6 +96,7 @@ type options struct {
 	srcIPs     int
 	coderWS    bool
 	h2Streams  int           // SSE over HTTP/2, this many streams per connection (0: HTTP/1.1)
+	epoll      bool          // read the streams with the epoll reader
 	settle     time.Duration // wait before taking the cost of the connections (0: 2 s, 4 s when idle)
 	pin        *pinning      // nil: server and generator share every CPU
 	logf       func(format string, args ...any)
@@ -146,6 +155,12 @@ func measure(ctx context.Context, sc scenario, t *target, o options) (res *resul
 	if o.h2Streams > 0 {
 		r.h2 = &h2Conns{streams: o.h2Streams}
 		defer r.h2.close()
+	}
+	if o.epoll {
+		if r.pollers, err = newPollers(runtime.GOMAXPROCS(0)); err != nil {
+			return res, err
+		}
+		defer r.pollers.close()
 	}
 	r.winHi.Store(-1) // nothing counts until the window opens
 	for i := range max(sc.Channels, 1) {
@@ -271,7 +286,7 @@ func measure(ctx context.Context, sc scenario, t *target, o options) (res *resul
 		return sum, n
 	}
 	items0, passes0 := depth()
-	gen0 := selfCPU()
+	gen0 := self()
 	p0 := proc()
 	d0 := r.totalDelivered()
 	m0 := r.publishedMsgs.Load()
@@ -290,7 +305,7 @@ func measure(ctx context.Context, sc scenario, t *target, o options) (res *resul
 	d1 := r.totalDelivered()
 	m1 := r.publishedMsgs.Load()
 	p1 := proc()
-	gen1 := selfCPU()
+	gen1 := self()
 	if items1, passes1 := depth(); passes1 > passes0 {
 		res.ItemsPerWrite = (items1 - items0) / (passes1 - passes0)
 	}
@@ -299,11 +314,17 @@ func measure(ctx context.Context, sc scenario, t *target, o options) (res *resul
 	res.DeliveriesPerSec = float64(d1-d0) / el
 	res.PublishPerSec = float64(m1-m0) / el
 	res.CPUSeconds = (p1.CPU - p0.CPU).Seconds()
-	res.GeneratorCPU = (gen1 - gen0).Seconds()
+	res.GeneratorCPU = (gen1.CPU - gen0.CPU).Seconds()
 	res.ServerCPUPct = 100 * res.CPUSeconds / el
 	res.GeneratorCPUPct = 100 * res.GeneratorCPU / el
 	if res.Deliveries > 0 {
 		res.CPUPerMillion = res.CPUSeconds / (float64(res.Deliveries) / 1e6)
+	}
+	if w := p1.Writes - p0.Writes; w > 0 {
+		res.DeliveriesPerWrite = float64(res.Deliveries) / float64(w)
+	}
+	if n := gen1.Reads - gen0.Reads; n > 0 {
+		res.DeliveriesPerRead = float64(res.Deliveries) / float64(n)
 	}
 	res.ServerRSSPeakKiB = p1.RSSKiB
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
@@ -437,11 +458,8 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	}
 }
 
-// selfCPU is this process's user + system CPU time.
-func selfCPU() time.Duration {
-	s, err := readProc(os.Getpid())
-	if err != nil {
-		return 0
-	}
-	return s.CPU
+// self is what /proc says of this process (zero if it cannot be read).
+func self() procStats {
+	s, _ := readProc(os.Getpid())
+	return s
 }

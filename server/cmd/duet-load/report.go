@@ -16,14 +16,17 @@ type report struct {
 	Command string         `json:"command"`
 	// Pinned says where the servers and the generator ran in pinned mode;
 	// empty when they shared every CPU.
-	Pinned        string    `json:"pinned,omitempty"`
-	GeneratorCPUs int       `json:"generatorCPUs,omitempty"`
-	Started       string    `json:"started"`
-	Finished      string    `json:"finished"`
-	Results       []*result `json:"results"` // per scenario and server: the median round
-	Rounds        []*result `json:"allRounds,omitempty"`
-	Ratios        []ratio   `json:"ratios"`
-	Checks        []check   `json:"checks"`
+	Pinned        string `json:"pinned,omitempty"`
+	GeneratorCPUs int    `json:"generatorCPUs,omitempty"`
+	// Reader is how the generator read the streams (-reader); empty in
+	// runs from before the epoll reader: netpoll.
+	Reader   string    `json:"reader,omitempty"`
+	Started  string    `json:"started"`
+	Finished string    `json:"finished"`
+	Results  []*result `json:"results"` // per scenario and server: the median round
+	Rounds   []*result `json:"allRounds,omitempty"`
+	Ratios   []ratio   `json:"ratios"`
+	Checks   []check   `json:"checks"`
 }
 
 // ratio is Duet's figure divided by another server's, in one scenario.
@@ -178,6 +181,12 @@ func oneLine(x *result) string {
 	if x.ItemsPerWrite > 0 {
 		perWrite = fmt.Sprintf("  %.1f items/write", x.ItemsPerWrite)
 	}
+	if x.DeliveriesPerWrite > 0 {
+		perWrite += fmt.Sprintf("  %.2f deliveries/server write", x.DeliveriesPerWrite)
+	}
+	if x.DeliveriesPerRead > 0 {
+		perWrite += fmt.Sprintf("  %.2f deliveries/generator read", x.DeliveriesPerRead)
+	}
 	return fmt.Sprintf("%-10s %9.0f deliveries/s (%6.0f msgs/s)  p50 %6.2f  p99 %7.2f  p99.9 %7.2f ms  lost %d dup %d reord %d  CPU %.2f s/M  RSS %.1f KiB/conn  CPU server %.0f%% generator %.0f%%%s %s",
 		x.Target, x.DeliveriesPerSec, x.PublishPerSec, x.P50ms, x.P99ms, x.P999ms, x.Lost, x.Duplicated, x.Reordered, x.CPUPerMillion, x.RSSPerConnKiB,
 		x.ServerCPUPct, x.GeneratorCPUPct, perWrite, errText(x))
@@ -288,11 +297,11 @@ func median(rounds []*result) *result {
 // each other server (deliveries/s for the publishing scenarios, RSS per
 // connection for the idle ones), for the README.
 func (r *report) writeMarkdown(w io.Writer) {
-	fmt.Fprintln(w, "| scenario | server | conns | deliveries/s | p50 ms | p99 ms | p99.9 ms | lost / dup / reord | RSS KiB/conn | goroutines/conn | server CPU s per M deliveries | server / generator CPU % | items per write | Duet ÷ this |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| scenario | server | conns | deliveries/s | p50 ms | p99 ms | p99.9 ms | lost / dup / reord | RSS KiB/conn | goroutines/conn | server CPU s per M deliveries | server / generator CPU % | items per write | deliveries per server write / generator read | Duet ÷ this |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, x := range r.Results {
 		if x.Connected == 0 {
-			fmt.Fprintf(w, "| %s | %s | – | %s |  |  |  |  |  |  |  |  |  |  |\n", x.Scenario, x.Target, x.FirstError)
+			fmt.Fprintf(w, "| %s | %s | – | %s |  |  |  |  |  |  |  |  |  |  |  |\n", x.Scenario, x.Target, x.FirstError)
 			continue
 		}
 		q := "–"
@@ -306,7 +315,7 @@ func (r *report) writeMarkdown(w io.Writer) {
 			}
 		}
 		if x.Idle {
-			fmt.Fprintf(w, "| %s | %s | %d | idle |  |  |  | %d / %d / %d | %.1f | %.2f |  |  |  | %s |\n",
+			fmt.Fprintf(w, "| %s | %s | %d | idle |  |  |  | %d / %d / %d | %.1f | %.2f |  |  |  |  | %s |\n",
 				x.Scenario, x.Target, x.Connected, x.Lost, x.Duplicated, x.Reordered, x.RSSPerConnKiB, x.GoroutinesPerConn, q)
 			continue
 		}
@@ -314,8 +323,12 @@ func (r *report) writeMarkdown(w io.Writer) {
 		if x.ItemsPerWrite > 0 {
 			perWrite = fmt.Sprintf("%.1f", x.ItemsPerWrite)
 		}
-		fmt.Fprintf(w, "| %s | %s | %d | %s | %.1f | %.1f | %.1f | %d / %d / %d | %.1f | %.2f | %.1f | %.0f / %.0f | %s | %s |\n",
+		calls := ""
+		if x.DeliveriesPerWrite > 0 && x.DeliveriesPerRead > 0 {
+			calls = fmt.Sprintf("%.2f / %.2f", x.DeliveriesPerWrite, x.DeliveriesPerRead)
+		}
+		fmt.Fprintf(w, "| %s | %s | %d | %s | %.1f | %.1f | %.1f | %d / %d / %d | %.1f | %.2f | %.1f | %.0f / %.0f | %s | %s | %s |\n",
 			x.Scenario, x.Target, x.Connected, short(x.DeliveriesPerSec), x.P50ms, x.P99ms, x.P999ms,
-			x.Lost, x.Duplicated, x.Reordered, x.RSSPerConnKiB, x.GoroutinesPerConn, x.CPUPerMillion, x.ServerCPUPct, x.GeneratorCPUPct, perWrite, q)
+			x.Lost, x.Duplicated, x.Reordered, x.RSSPerConnKiB, x.GoroutinesPerConn, x.CPUPerMillion, x.ServerCPUPct, x.GeneratorCPUPct, perWrite, calls, q)
 	}
 }

@@ -16,16 +16,69 @@ type sseEvent struct {
 	Comment bool // the block held comments only (a heartbeat)
 }
 
-// sseReader reads an event stream with the WHATWG line rules that matter to
-// a load generator: LF or CRLF line ends, comments, the data, event and id
-// fields, "field:value" with an optional space. It allocates only when a
-// line outgrows its buffer or an event has several data lines.
+// sseBlock applies the WHATWG line rules that matter to a load generator
+// to one line at a time: LF or CRLF line ends, comments, the data, event and
+// id fields, "field:value" with an optional space. Both SSE readers (the
+// goroutine per connection one and the epoll one) use it. It allocates only
+// when an event has several data lines or grows its buffers.
+type sseBlock struct {
+	data, event, id []byte
+	hasData, hasID  bool
+	comment         bool
+}
+
+// line takes one line (with or without its line end) and returns the event
+// a blank line dispatches, with ok. Blocks with no field and no comment
+// (stray blank lines) dispatch nothing. The event's slices are valid until
+// the next call.
+func (b *sseBlock) line(l []byte) (ev sseEvent, ok bool) {
+	l = bytes.TrimSuffix(l, []byte{'\n'})
+	l = bytes.TrimSuffix(l, []byte{'\r'})
+	if len(l) == 0 {
+		switch {
+		case b.hasData || len(b.event) > 0 || b.hasID:
+			ev = sseEvent{Event: b.event, Data: b.data, ID: b.id, HasID: b.hasID}
+		case b.comment:
+			ev = sseEvent{Comment: true}
+		default:
+			return sseEvent{}, false
+		}
+		b.data, b.event, b.id = b.data[:0], b.event[:0], b.id[:0]
+		b.hasData, b.hasID, b.comment = false, false, false
+		return ev, true
+	}
+	if l[0] == ':' {
+		b.comment = true
+		return sseEvent{}, false
+	}
+	field, value := l, []byte(nil)
+	if i := bytes.IndexByte(l, ':'); i >= 0 {
+		field, value = l[:i], l[i+1:]
+		if len(value) > 0 && value[0] == ' ' {
+			value = value[1:]
+		}
+	}
+	switch string(field) {
+	case "data":
+		if b.hasData {
+			b.data = append(b.data, '\n')
+		}
+		b.data = append(b.data, value...)
+		b.hasData = true
+	case "event":
+		b.event = append(b.event[:0], value...)
+	case "id":
+		b.id = append(b.id[:0], value...)
+		b.hasID = true
+	}
+	return sseEvent{}, false
+}
+
+// sseReader reads an event stream from a bufio.Reader, a line at a time.
 type sseReader struct {
-	br    *bufio.Reader
-	long  []byte // a line longer than br's buffer
-	data  []byte
-	event []byte
-	id    []byte
+	br   *bufio.Reader
+	long []byte // a line longer than br's buffer
+	blk  sseBlock
 }
 
 // errSSELineTooLong is returned for a line over maxSSELine bytes.
@@ -60,51 +113,14 @@ func (r *sseReader) line() ([]byte, error) {
 }
 
 // Next reads up to the next blank line and returns the block it ended.
-// Blocks with no field and no comment (stray blank lines) are skipped.
 func (r *sseReader) Next() (sseEvent, error) {
-	r.data, r.event, r.id = r.data[:0], r.event[:0], r.id[:0]
-	var ev sseEvent
-	hasData, comment := false, false
 	for {
 		l, err := r.line()
 		if err != nil {
 			return sseEvent{}, err
 		}
-		l = bytes.TrimSuffix(l, []byte{'\n'})
-		l = bytes.TrimSuffix(l, []byte{'\r'})
-		if len(l) == 0 {
-			if hasData || len(r.event) > 0 || ev.HasID {
-				ev.Event, ev.Data, ev.ID = r.event, r.data, r.id
-				return ev, nil
-			}
-			if comment {
-				return sseEvent{Comment: true}, nil
-			}
-			continue
-		}
-		if l[0] == ':' {
-			comment = true
-			continue
-		}
-		field, value := l, []byte(nil)
-		if i := bytes.IndexByte(l, ':'); i >= 0 {
-			field, value = l[:i], l[i+1:]
-			if len(value) > 0 && value[0] == ' ' {
-				value = value[1:]
-			}
-		}
-		switch string(field) {
-		case "data":
-			if hasData {
-				r.data = append(r.data, '\n')
-			}
-			r.data = append(r.data, value...)
-			hasData = true
-		case "event":
-			r.event = append(r.event[:0], value...)
-		case "id":
-			r.id = append(r.id[:0], value...)
-			ev.HasID = true
+		if ev, ok := r.blk.line(l); ok {
+			return ev, nil
 		}
 	}
 }

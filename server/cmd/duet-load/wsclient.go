@@ -76,7 +76,15 @@ const (
 func (c *wsConn) WriteText(p []byte) error { return c.writeFrame(opText, p) }
 
 func (c *wsConn) writeFrame(op byte, p []byte) error {
-	b := append(c.out[:0], 0x80|op)
+	c.out = appendClientFrame(c.out[:0], op, p)
+	_, err := c.conn.Write(c.out)
+	return err
+}
+
+// appendClientFrame appends p as one final frame of type op, masked as a
+// client's frames must be.
+func appendClientFrame(b []byte, op byte, p []byte) []byte {
+	b = append(b, 0x80|op)
 	switch n := len(p); {
 	case n < 126:
 		b = append(b, 0x80|byte(n))
@@ -94,9 +102,7 @@ func (c *wsConn) writeFrame(op byte, p []byte) error {
 	for i := range b[start:] {
 		b[start+i] ^= mask[i&3]
 	}
-	c.out = b
-	_, err := c.conn.Write(b)
-	return err
+	return b
 }
 
 // ReadMessage returns the next data message; the slice is valid until the
