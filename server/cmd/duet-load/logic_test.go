@@ -273,7 +273,7 @@ func TestParseProcIO(t *testing.T) {
 
 func TestReport(t *testing.T) {
 	rep := &report{Machine: map[string]any{"cpus": 2}, Started: "now", Results: []*result{
-		{Scenario: "fanout-1k-sse", Target: "duet", Connected: 1000, DeliveriesPerSec: 600_000, P99ms: 10, CPUPerMillion: 2, DeliveriesPerWrite: 1.25, DeliveriesPerRead: 2.5},
+		{Scenario: "fanout-1k-sse", Target: "duet", Connected: 1000, DeliveriesPerSec: 600_000, P99ms: 10, CPUPerMillion: 2, UserPerMillion: 0.5, DeliveriesPerWrite: 1.25, DeliveriesPerRead: 2.5},
 		{Scenario: "fanout-1k-sse", Target: "centrifugo", Connected: 1000, DeliveriesPerSec: 300_000, P99ms: 20, CPUPerMillion: 4},
 		{Scenario: "fanout-1k-sse", Target: "bare", Connected: 1000, DeliveriesPerSec: 800_000, P99ms: 8, CPUPerMillion: 1.5},
 		{Scenario: "idle-5k-ws", Target: "duet", Connected: 5000, RSSPerConnKiB: 25, scenario: scenario{Idle: true}},
@@ -313,7 +313,7 @@ func TestReport(t *testing.T) {
 	}
 	var md strings.Builder
 	rep.writeMarkdown(&md)
-	if !strings.Contains(md.String(), "| fanout-1k-sse | centrifugo | 1000 | 300k |") || !strings.Contains(md.String(), "| 1.25 / 2.50 |") || !strings.Contains(md.String(), "2.00× deliveries/s, 0.50× p99") || !strings.Contains(md.String(), "0.50× RSS/conn") {
+	if !strings.Contains(md.String(), "| fanout-1k-sse | centrifugo | 1000 | 300k |") || !strings.Contains(md.String(), "| 1.25 / 2.50 |") || !strings.Contains(md.String(), "| 2.0 (0.5) |") || !strings.Contains(md.String(), "2.00× deliveries/s, 0.50× p99") || !strings.Contains(md.String(), "0.50× RSS/conn") {
 		t.Errorf("markdown:\n%s", md.String())
 	}
 	svg := renderSVG(rep)

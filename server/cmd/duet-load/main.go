@@ -4,8 +4,9 @@
 // or as fast as the slowest subscriber allows, and for each scenario and
 // server the connection time, deliveries/s, publish→receive latency
 // percentiles, lost / duplicated / reordered messages, server RSS,
-// goroutines and CPU per delivery. It prints a table, writes JSON (-json)
-// and an SVG chart (-svg).
+// goroutines, CPU per delivery (user and kernel) and system calls per
+// delivery on both sides. It prints a table, writes JSON (-json) and an SVG
+// chart (-svg).
 //
 //	go tool task bench                      # the short default comparison
 //	duet-load -scenarios full -json r.json -svg r.svg
@@ -21,7 +22,9 @@
 // It is an instrument, not a test: it asserts nothing about speed (the
 // issue's targets are reported as ok or MISS), and its own logic is tested
 // with go test. It is not a browser benchmark: its clients are minimal
-// readers, so that the servers, not the clients, are what is measured.
+// readers (by default one epoll loop per generator CPU reading every
+// stream, epoll.go), so that the servers, not the clients, are what is
+// measured.
 package main
 
 import (

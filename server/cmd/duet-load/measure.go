@@ -57,9 +57,13 @@ type result struct {
 	ServerThreads     int64   `json:"serverThreads"`
 	CPUSeconds        float64 `json:"serverCPUSeconds"`
 	CPUPerMillion     float64 `json:"serverCPUSecondsPerMillionDeliveries"`
-	GeneratorCPU      float64 `json:"generatorCPUSeconds"`
-	ServerCPUPct      float64 `json:"serverCPUPercent"`    // of one core, over the measured time
-	GeneratorCPUPct   float64 `json:"generatorCPUPercent"` // this process: subscribers and publishers
+	// UserPerMillion is the user-space share of CPUPerMillion: the server's
+	// own code, without the kernel's work for its system calls (which on
+	// loopback includes the receiving end's TCP processing).
+	UserPerMillion  float64 `json:"serverUserCPUSecondsPerMillionDeliveries,omitempty"`
+	GeneratorCPU    float64 `json:"generatorCPUSeconds"`
+	ServerCPUPct    float64 `json:"serverCPUPercent"`    // of one core, over the measured time
+	GeneratorCPUPct float64 `json:"generatorCPUPercent"` // this process: subscribers and publishers
 	// ItemsPerWrite is how many queued items a connection's writer took
 	// per pass over the measured time (Duet's duet_queue_depth): messages
 	// per write, the lever of -write-delay. 0 for other servers.
@@ -319,6 +323,7 @@ func measure(ctx context.Context, sc scenario, t *target, o options) (res *resul
 	res.GeneratorCPUPct = 100 * res.GeneratorCPU / el
 	if res.Deliveries > 0 {
 		res.CPUPerMillion = res.CPUSeconds / (float64(res.Deliveries) / 1e6)
+		res.UserPerMillion = (p1.User - p0.User).Seconds() / (float64(res.Deliveries) / 1e6)
 	}
 	if w := p1.Writes - p0.Writes; w > 0 {
 		res.DeliveriesPerWrite = float64(res.Deliveries) / float64(w)

@@ -39,6 +39,7 @@ type procStats struct {
 	RSSKiB  int64
 	Threads int64
 	CPU     time.Duration // user + system
+	User    time.Duration // the process's own code; CPU - User is the kernel's
 	// Reads and Writes count the read- and write-family system calls
 	// (/proc/<pid>/io syscr, syscw): on a socket server, about one write
 	// per batch it sends.
@@ -87,6 +88,7 @@ func readProc(pid int) (procStats, error) {
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	s.CPU = time.Duration(ut+st) * time.Second / time.Duration(clockTick)
+	s.User = time.Duration(ut) * time.Second / time.Duration(clockTick)
 	return s, nil
 }
 

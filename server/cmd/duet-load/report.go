@@ -36,6 +36,7 @@ type ratio struct {
 	DeliveriesPerSec  float64 `json:"deliveriesPerSec,omitempty"`
 	P99               float64 `json:"p99,omitempty"`
 	CPUPerMillion     float64 `json:"cpuPerMillion,omitempty"`
+	UserPerMillion    float64 `json:"userCPUPerMillion,omitempty"`
 	RSSPerConn        float64 `json:"rssPerConn,omitempty"`
 	GoroutinesPerConn float64 `json:"goroutinesPerConn,omitempty"`
 	ConnectSeconds    float64 `json:"connectSeconds,omitempty"`
@@ -94,6 +95,7 @@ func (r *report) computeRatios() {
 				DeliveriesPerSec:  div(d.DeliveriesPerSec, o.DeliveriesPerSec),
 				P99:               div(d.P99ms, o.P99ms),
 				CPUPerMillion:     div(d.CPUPerMillion, o.CPUPerMillion),
+				UserPerMillion:    div(d.UserPerMillion, o.UserPerMillion),
 				RSSPerConn:        div(d.RSSPerConnKiB, o.RSSPerConnKiB),
 				GoroutinesPerConn: div(d.GoroutinesPerConn, o.GoroutinesPerConn),
 				ConnectSeconds:    div(d.ConnectSeconds, o.ConnectSeconds),
@@ -187,8 +189,8 @@ func oneLine(x *result) string {
 	if x.DeliveriesPerRead > 0 {
 		perWrite += fmt.Sprintf("  %.2f deliveries/generator read", x.DeliveriesPerRead)
 	}
-	return fmt.Sprintf("%-10s %9.0f deliveries/s (%6.0f msgs/s)  p50 %6.2f  p99 %7.2f  p99.9 %7.2f ms  lost %d dup %d reord %d  CPU %.2f s/M  RSS %.1f KiB/conn  CPU server %.0f%% generator %.0f%%%s %s",
-		x.Target, x.DeliveriesPerSec, x.PublishPerSec, x.P50ms, x.P99ms, x.P999ms, x.Lost, x.Duplicated, x.Reordered, x.CPUPerMillion, x.RSSPerConnKiB,
+	return fmt.Sprintf("%-10s %9.0f deliveries/s (%6.0f msgs/s)  p50 %6.2f  p99 %7.2f  p99.9 %7.2f ms  lost %d dup %d reord %d  CPU %.2f s/M (user %.2f)  RSS %.1f KiB/conn  CPU server %.0f%% generator %.0f%%%s %s",
+		x.Target, x.DeliveriesPerSec, x.PublishPerSec, x.P50ms, x.P99ms, x.P999ms, x.Lost, x.Duplicated, x.Reordered, x.CPUPerMillion, x.UserPerMillion, x.RSSPerConnKiB,
 		x.ServerCPUPct, x.GeneratorCPUPct, perWrite, errText(x))
 }
 
@@ -217,9 +219,9 @@ func (r *report) writeTable(w io.Writer) {
 	if len(r.Ratios) > 0 {
 		fmt.Fprintln(w, "\nDuet ÷ other, same scenario, same run (deliveries/s: higher is better; the rest: lower is better)")
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "scenario\tversus\tdeliveries/s\tp99\tCPU/delivery\tRSS/conn\tgoroutines/conn\t")
+		fmt.Fprintln(tw, "scenario\tversus\tdeliveries/s\tp99\tCPU/delivery\tuser CPU/delivery\tRSS/conn\tgoroutines/conn\t")
 		for _, q := range r.Ratios {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", q.Scenario, q.Versus, rt(q.DeliveriesPerSec), rt(q.P99), rt(q.CPUPerMillion), rt(q.RSSPerConn), rt(q.GoroutinesPerConn))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", q.Scenario, q.Versus, rt(q.DeliveriesPerSec), rt(q.P99), rt(q.CPUPerMillion), rt(q.UserPerMillion), rt(q.RSSPerConn), rt(q.GoroutinesPerConn))
 		}
 		tw.Flush()
 	}
@@ -297,7 +299,7 @@ func median(rounds []*result) *result {
 // each other server (deliveries/s for the publishing scenarios, RSS per
 // connection for the idle ones), for the README.
 func (r *report) writeMarkdown(w io.Writer) {
-	fmt.Fprintln(w, "| scenario | server | conns | deliveries/s | p50 ms | p99 ms | p99.9 ms | lost / dup / reord | RSS KiB/conn | goroutines/conn | server CPU s per M deliveries | server / generator CPU % | items per write | deliveries per server write / generator read | Duet ÷ this |")
+	fmt.Fprintln(w, "| scenario | server | conns | deliveries/s | p50 ms | p99 ms | p99.9 ms | lost / dup / reord | RSS KiB/conn | goroutines/conn | server CPU s per M deliveries (user) | server / generator CPU % | items per write | deliveries per server write / generator read | Duet ÷ this |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, x := range r.Results {
 		if x.Connected == 0 {
@@ -327,8 +329,12 @@ func (r *report) writeMarkdown(w io.Writer) {
 		if x.DeliveriesPerWrite > 0 && x.DeliveriesPerRead > 0 {
 			calls = fmt.Sprintf("%.2f / %.2f", x.DeliveriesPerWrite, x.DeliveriesPerRead)
 		}
-		fmt.Fprintf(w, "| %s | %s | %d | %s | %.1f | %.1f | %.1f | %d / %d / %d | %.1f | %.2f | %.1f | %.0f / %.0f | %s | %s | %s |\n",
+		cpu := fmt.Sprintf("%.1f", x.CPUPerMillion)
+		if x.UserPerMillion > 0 {
+			cpu += fmt.Sprintf(" (%.1f)", x.UserPerMillion)
+		}
+		fmt.Fprintf(w, "| %s | %s | %d | %s | %.1f | %.1f | %.1f | %d / %d / %d | %.1f | %.2f | %s | %.0f / %.0f | %s | %s | %s |\n",
 			x.Scenario, x.Target, x.Connected, short(x.DeliveriesPerSec), x.P50ms, x.P99ms, x.P999ms,
-			x.Lost, x.Duplicated, x.Reordered, x.RSSPerConnKiB, x.GoroutinesPerConn, x.CPUPerMillion, x.ServerCPUPct, x.GeneratorCPUPct, perWrite, calls, q)
+			x.Lost, x.Duplicated, x.Reordered, x.RSSPerConnKiB, x.GoroutinesPerConn, cpu, x.ServerCPUPct, x.GeneratorCPUPct, perWrite, calls, q)
 	}
 }

@@ -21,6 +21,14 @@ func allScenarios() []scenario {
 			)
 		}
 	}
+	// One channel of 100: each connection gets every message, thousands a
+	// second, the traffic where a write delay can put several in one write.
+	for _, wire := range []struct {
+		name string
+		sse  float64
+	}{{"sse", 1}, {"ws", 0}} {
+		out = append(out, scenario{Name: "fanout-100-" + wire.name, Subs: 100, SSEFraction: wire.sse, Channels: 1, Warmup: w, Duration: d})
+	}
 	for _, subs := range []int{5000, 10000} {
 		for _, wire := range []struct {
 			name string
