@@ -101,7 +101,6 @@ type decoder interface {
 
 // pushConn is one stream read by a poller.
 type pushConn struct {
-	p      *poller
 	fd     int
 	mu     sync.Mutex // guards closed: once closed, fd may be another stream's
 	closed bool
@@ -139,7 +138,7 @@ func (p *poller) add(conn net.Conn, ahead []byte, dec decoder) (*pushConn, error
 		return nil, fmt.Errorf("dup: %w", dupErr)
 	}
 	conn.Close() // the copy keeps the socket; Go's netpoller lets go of it
-	pc := &pushConn{p: p, fd: fd, dec: dec, done: make(chan error, 1)}
+	pc := &pushConn{fd: fd, dec: dec, done: make(chan error, 1)}
 	if len(ahead) > 0 {
 		if err := dec.feed(pc, ahead); err != nil {
 			syscall.Close(fd)
