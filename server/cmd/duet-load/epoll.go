@@ -327,13 +327,13 @@ type sseDecoder struct {
 	size     []byte
 	acc      []byte // body bytes not yet split into lines
 	blk      sseBlock
-	ready    chan error // receives nil at the first event (the subscription is live)
+	ready    chan struct{} // closed at the first event: the subscription is live
 	live     bool
 	finished bool // the last chunk was read
 }
 
 func newSSEDecoder(r *loadRun, s *subscriber, chunked bool) *sseDecoder {
-	return &sseDecoder{r: r, s: s, chunked: chunked, inSize: chunked, ready: make(chan error, 1)}
+	return &sseDecoder{r: r, s: s, chunked: chunked, inSize: chunked, ready: make(chan struct{})}
 }
 
 func (d *sseDecoder) feed(_ *pushConn, b []byte) error {
@@ -423,7 +423,7 @@ func (d *sseDecoder) lines() error {
 			d.r.t.connected(ev.Data, &d.s.resume)
 			d.r.observe(d.s, ev.Data, false)
 			d.live = true
-			d.ready <- nil
+			close(d.ready)
 		case ev.Comment:
 			d.s.heartbeats.Add(1)
 		default:

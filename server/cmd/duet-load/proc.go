@@ -52,8 +52,8 @@ var clockTick = 100 // USER_HZ; 100 on every Linux of interest
 // (the last only where permitted: Reads and Writes stay 0 otherwise).
 func readProc(pid int) (procStats, error) {
 	var s procStats
-	if io, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/io"); err == nil {
-		s.Reads, s.Writes = parseProcIO(io)
+	if b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/io"); err == nil {
+		s.Reads, s.Writes = parseProcIO(b)
 	}
 	status, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
